@@ -1,0 +1,168 @@
+/*
+ * virtagent - a channel: the one object an embedder uses
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A channel joins the framing layer, the XML-RPC codec and the job manager
+ * over one byte stream. It owns no file descriptor, thread or main loop:
+ * the embedder feeds it bytes (va_channel_input), drains the bytes it wants
+ * to send (va_channel_output / va_channel_output_done) and fires its timers
+ * (va_channel_deadline / va_channel_run_timers). QEMU's chardev and the
+ * guest daemon's GLib loop embed the same code.
+ *
+ * All functions must be called from one thread, the channel's; only the
+ * XML-RPC methods may run elsewhere (see VAChannelOps.execute).
+ */
+#ifndef VIRTAGENT_CHANNEL_H
+#define VIRTAGENT_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
+
+#include "va-errors.h"
+#include "va-limits.h"
+#include "va-policy.h"
+
+typedef struct VAChannel VAChannel;
+typedef struct VAServerJob VAServerJob;
+
+/* Identifies one of our calls; 0 is never a valid id. */
+typedef uint64_t VACallId;
+
+/*
+ * Completion of a call, run exactly once: with @result (borrowed; INCREF it
+ * to keep it) and @err NULL, or with @result NULL and @err set. Peer faults
+ * come in the VA_FAULT domain (code = faultCode); local failures in the
+ * VA_ERROR domain (VAErrorCode). It may start new calls or cancel others;
+ * it must not free the channel.
+ */
+typedef void VACallDone(VAChannel *ch, VACallId id, xmlrpc_value *result,
+                        const GError *err, void *opaque);
+
+typedef struct VAChannelOps {
+    /* Monotonic clock in milliseconds. */
+    int64_t (*now_ms)(void *opaque);
+    /*
+     * Output became available or the next deadline moved. Called from
+     * inside channel functions: it must only schedule work (a write
+     * watch, a timer), never call back into the channel.
+     */
+    void (*wakeup)(void *opaque);
+    /*
+     * Optional: run a peer's call elsewhere (a thread pool). The embedder
+     * calls va_server_job_execute() in any thread, then
+     * va_channel_job_executed() in the channel's thread. NULL runs calls
+     * synchronously inside va_channel_input().
+     */
+    void (*execute)(VAChannel *ch, VAServerJob *job, void *opaque);
+} VAChannelOps;
+
+typedef struct VAChannelConfig {
+    /* Our calls sent and not yet answered (send window). */
+    unsigned window;
+    /* Peer calls executing at once. */
+    unsigned max_executing;
+    /* Our calls waiting for the window; a full queue refuses new calls. */
+    unsigned max_queued_calls;
+    /* Peer calls accepted and not yet answered; beyond: fault busy. */
+    unsigned max_server_jobs;
+    /* Largest message body, either way. */
+    size_t max_body;
+    /* Timeout of a call when the caller gives none (milliseconds). */
+    int64_t default_timeout_ms;
+    /* Replies sent in a row while one of our calls waits (anti-starvation). */
+    unsigned reply_burst;
+    /* Peer calls per second accepted on average, and the burst; 0 = off. */
+    double peer_call_rate;
+    double peer_call_burst;
+    /* Which methods the peer may call; NULL allows all. Not owned. */
+    const VAMethodPolicy *policy;
+} VAChannelConfig;
+
+typedef struct VAChannelStats {
+    uint64_t calls_sent;        /* our calls written out */
+    uint64_t replies;           /* answers to our calls, faults included */
+    uint64_t timed_out;         /* our calls that timed out */
+    uint64_t cancelled;         /* our calls cancelled */
+    uint64_t disconnected;      /* our calls failed by a reset */
+    uint64_t rejected;          /* our calls refused: queue full, too big */
+    uint64_t stray_replies;     /* replies matching no pending call */
+    uint64_t calls_served;      /* peer calls answered */
+    uint64_t peer_rejected;     /* peer calls answered busy/rate-limited */
+    uint64_t bad_frames;        /* malformed, oversized, truncated frames */
+    uint64_t garbage_bytes;     /* bytes skipped while resynchronising */
+    uint64_t resets;
+    unsigned queued;            /* our calls waiting for the window */
+    unsigned in_flight;         /* our calls sent, not answered */
+    unsigned executing;         /* peer calls executing */
+    unsigned server_jobs;       /* peer calls not yet answered */
+} VAChannelStats;
+
+void va_channel_config_init(VAChannelConfig *cfg);
+
+/*
+ * Methods are added to the channel's registry (va_channel_registry) by the
+ * embedder; each receives the VAChannel as its callInfo.
+ */
+VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
+                          void *opaque, GError **errp);
+void va_channel_free(VAChannel *ch);
+xmlrpc_registry *va_channel_registry(VAChannel *ch);
+void *va_channel_opaque(VAChannel *ch);
+
+/* Bytes from the peer; all are consumed. */
+void va_channel_input(VAChannel *ch, const uint8_t *buf, size_t len);
+
+/* Bytes to send, and how many of them were written. */
+const uint8_t *va_channel_output(VAChannel *ch, size_t *len);
+void va_channel_output_done(VAChannel *ch, size_t len);
+
+/* Earliest timer in now_ms() time, or -1; then fire what is due. */
+int64_t va_channel_deadline(VAChannel *ch);
+void va_channel_run_timers(VAChannel *ch);
+
+/*
+ * Call @method with @params (an XML-RPC array, borrowed; NULL = none).
+ * @timeout_ms < 0 takes the configured default, 0 waits forever.
+ * Returns the call id, or 0 with @errp set (queue full, message too big);
+ * @done is then never run.
+ */
+VACallId va_channel_call(VAChannel *ch, const char *method,
+                         xmlrpc_value *params, int64_t timeout_ms,
+                         VACallDone *done, void *opaque, GError **errp);
+
+/* Complete a pending call with VA_ERROR_CANCELLED. False if unknown. */
+bool va_channel_cancel(VAChannel *ch, VACallId id);
+
+/*
+ * The stream was broken (peer closed, port reset): fail every pending call
+ * with VA_ERROR_DISCONNECTED, drop the peer's calls, clear both
+ * directions' buffers and start a new session. @reason is for the message.
+ */
+void va_channel_reset(VAChannel *ch, const char *reason);
+
+/*
+ * The peer announced its session id (its hello). A different id from the
+ * one seen before means the peer restarted: our calls sent to the old
+ * instance fail with VA_ERROR_DISCONNECTED. Returns true in that case.
+ */
+bool va_channel_peer_session(VAChannel *ch, const char *session);
+
+/* Our session id: tags are "<session>.<counter>", never reused. */
+const char *va_channel_session(VAChannel *ch);
+void va_channel_get_stats(VAChannel *ch, VAChannelStats *st);
+
+/* Server jobs run by VAChannelOps.execute. */
+VAChannel *va_server_job_channel(VAServerJob *job);
+/* Dispatch the call through the registry; thread-safe. */
+void va_server_job_execute(VAServerJob *job);
+/* Back in the channel's thread: queue the answer. */
+void va_channel_job_executed(VAChannel *ch, VAServerJob *job);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * virtagent - named limits and their defaults
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Every bound the core enforces has a name here; docs/protocol.md lists
+ * them. The per-channel ones are defaults of VAChannelConfig.
+ */
+#ifndef VIRTAGENT_LIMITS_H
+#define VIRTAGENT_LIMITS_H
+
+/* Framing: the header block, sentinel excluded, CRLFCRLF included. */
+#define VA_HEADER_MAX 4096
+/* Tag: "<16 hex digits>.<counter>" fits easily; peers' tags are checked. */
+#define VA_TAG_MAX_LEN 64
+/* Session id: 16 lowercase hex digits. */
+#define VA_SESSION_LEN 16
+
+/* Body size: default, and the largest a channel may be configured with. */
+#define VA_DEFAULT_MAX_BODY (2 * 1024 * 1024)
+#define VA_MAX_BODY_LIMIT (64 * 1024 * 1024)
+/* XML element nesting accepted before the document reaches xmlrpc-c. */
+#define VA_XML_DEPTH_MAX 64
+
+/* Our calls sent and unanswered. */
+#define VA_DEFAULT_WINDOW 8
+/* Peer calls executing concurrently. */
+#define VA_DEFAULT_MAX_EXECUTING 4
+/* Our calls queued behind the window. */
+#define VA_DEFAULT_MAX_QUEUED_CALLS 64
+/* Peer calls accepted and not yet answered. */
+#define VA_DEFAULT_MAX_SERVER_JOBS 64
+/* Call timeout when the caller gives none. */
+#define VA_DEFAULT_TIMEOUT_MS 30000
+/*
+ * Starvation bound: while one of our calls waits for the writer, at most
+ * this many replies go out before it (0 would let replies starve calls).
+ */
+#define VA_DEFAULT_REPLY_BURST 4
+/* Output buffered before the writer stops pulling new frames. */
+#define VA_WRITER_LOW_WATER (64 * 1024)
+
+#endif
