@@ -137,6 +137,16 @@ VACallId va_channel_call(VAChannel *ch, const char *method,
                          xmlrpc_value *params, int64_t timeout_ms,
                          VACallDone *done, void *opaque, GError **errp);
 
+/*
+ * A call already encoded as XML-RPC (a forwarder's). @done gets the raw
+ * answer body (faults included) or, on local failure, @err.
+ */
+typedef void VACallDoneXml(VAChannel *ch, VACallId id, const char *xml,
+                           size_t len, const GError *err, void *opaque);
+VACallId va_channel_call_xml(VAChannel *ch, const char *xml, size_t len,
+                             int64_t timeout_ms, VACallDoneXml *done,
+                             void *opaque, GError **errp);
+
 /* Complete a pending call with VA_ERROR_CANCELLED. False if unknown. */
 bool va_channel_cancel(VAChannel *ch, VACallId id);
 
@@ -158,11 +168,31 @@ bool va_channel_peer_session(VAChannel *ch, const char *session);
 const char *va_channel_session(VAChannel *ch);
 void va_channel_get_stats(VAChannel *ch, VAChannelStats *st);
 
-/* Server jobs run by VAChannelOps.execute. */
+/*
+ * Server jobs handed to VAChannelOps.execute. The embedder answers each
+ * job in one of three ways, then calls va_channel_job_executed():
+ * va_server_job_execute() (dispatch through the registry; thread-safe),
+ * va_server_job_set_response() (an answer from elsewhere, a forwarder's)
+ * or va_server_job_set_fault().
+ */
 VAChannel *va_server_job_channel(VAServerJob *job);
-/* Dispatch the call through the registry; thread-safe. */
+/*
+ * The method name, read without parsing the document: good for choosing
+ * where to run the job, not for security decisions (the registry's
+ * pre-invoke check makes those on the parsed call).
+ */
+const char *va_server_job_method(VAServerJob *job);
+const char *va_server_job_body(VAServerJob *job, size_t *len);
 void va_server_job_execute(VAServerJob *job);
-/* Back in the channel's thread: queue the answer. */
+void va_server_job_set_response(VAServerJob *job, const char *xml,
+                                size_t len);
+void va_server_job_set_fault(VAServerJob *job, int code, const char *msg);
+/*
+ * Back in the channel's thread: queue the answer. Jobs of a channel that
+ * was reset meanwhile are freed here without an answer. Before
+ * va_channel_free(), every job handed out must have come back here or be
+ * forgotten by the embedder (a thread pool joined, say).
+ */
 void va_channel_job_executed(VAChannel *ch, VAServerJob *job);
 
 #endif

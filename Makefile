@@ -1,0 +1,77 @@
+# virtagent - build
+#
+# Copyright (c) 2026 The virtagent authors
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+-include config.mak
+include Makefile.objs
+
+B := build
+CC ?= cc
+OPT ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
+        -Wno-unused-parameter
+GLIB_CFLAGS := $(shell pkg-config --cflags glib-2.0)
+GLIB_LIBS := $(shell pkg-config --libs glib-2.0)
+XMLRPC_CFLAGS := $(shell xmlrpc-c-config --cflags)
+XMLRPC_LIBS := $(shell xmlrpc-c-config server-util --libs)
+CFLAGS_ALL = $(OPT) $(WARN) $(SAN) -std=gnu11 -I. -Ivirtagent \
+             $(GLIB_CFLAGS) $(XMLRPC_CFLAGS) -MMD -MP $(CFLAGS)
+LIBS_ALL = $(SAN) $(XMLRPC_LIBS) $(GLIB_LIBS) -lpthread
+
+CORE_LIB := $(B)/libvirtagent.a
+GLIB_LIB := $(B)/libvirtagent-glib.a
+
+# Other parts (mk/*.mk) add their targets to ALL_EXTRA and CHECK_EXTRA.
+ALL_EXTRA :=
+CHECK_EXTRA :=
+-include mk/*.mk
+
+.PHONY: all check check-unit check-asan check-valgrind bench-core clean
+all: $(CORE_LIB) $(GLIB_LIB) $(ALL_EXTRA)
+
+config.mak:
+	@echo "run ./configure first" >&2; exit 1
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(CORE_LIB): $(addprefix $(B)/,$(core-obj-y))
+	rm -f $@; ar rcs $@ $^
+
+$(GLIB_LIB): $(addprefix $(B)/,$(glib-obj-y))
+	rm -f $@; ar rcs $@ $^
+
+TEST_BINS := $(addprefix $(B)/,$(unit-tests-y))
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(B)/tests/unit/va-test-util.o \
+                   $(GLIB_LIB) $(CORE_LIB)
+	$(CC) -o $@ $^ $(LIBS_ALL)
+
+# Each test program is a GTest binary; the runner counts their results.
+check-unit: $(TEST_BINS)
+	@scripts/run-tests.sh $(TEST_BINS)
+
+# The same tests built with ASan+UBSan in a tree of their own.
+check-asan:
+	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    check-unit
+
+check-valgrind: $(TEST_BINS)
+	@VA_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect" \
+	    scripts/run-tests.sh $(TEST_BINS)
+
+check: check-unit check-asan $(CHECK_EXTRA)
+
+$(B)/bench/bench-core: $(B)/bench/bench-core.o $(GLIB_LIB) $(CORE_LIB)
+	$(CC) -o $@ $^ $(LIBS_ALL)
+
+bench-core: $(B)/bench/bench-core
+	$<
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
