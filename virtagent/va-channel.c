@@ -1,0 +1,589 @@
+/*
+ * virtagent - a channel: framing, codec and job manager on one stream
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <string.h>
+
+#include "va-channel.h"
+#include "va-codec.h"
+#include "va-frame.h"
+#include "va-manager.h"
+
+/* Where va_server_job_method() stops looking for a method name. */
+#define METHOD_NAME_MAX 256
+
+typedef struct VAOutMark {
+    uint64_t end;           /* stream offset just past the frame */
+    uintptr_t token;
+} VAOutMark;
+
+typedef struct VACallCtx {
+    VAChannel *ch;
+    VACallDone *done;
+    VACallDoneXml *done_xml;
+    void *opaque;
+} VACallCtx;
+
+struct VAChannel {
+    VAChannelConfig cfg;
+    VAChannelOps ops;
+    void *opaque;
+    VAManager *mgr;
+    VAFrameParser parser;
+    xmlrpc_registry *registry;
+    GByteArray *out;
+    size_t out_pos;         /* first unwritten byte in out */
+    uint64_t out_written;   /* stream offset of out_pos */
+    GQueue out_marks;       /* VAOutMark, by offset */
+    VARateLimit peer_rate;
+    char *peer_session;
+    bool pumping;
+    bool pump_again;
+    uint64_t rejected;
+    uint64_t peer_rejected;
+    uint64_t bad_frames;
+    uint64_t resets;
+};
+
+void va_channel_config_init(VAChannelConfig *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->window = VA_DEFAULT_WINDOW;
+    cfg->max_executing = VA_DEFAULT_MAX_EXECUTING;
+    cfg->max_queued_calls = VA_DEFAULT_MAX_QUEUED_CALLS;
+    cfg->max_server_jobs = VA_DEFAULT_MAX_SERVER_JOBS;
+    cfg->max_body = VA_DEFAULT_MAX_BODY;
+    cfg->default_timeout_ms = VA_DEFAULT_TIMEOUT_MS;
+    cfg->reply_burst = VA_DEFAULT_REPLY_BURST;
+}
+
+static void preinvoke(xmlrpc_env *env, const char *method,
+                      xmlrpc_value *params, void *opaque)
+{
+    VAChannel *ch = opaque;
+
+    if (!va_method_policy_allows(ch->cfg.policy, method)) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_DISABLED,
+                                       "method disabled: %s", method);
+    }
+}
+
+static bool config_valid(const VAChannelConfig *cfg, GError **errp)
+{
+    if (!cfg->window || !cfg->max_executing || !cfg->max_queued_calls ||
+        !cfg->max_server_jobs || !cfg->reply_burst) {
+        g_set_error(errp, VA_ERROR, VA_ERROR_INVALID,
+                    "window, queue, execution and burst limits must be "
+                    "at least 1");
+        return false;
+    }
+    if (cfg->max_body < 256 || cfg->max_body > VA_MAX_BODY_LIMIT) {
+        g_set_error(errp, VA_ERROR, VA_ERROR_INVALID,
+                    "message size limit must be 256 to %d bytes",
+                    VA_MAX_BODY_LIMIT);
+        return false;
+    }
+    return true;
+}
+
+VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
+                          void *opaque, GError **errp)
+{
+    VAManagerLimits lim;
+    VAChannel *ch;
+    xmlrpc_env env;
+
+    if (!config_valid(cfg, errp)) {
+        return NULL;
+    }
+    va_codec_init();
+    ch = g_new0(VAChannel, 1);
+    ch->cfg = *cfg;
+    ch->ops = *ops;
+    ch->opaque = opaque;
+    lim = (VAManagerLimits) {
+        .window = cfg->window,
+        .max_executing = cfg->max_executing,
+        .max_queued_calls = cfg->max_queued_calls,
+        .max_server_jobs = cfg->max_server_jobs,
+        .reply_burst = cfg->reply_burst,
+    };
+    ch->mgr = va_manager_new(&lim);
+    va_frame_parser_init(&ch->parser, cfg->max_body);
+    ch->out = g_byte_array_new();
+    va_rate_limit_init(&ch->peer_rate, cfg->peer_call_rate,
+                       cfg->peer_call_burst, ops->now_ms(opaque));
+
+    xmlrpc_env_init(&env);
+    ch->registry = xmlrpc_registry_new(&env);
+    if (!env.fault_occurred) {
+        xmlrpc_registry_set_preinvoke_method(&env, ch->registry, preinvoke,
+                                             ch);
+    }
+    if (env.fault_occurred) {
+        g_set_error(errp, VA_ERROR, VA_ERROR_INVALID,
+                    "cannot create the method registry: %s",
+                    env.fault_string);
+        xmlrpc_env_clean(&env);
+        va_channel_free(ch);
+        return NULL;
+    }
+    xmlrpc_env_clean(&env);
+    return ch;
+}
+
+static void fail_all_calls(VAChannel *ch, const char *reason)
+{
+    g_autoptr(GError) err = g_error_new(VA_ERROR, VA_ERROR_DISCONNECTED,
+                                        "agent disconnected (%s)", reason);
+
+    va_manager_fail_calls(ch->mgr, err);
+}
+
+void va_channel_free(VAChannel *ch)
+{
+    if (!ch) {
+        return;
+    }
+    fail_all_calls(ch, "channel closed");
+    va_manager_free(ch->mgr);
+    if (ch->registry) {
+        xmlrpc_registry_free(ch->registry);
+    }
+    va_frame_parser_destroy(&ch->parser);
+    g_byte_array_unref(ch->out);
+    g_queue_clear_full(&ch->out_marks, g_free);
+    g_free(ch->peer_session);
+    g_free(ch);
+}
+
+xmlrpc_registry *va_channel_registry(VAChannel *ch)
+{
+    return ch->registry;
+}
+
+void *va_channel_opaque(VAChannel *ch)
+{
+    return ch->opaque;
+}
+
+const char *va_channel_session(VAChannel *ch)
+{
+    return va_manager_session(ch->mgr);
+}
+
+static void wakeup(VAChannel *ch)
+{
+    if (ch->ops.wakeup) {
+        ch->ops.wakeup(ch->opaque);
+    }
+}
+
+static size_t out_pending(VAChannel *ch)
+{
+    return ch->out->len - ch->out_pos;
+}
+
+static void execute_sync(VAChannel *ch, VAServerJob *job)
+{
+    va_server_job_execute(job);
+    va_manager_job_executed(ch->mgr, job);
+}
+
+/*
+ * Start what may start and fill the writer. Methods and callbacks run
+ * from here may call back into the channel: they only ask for another
+ * round.
+ */
+static void pump(VAChannel *ch)
+{
+    VAServerJob *job;
+    VAOutFrame f;
+
+    if (ch->pumping) {
+        ch->pump_again = true;
+        return;
+    }
+    ch->pumping = true;
+    do {
+        ch->pump_again = false;
+        while ((job = va_manager_next_execution(ch->mgr))) {
+            job->owner = ch;
+            if (ch->ops.execute) {
+                ch->ops.execute(ch, job, ch->opaque);
+            } else {
+                execute_sync(ch, job);
+            }
+        }
+        while (out_pending(ch) < VA_WRITER_LOW_WATER &&
+               va_manager_next_frame(ch->mgr, &f)) {
+            VAOutMark *mark = g_new(VAOutMark, 1);
+            gsize len;
+            const void *body = g_bytes_get_data(f.body, &len);
+
+            va_frame_encode(ch->out, f.kind, f.tag, body, len);
+            mark->end = ch->out_written + out_pending(ch);
+            mark->token = f.token;
+            g_queue_push_tail(&ch->out_marks, mark);
+        }
+    } while (ch->pump_again);
+    ch->pumping = false;
+}
+
+static void answer_fault(VAChannel *ch, const char *tag, int code,
+                         const char *msg)
+{
+    g_autoptr(GBytes) fault = va_codec_encode_fault(code, msg);
+    gsize len;
+    const void *body;
+
+    if (va_manager_add_answer(ch->mgr, tag, fault)) {
+        return;
+    }
+    /*
+     * The peer has more calls pending than allowed. Tell it so while the
+     * writer has room; a peer that does not even read is just dropped.
+     */
+    if (out_pending(ch) < VA_WRITER_LOW_WATER) {
+        body = g_bytes_get_data(fault, &len);
+        va_frame_encode(ch->out, VA_FRAME_REPLY, tag, body, len);
+    }
+}
+
+static void handle_call(VAChannel *ch, const VAFrame *frame)
+{
+    g_autoptr(GBytes) request = NULL;
+
+    if (!va_rate_limit_take(&ch->peer_rate, ch->ops.now_ms(ch->opaque))) {
+        ch->peer_rejected++;
+        answer_fault(ch, frame->tag, VA_FAULT_RATE_LIMITED,
+                     "too many calls: rate limit exceeded");
+        return;
+    }
+    request = g_bytes_new(frame->body, frame->len);
+    if (!va_manager_add_server_job(ch->mgr, frame->tag, request)) {
+        ch->peer_rejected++;
+        answer_fault(ch, frame->tag, VA_FAULT_BUSY,
+                     "too many calls in progress");
+    }
+}
+
+static void handle_frame_error(VAChannel *ch, const VAFrameError *ferr)
+{
+    ch->bad_frames++;
+    if (!ferr->has_kind || !ferr->tag[0]) {
+        return;
+    }
+    if (ferr->kind == VA_FRAME_CALL) {
+        answer_fault(ch, ferr->tag, ferr->fault, ferr->reason);
+    } else {
+        uint64_t id = va_manager_call_by_tag(ch->mgr, ferr->tag);
+        g_autoptr(GError) err = g_error_new(VA_ERROR, VA_ERROR_PROTOCOL,
+                                            "bad answer: %s",
+                                            ferr->reason);
+
+        if (id) {
+            va_manager_fail_call(ch->mgr, id, err);
+        }
+    }
+}
+
+void va_channel_input(VAChannel *ch, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        VAFrame frame;
+        VAFrameError ferr;
+        size_t used = 0;
+
+        switch (va_frame_parser_feed(&ch->parser, buf, len, &used, &frame,
+                                     &ferr)) {
+        case VA_PARSE_FRAME:
+            if (frame.kind == VA_FRAME_CALL) {
+                handle_call(ch, &frame);
+            } else {
+                va_manager_reply(ch->mgr, frame.tag, frame.body, frame.len);
+            }
+            break;
+        case VA_PARSE_ERROR:
+            handle_frame_error(ch, &ferr);
+            break;
+        case VA_PARSE_MORE:
+            break;
+        }
+        buf += used;
+        len -= used;
+    }
+    pump(ch);
+    wakeup(ch);
+}
+
+const uint8_t *va_channel_output(VAChannel *ch, size_t *len)
+{
+    *len = out_pending(ch);
+    return ch->out->data + ch->out_pos;
+}
+
+void va_channel_output_done(VAChannel *ch, size_t len)
+{
+    VAOutMark *mark;
+
+    g_assert(len <= out_pending(ch));
+    ch->out_pos += len;
+    ch->out_written += len;
+    while ((mark = g_queue_peek_head(&ch->out_marks)) &&
+           mark->end <= ch->out_written) {
+        g_queue_pop_head(&ch->out_marks);
+        va_manager_frame_sent(ch->mgr, mark->token);
+        g_free(mark);
+    }
+    if (ch->out_pos == ch->out->len) {
+        g_byte_array_set_size(ch->out, 0);
+        ch->out_pos = 0;
+    } else if (ch->out_pos >= VA_WRITER_LOW_WATER) {
+        g_byte_array_remove_range(ch->out, 0, ch->out_pos);
+        ch->out_pos = 0;
+    }
+    pump(ch);
+    wakeup(ch);
+}
+
+int64_t va_channel_deadline(VAChannel *ch)
+{
+    return va_manager_deadline(ch->mgr);
+}
+
+void va_channel_run_timers(VAChannel *ch)
+{
+    va_manager_expire(ch->mgr, ch->ops.now_ms(ch->opaque));
+    pump(ch);
+    wakeup(ch);
+}
+
+static void call_finish(uint64_t id, const uint8_t *body, size_t len,
+                        const GError *err, void *opaque)
+{
+    VACallCtx *ctx = opaque;
+    VAChannel *ch = ctx->ch;
+    g_autoptr(GError) local_err = NULL;
+    xmlrpc_value *result = NULL;
+
+    if (ctx->done_xml) {
+        ctx->done_xml(ch, id, (const char *)body, len, err, ctx->opaque);
+    } else {
+        if (!err) {
+            result = va_codec_decode_reply((const char *)body, len,
+                                           ch->cfg.max_body, &local_err);
+            err = local_err;
+        }
+        ctx->done(ch, id, result, err, ctx->opaque);
+        if (result) {
+            xmlrpc_DECREF(result);
+        }
+    }
+    g_free(ctx);
+}
+
+static VACallId start_call(VAChannel *ch, GBytes *body, int64_t timeout_ms,
+                           VACallCtx *ctx, GError **errp)
+{
+    int64_t deadline = -1;
+    VACallId id;
+
+    if (g_bytes_get_size(body) > ch->cfg.max_body) {
+        g_set_error(errp, VA_ERROR, VA_ERROR_TOO_BIG,
+                    "call of %zu bytes over the limit of %zu",
+                    g_bytes_get_size(body), ch->cfg.max_body);
+        ch->rejected++;
+        g_free(ctx);
+        return 0;
+    }
+    if (timeout_ms < 0) {
+        timeout_ms = ch->cfg.default_timeout_ms;
+    }
+    if (timeout_ms > 0) {
+        deadline = ch->ops.now_ms(ch->opaque) + timeout_ms;
+    }
+    ctx->ch = ch;
+    id = va_manager_add_call(ch->mgr, body, deadline, call_finish, ctx, errp);
+    if (!id) {
+        ch->rejected++;
+        g_free(ctx);
+        return 0;
+    }
+    pump(ch);
+    wakeup(ch);
+    return id;
+}
+
+VACallId va_channel_call(VAChannel *ch, const char *method,
+                         xmlrpc_value *params, int64_t timeout_ms,
+                         VACallDone *done, void *opaque, GError **errp)
+{
+    g_autoptr(GBytes) body = va_codec_encode_call(method, params, errp);
+    VACallCtx *ctx;
+
+    if (!body) {
+        ch->rejected++;
+        return 0;
+    }
+    ctx = g_new0(VACallCtx, 1);
+    ctx->done = done;
+    ctx->opaque = opaque;
+    return start_call(ch, body, timeout_ms, ctx, errp);
+}
+
+VACallId va_channel_call_xml(VAChannel *ch, const char *xml, size_t len,
+                             int64_t timeout_ms, VACallDoneXml *done,
+                             void *opaque, GError **errp)
+{
+    g_autoptr(GBytes) body = g_bytes_new(xml, len);
+    VACallCtx *ctx = g_new0(VACallCtx, 1);
+
+    ctx->done_xml = done;
+    ctx->opaque = opaque;
+    return start_call(ch, body, timeout_ms, ctx, errp);
+}
+
+bool va_channel_cancel(VAChannel *ch, VACallId id)
+{
+    g_autoptr(GError) err = g_error_new(VA_ERROR, VA_ERROR_CANCELLED,
+                                        "cancelled");
+    bool found = va_manager_fail_call(ch->mgr, id, err);
+
+    if (found) {
+        pump(ch);
+        wakeup(ch);
+    }
+    return found;
+}
+
+void va_channel_reset(VAChannel *ch, const char *reason)
+{
+    ch->resets++;
+    va_frame_parser_reset(&ch->parser);
+    g_byte_array_set_size(ch->out, 0);
+    ch->out_pos = 0;
+    g_queue_clear_full(&ch->out_marks, g_free);
+    va_manager_drop_server_jobs(ch->mgr);
+    va_manager_new_session(ch->mgr);
+    g_clear_pointer(&ch->peer_session, g_free);
+    /* Last: the callbacks may already start calls in the new session. */
+    fail_all_calls(ch, reason);
+    pump(ch);
+    wakeup(ch);
+}
+
+bool va_channel_peer_session(VAChannel *ch, const char *session)
+{
+    bool restarted = ch->peer_session && strcmp(ch->peer_session, session);
+
+    g_free(ch->peer_session);
+    ch->peer_session = g_strdup(session);
+    if (restarted) {
+        /*
+         * Our calls went to the old instance and will never be answered.
+         * Its calls to us are answered anyway: the new instance drops
+         * those answers as strays.
+         */
+        fail_all_calls(ch, "agent restarted");
+        pump(ch);
+        wakeup(ch);
+    }
+    return restarted;
+}
+
+void va_channel_get_stats(VAChannel *ch, VAChannelStats *st)
+{
+    VAManagerStats ms;
+
+    va_manager_get_stats(ch->mgr, &ms);
+    *st = (VAChannelStats) {
+        .calls_sent = ms.calls_sent,
+        .replies = ms.replies,
+        .timed_out = ms.timed_out,
+        .cancelled = ms.cancelled,
+        .disconnected = ms.disconnected,
+        .rejected = ch->rejected,
+        .stray_replies = ms.stray_replies,
+        .calls_served = ms.calls_served,
+        .peer_rejected = ch->peer_rejected,
+        .bad_frames = ch->bad_frames,
+        .garbage_bytes = ch->parser.garbage,
+        .resets = ch->resets,
+        .queued = ms.queued,
+        .in_flight = ms.in_flight,
+        .executing = ms.executing,
+        .server_jobs = ms.server_jobs,
+    };
+}
+
+VAChannel *va_server_job_channel(VAServerJob *job)
+{
+    return job->owner;
+}
+
+const char *va_server_job_body(VAServerJob *job, size_t *len)
+{
+    gsize n;
+    const char *body = g_bytes_get_data(job->request, &n);
+
+    *len = n;
+    return body;
+}
+
+const char *va_server_job_method(VAServerJob *job)
+{
+    static const char open_tag[] = "<methodName>";
+    size_t len;
+    const char *body = va_server_job_body(job, &len);
+    const char *start;
+    const char *end;
+
+    if (job->method) {
+        return job->method;
+    }
+    start = g_strstr_len(body, MIN(len, METHOD_NAME_MAX * 2), open_tag);
+    if (start) {
+        start += strlen(open_tag);
+        end = memchr(start, '<', MIN((size_t)(body + len - start),
+                                     METHOD_NAME_MAX));
+        if (end) {
+            job->method = g_strndup(start, end - start);
+        }
+    }
+    if (!job->method) {
+        job->method = g_strdup("");
+    }
+    return job->method;
+}
+
+void va_server_job_execute(VAServerJob *job)
+{
+    VAChannel *ch = job->owner;
+    size_t len;
+    const char *body = va_server_job_body(job, &len);
+
+    job->response = va_codec_dispatch(ch->registry, body, len,
+                                      ch->cfg.max_body, ch);
+}
+
+void va_server_job_set_response(VAServerJob *job, const char *xml,
+                                size_t len)
+{
+    job->response = g_bytes_new(xml, len);
+}
+
+void va_server_job_set_fault(VAServerJob *job, int code, const char *msg)
+{
+    job->response = va_codec_encode_fault(code, msg);
+}
+
+void va_channel_job_executed(VAChannel *ch, VAServerJob *job)
+{
+    va_manager_job_executed(ch->mgr, job);
+    pump(ch);
+    wakeup(ch);
+}

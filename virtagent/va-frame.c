@@ -1,0 +1,332 @@
+/*
+ * virtagent - framing: incremental parser and encoder
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "va-errors.h"
+#include "va-frame.h"
+
+#define CALL_START_LINE "POST /RPC2 HTTP/1.1"
+#define REPLY_START_LINE "HTTP/1.1 200 OK"
+#define TAG_HEADER "X-Virtagent-Client-Tag"
+
+void va_frame_parser_init(VAFrameParser *p, size_t max_body)
+{
+    memset(p, 0, sizeof(*p));
+    p->max_body = max_body;
+    p->state = VA_PARSER_SYNC;
+}
+
+void va_frame_parser_reset(VAFrameParser *p)
+{
+    g_clear_pointer(&p->body, g_free);
+    p->state = VA_PARSER_SYNC;
+    p->header_len = 0;
+}
+
+void va_frame_parser_destroy(VAFrameParser *p)
+{
+    va_frame_parser_reset(p);
+}
+
+bool va_tag_valid(const char *tag, size_t len)
+{
+    if (len == 0 || len > VA_TAG_MAX_LEN) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = tag[i];
+
+        if (!g_ascii_isalnum(c) && c != '.' && c != '_' && c != ':' &&
+            c != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void start_header(VAFrameParser *p)
+{
+    g_clear_pointer(&p->body, g_free);
+    p->state = VA_PARSER_HEADER;
+    p->header_len = 0;
+    p->tag[0] = '\0';
+}
+
+static VAParseResult parse_error(VAFrameParser *p, VAFrameError *err,
+                                 int fault, bool has_kind,
+                                 const char *reason)
+{
+    err->fault = fault;
+    err->has_kind = has_kind;
+    err->kind = p->kind;
+    g_strlcpy(err->tag, p->tag, sizeof(err->tag));
+    err->reason = reason;
+    return VA_PARSE_ERROR;
+}
+
+/* Digits only, no sign, no overflow. */
+static bool parse_length(const char *s, size_t *out)
+{
+    size_t v = 0;
+
+    if (!*s) {
+        return false;
+    }
+    for (; *s; s++) {
+        if (!g_ascii_isdigit(*s) || v > (SIZE_MAX - 9) / 10) {
+            return false;
+        }
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_start_line(const char *line, VAFrameKind *kind)
+{
+    if (g_str_has_prefix(line, "POST ") &&
+        g_str_has_suffix(line, " HTTP/1.1")) {
+        *kind = VA_FRAME_CALL;
+        return true;
+    }
+    if (g_str_has_prefix(line, "HTTP/1.")) {
+        *kind = VA_FRAME_REPLY;
+        return true;
+    }
+    return false;
+}
+
+/* The whole header block is in p->header, ending in an empty line. */
+static VAParseResult parse_header(VAFrameParser *p, VAFrameError *err)
+{
+    char *saveptr = NULL;
+    char *line;
+    bool have_length = false;
+    bool first = true;
+    size_t length = 0;
+
+    p->header[p->header_len] = '\0';
+    for (line = strtok_r(p->header, "\n", &saveptr); line;
+         line = strtok_r(NULL, "\n", &saveptr)) {
+        size_t n = strlen(line);
+        char *colon;
+        char *value;
+
+        if (n && line[n - 1] == '\r') {
+            line[--n] = '\0';
+        }
+        if (first) {
+            first = false;
+            if (!parse_start_line(line, &p->kind)) {
+                p->state = VA_PARSER_SYNC;
+                return parse_error(p, err, VA_FAULT_MALFORMED, false,
+                                   "bad start line");
+            }
+            continue;
+        }
+        if (!n) {
+            break;
+        }
+        colon = strchr(line, ':');
+        if (!colon) {
+            p->state = VA_PARSER_SYNC;
+            return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                               "header line without a colon");
+        }
+        *colon = '\0';
+        value = g_strstrip(colon + 1);
+        if (!g_ascii_strcasecmp(line, "Content-Length")) {
+            size_t v;
+
+            if (!parse_length(value, &v) || (have_length && v != length)) {
+                p->state = VA_PARSER_SYNC;
+                return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                                   "bad Content-Length");
+            }
+            length = v;
+            have_length = true;
+        } else if (!g_ascii_strcasecmp(line, TAG_HEADER)) {
+            if (!va_tag_valid(value, strlen(value))) {
+                p->tag[0] = '\0';
+                p->state = VA_PARSER_SYNC;
+                return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                                   "bad client tag");
+            }
+            g_strlcpy(p->tag, value, sizeof(p->tag));
+        }
+        /* Other headers, Content-Type included, carry nothing we need. */
+    }
+    if (first) {
+        p->state = VA_PARSER_SYNC;
+        return parse_error(p, err, VA_FAULT_MALFORMED, false,
+                           "empty header");
+    }
+    if (!have_length || !p->tag[0]) {
+        p->state = VA_PARSER_SYNC;
+        return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                           have_length ? "missing client tag" :
+                           "missing Content-Length");
+    }
+    p->body_need = length;
+    p->body_len = 0;
+    if (length > p->max_body) {
+        p->state = VA_PARSER_DISCARD;
+        return parse_error(p, err, VA_FAULT_TOO_LARGE, true,
+                           "message too large");
+    }
+    p->state = VA_PARSER_BODY;
+    return VA_PARSE_MORE;
+}
+
+static bool header_complete(const VAFrameParser *p)
+{
+    const char *h = p->header;
+    size_t n = p->header_len;
+
+    return (n >= 2 && h[n - 1] == '\n' && h[n - 2] == '\n') ||
+           (n >= 3 && h[n - 1] == '\n' && h[n - 2] == '\r' &&
+            h[n - 3] == '\n');
+}
+
+static void emit_frame(VAFrameParser *p, VAFrame *frame, const uint8_t *body)
+{
+    frame->kind = p->kind;
+    g_strlcpy(frame->tag, p->tag, sizeof(frame->tag));
+    frame->body = body;
+    frame->len = p->body_need;
+    p->state = VA_PARSER_SYNC;
+}
+
+VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
+                                   size_t len, size_t *consumed,
+                                   VAFrame *frame, VAFrameError *err)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        switch (p->state) {
+        case VA_PARSER_SYNC: {
+            const uint8_t *s = memchr(buf + i, VA_FRAME_SENTINEL, len - i);
+            size_t skip = s ? (size_t)(s - (buf + i)) : len - i;
+
+            p->garbage += skip;
+            i += skip;
+            if (s) {
+                i++;
+                start_header(p);
+            }
+            break;
+        }
+        case VA_PARSER_HEADER: {
+            uint8_t c = buf[i++];
+
+            if (c == VA_FRAME_SENTINEL) {
+                /* A new message began inside this header. */
+                start_header(p);
+                *consumed = i;
+                return parse_error(p, err, VA_FAULT_MALFORMED, false,
+                                   "truncated header");
+            }
+            if (p->header_len == sizeof(p->header) - 1) {
+                p->state = VA_PARSER_SYNC;
+                *consumed = i;
+                return parse_error(p, err, VA_FAULT_MALFORMED, false,
+                                   "header too long");
+            }
+            p->header[p->header_len++] = c;
+            if (c == '\n' && header_complete(p)) {
+                VAParseResult r = parse_header(p, err);
+
+                if (r == VA_PARSE_ERROR) {
+                    *consumed = i;
+                    return r;
+                }
+                if (p->body_need == 0) {
+                    emit_frame(p, frame, (const uint8_t *)"");
+                    *consumed = i;
+                    return VA_PARSE_FRAME;
+                }
+            }
+            break;
+        }
+        case VA_PARSER_BODY: {
+            size_t want = p->body_need - p->body_len;
+            size_t avail = MIN(want, len - i);
+            const uint8_t *ff = memchr(buf + i, VA_FRAME_SENTINEL, avail);
+
+            if (ff) {
+                /* The body was cut short and a new message began. */
+                i = ff - buf + 1;
+                parse_error(p, err, VA_FAULT_MALFORMED, true,
+                            "truncated body");
+                start_header(p);
+                *consumed = i;
+                return VA_PARSE_ERROR;
+            }
+            if (p->body_len == 0 && avail == want) {
+                /* The whole body is in this chunk: no copy. */
+                i += avail;
+                emit_frame(p, frame, buf + i - avail);
+                *consumed = i;
+                return VA_PARSE_FRAME;
+            }
+            if (!p->body) {
+                p->body = g_malloc(p->body_need);
+            }
+            memcpy(p->body + p->body_len, buf + i, avail);
+            p->body_len += avail;
+            i += avail;
+            if (p->body_len == p->body_need) {
+                emit_frame(p, frame, p->body);
+                *consumed = i;
+                return VA_PARSE_FRAME;
+            }
+            break;
+        }
+        case VA_PARSER_DISCARD: {
+            size_t want = p->body_need - p->body_len;
+            size_t avail = MIN(want, len - i);
+            const uint8_t *ff = memchr(buf + i, VA_FRAME_SENTINEL, avail);
+
+            if (ff) {
+                i = ff - buf + 1;
+                start_header(p);
+                break;
+            }
+            p->body_len += avail;
+            i += avail;
+            if (p->body_len == p->body_need) {
+                p->state = VA_PARSER_SYNC;
+            }
+            break;
+        }
+        }
+    }
+    *consumed = i;
+    return VA_PARSE_MORE;
+}
+
+void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
+                     const void *body, size_t len)
+{
+    char header[VA_HEADER_MAX];
+    int n;
+
+    n = snprintf(header, sizeof(header),
+                 "\xff%s\r\n"
+                 "Content-Type: text/xml\r\n"
+                 "Content-Length: %zu\r\n"
+                 TAG_HEADER ": %s\r\n"
+                 "\r\n",
+                 kind == VA_FRAME_CALL ? CALL_START_LINE : REPLY_START_LINE,
+                 len, tag);
+    g_assert(n > 0 && (size_t)n < sizeof(header));
+    g_byte_array_append(out, (const guint8 *)header, n);
+    g_byte_array_append(out, body, len);
+}
