@@ -1,0 +1,76 @@
+/*
+ * qemu-va - the RPC methods the guest agent serves to the host
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Plain xmlrpc-c methods: they know nothing of channels, so they can be
+ * tested through xmlrpc_registry_process_call2() alone. What they need
+ * from the daemon (the session id, the shutdown action, the policy) comes
+ * through VAGuestOps.
+ */
+#ifndef QEMU_VA_GUEST_RPC_H
+#define QEMU_VA_GUEST_RPC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
+
+#define QEMU_VA_VERSION "2.0.0"
+
+/*
+ * va.getfile: largest chunk read per call. Base64 makes it 4/3 larger,
+ * which still fits the default 2 MiB body with room to spare.
+ */
+#define VA_GETFILE_CHUNK_MAX (1024 * 1024)
+/* va.getdmesg: the most it returns (a kernel log buffer is rarely more). */
+#define VA_DMESG_MAX (1024 * 1024)
+
+typedef enum VAShutdownMode {
+    VA_SHUTDOWN_HALT,
+    VA_SHUTDOWN_POWERDOWN,
+    VA_SHUTDOWN_REBOOT,
+    VA_SHUTDOWN__MAX,
+} VAShutdownMode;
+
+extern const char *const va_shutdown_mode_names[VA_SHUTDOWN__MAX];
+
+typedef struct VAGuestOps {
+    /* Session id of the channel a call came in on (its callInfo). */
+    const char *(*session)(void *call_info, void *opaque);
+    /*
+     * va.shutdown was accepted: run @mode once the reply is out. False
+     * refuses it (a shutdown is already under way).
+     */
+    bool (*shutdown)(void *call_info, VAShutdownMode mode, void *opaque);
+    /* Whether the policy lets the host call @method; NULL: all are. */
+    bool (*method_enabled)(const char *method, void *opaque);
+} VAGuestOps;
+
+typedef struct VAGuestRpc {
+    VAGuestOps ops;
+    void *opaque;
+    /* Where the kernel log is read; NULL means /dev/kmsg. */
+    const char *kmsg_path;
+    /* Where the OS is described; NULL means /etc/os-release. */
+    const char *os_release_path;
+} VAGuestRpc;
+
+/* Adds every va.* method to @reg; @rpc must outlive the registry. */
+void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,
+                           xmlrpc_env *env);
+
+/* Names of the methods served, NULL-terminated. */
+extern const char *const va_guest_methods[];
+/* Those that may take long and belong in the thread pool. */
+extern const char *const va_guest_slow_methods[];
+
+/* The enabled method names as an XML-RPC array (for capabilities, hello). */
+xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env);
+
+/* A string value from system text: invalid UTF-8 and controls replaced. */
+xmlrpc_value *va_text_value(xmlrpc_env *env, const char *text, size_t len);
+
+#endif

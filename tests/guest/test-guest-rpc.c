@@ -1,0 +1,485 @@
+/*
+ * qemu-va - tests of the guest RPC methods, straight through the registry
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "va-errors.h"
+#include "qemu-va/guest-rpc.h"
+
+typedef struct Fixture {
+    VAGuestRpc rpc;
+    xmlrpc_registry *reg;
+    char *dir;
+    /* What the shutdown op saw. */
+    int shutdowns;
+    VAShutdownMode last_mode;
+    bool refuse_shutdown;
+    const char *blocked;
+    /* The last call's fault, 0 if none. */
+    int fault_code;
+    char *fault_string;
+} Fixture;
+
+static const char *fx_session(void *call_info, void *opaque)
+{
+    return "0123456789abcdef";
+}
+
+static bool fx_shutdown(void *call_info, VAShutdownMode mode, void *opaque)
+{
+    Fixture *fx = opaque;
+
+    if (fx->refuse_shutdown) {
+        return false;
+    }
+    fx->shutdowns++;
+    fx->last_mode = mode;
+    return true;
+}
+
+static bool fx_enabled(const char *method, void *opaque)
+{
+    Fixture *fx = opaque;
+
+    return !fx->blocked || strcmp(method, fx->blocked) != 0;
+}
+
+static void fx_setup(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_env env;
+
+    memset(fx, 0, sizeof(*fx));
+    fx->dir = g_dir_make_tmp("test-guest-rpc-XXXXXX", NULL);
+    g_assert_nonnull(fx->dir);
+    fx->rpc.ops.session = fx_session;
+    fx->rpc.ops.shutdown = fx_shutdown;
+    fx->rpc.ops.method_enabled = fx_enabled;
+    fx->rpc.opaque = fx;
+    xmlrpc_env_init(&env);
+    fx->reg = xmlrpc_registry_new(&env);
+    g_assert_false(env.fault_occurred);
+    va_guest_rpc_register(&fx->rpc, fx->reg, &env);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+}
+
+static void fx_teardown(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fx->dir);
+
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_free(fx->dir);
+    g_free(fx->fault_string);
+    xmlrpc_registry_free(fx->reg);
+}
+
+/*
+ * Calls @method with the parameters @format builds (an array format such
+ * as "(si)"); returns the result, or NULL with fx->fault_code set.
+ */
+static xmlrpc_value *fx_call(Fixture *fx, const char *method,
+                             const char *format, ...)
+{
+    xmlrpc_env env;
+    xmlrpc_value *params, *result = NULL;
+    xmlrpc_mem_block *call, *resp = NULL;
+    const char *fault_string = NULL, *tail;
+    va_list ap;
+
+    xmlrpc_env_init(&env);
+    va_start(ap, format);
+    xmlrpc_build_value_va(&env, format, ap, &params, &tail);
+    va_end(ap);
+    g_assert_false(env.fault_occurred);
+    call = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
+    xmlrpc_serialize_call2(&env, call, method, params, xmlrpc_dialect_i8);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_registry_process_call2(&env, fx->reg,
+                                  XMLRPC_MEMBLOCK_CONTENTS(char, call),
+                                  XMLRPC_MEMBLOCK_SIZE(char, call),
+                                  NULL, &resp);
+    g_assert_false(env.fault_occurred);
+    fx->fault_code = 0;
+    g_clear_pointer(&fx->fault_string, g_free);
+    xmlrpc_parse_response2(&env, XMLRPC_MEMBLOCK_CONTENTS(char, resp),
+                           XMLRPC_MEMBLOCK_SIZE(char, resp), &result,
+                           &fx->fault_code, &fault_string);
+    g_assert_false(env.fault_occurred);
+    if (fault_string) {
+        fx->fault_string = g_strdup(fault_string);
+        free((void *)fault_string);
+        g_assert_cmpint(fx->fault_code, !=, 0);
+        result = NULL;
+    }
+    XMLRPC_MEMBLOCK_FREE(char, call);
+    XMLRPC_MEMBLOCK_FREE(char, resp);
+    xmlrpc_DECREF(params);
+    xmlrpc_env_clean(&env);
+    return result;
+}
+
+static void assert_fault(Fixture *fx, xmlrpc_value *result, int code)
+{
+    g_assert_null(result);
+    g_assert_cmpint(fx->fault_code, ==, code);
+}
+
+/* A string member of a struct result; freed by the caller. */
+static char *member_string(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v;
+    const char *s;
+    char *ret;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, st, key, &v);
+    g_assert_false(env.fault_occurred);
+    g_assert_nonnull(v);
+    xmlrpc_read_string(&env, v, &s);
+    g_assert_false(env.fault_occurred);
+    ret = g_strdup(s);
+    free((void *)s);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+    return ret;
+}
+
+static char *result_string(xmlrpc_value *v)
+{
+    xmlrpc_env env;
+    const char *s;
+    char *ret;
+
+    g_assert_nonnull(v);
+    xmlrpc_env_init(&env);
+    xmlrpc_read_string(&env, v, &s);
+    g_assert_false(env.fault_occurred);
+    ret = g_strdup(s);
+    free((void *)s);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+    return ret;
+}
+
+static void test_ping(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *s = result_string(fx_call(fx, "va.ping", "()"));
+
+    g_assert_cmpstr(s, ==, "pong");
+    assert_fault(fx, fx_call(fx, "va.ping", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+    g_assert_nonnull(strstr(fx->fault_string, "expected 0 arguments"));
+}
+
+/* The names in capabilities' method list, joined by spaces. */
+static char *capability_names(Fixture *fx)
+{
+    xmlrpc_env env;
+    xmlrpc_value *caps = fx_call(fx, "va.capabilities", "()");
+    xmlrpc_value *methods;
+    g_autofree char *version = NULL;
+    GString *names = g_string_new(NULL);
+    int i, n;
+
+    g_assert_nonnull(caps);
+    version = member_string(caps, "version");
+    g_assert_cmpstr(version, ==, QEMU_VA_VERSION);
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, caps, "methods", &methods);
+    g_assert_nonnull(methods);
+    n = xmlrpc_array_size(&env, methods);
+    for (i = 0; i < n; i++) {
+        xmlrpc_value *item;
+        g_autofree char *name = NULL;
+
+        xmlrpc_array_read_item(&env, methods, i, &item);
+        name = result_string(item);
+        g_string_append_printf(names, "%s%s", i ? " " : "", name);
+    }
+    g_assert_false(env.fault_occurred);
+    xmlrpc_DECREF(methods);
+    xmlrpc_DECREF(caps);
+    xmlrpc_env_clean(&env);
+    return g_string_free(names, false);
+}
+
+static void test_capabilities(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *all = capability_names(fx);
+    g_autofree char *some = NULL;
+
+    g_assert_cmpstr(all, ==, "va.ping va.capabilities va.info va.shutdown "
+                    "va.getfile va.getdmesg");
+    fx->blocked = "va.shutdown";
+    some = capability_names(fx);
+    g_assert_cmpstr(some, ==, "va.ping va.capabilities va.info "
+                    "va.getfile va.getdmesg");
+    assert_fault(fx, fx_call(fx, "va.capabilities", "(s)", "x"),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_info(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *osr = g_build_filename(fx->dir, "os-release", NULL);
+    g_autofree char *session = NULL, *kernel = NULL, *host = NULL;
+    g_autofree char *pretty = NULL, *id = NULL;
+    xmlrpc_value *info, *os, *v;
+    xmlrpc_env env;
+
+    g_assert_true(g_file_set_contents(osr, "# comment\nNAME=\"Debian "
+                                      "GNU/Linux\"\nID=debian\n"
+                                      "PRETTY_NAME='Debian 12 (bookworm)'\n"
+                                      "HOME_URL=x\nbroken line\n", -1,
+                                      NULL));
+    fx->rpc.os_release_path = osr;
+    info = fx_call(fx, "va.info", "()");
+    g_assert_nonnull(info);
+    session = member_string(info, "session");
+    g_assert_cmpstr(session, ==, "0123456789abcdef");
+    kernel = member_string(info, "kernel");
+    g_assert_cmpstr(kernel, !=, "");
+    host = member_string(info, "hostname");
+    g_assert_cmpstr(host, ==, g_get_host_name());
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, info, "uptime_s", &v);
+    g_assert_nonnull(v);
+    g_assert_cmpint(xmlrpc_value_type(v), ==, XMLRPC_TYPE_I8);
+    xmlrpc_DECREF(v);
+    xmlrpc_struct_find_value(&env, info, "os", &os);
+    g_assert_nonnull(os);
+    pretty = member_string(os, "pretty_name");
+    g_assert_cmpstr(pretty, ==, "Debian 12 (bookworm)");
+    id = member_string(os, "id");
+    g_assert_cmpstr(id, ==, "debian");
+    g_assert_cmpint(xmlrpc_struct_size(&env, os), ==, 3);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_DECREF(os);
+    xmlrpc_DECREF(info);
+    xmlrpc_env_clean(&env);
+    assert_fault(fx, fx_call(fx, "va.info", "(b)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_shutdown(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_value *v;
+    int mode;
+
+    for (mode = 0; mode < VA_SHUTDOWN__MAX; mode++) {
+        v = fx_call(fx, "va.shutdown", "(s)", va_shutdown_mode_names[mode]);
+        g_assert_nonnull(v);
+        g_assert_cmpint(xmlrpc_value_type(v), ==, XMLRPC_TYPE_BOOL);
+        xmlrpc_DECREF(v);
+        g_assert_cmpint(fx->shutdowns, ==, mode + 1);
+        g_assert_cmpint(fx->last_mode, ==, mode);
+    }
+    assert_fault(fx, fx_call(fx, "va.shutdown", "(s)", "explode"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.shutdown", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.shutdown", "()"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.shutdown", "(ss)", "halt", "now"),
+                 VA_FAULT_INVALID_ARGS);
+    g_assert_cmpint(fx->shutdowns, ==, VA_SHUTDOWN__MAX);
+    fx->refuse_shutdown = true;
+    assert_fault(fx, fx_call(fx, "va.shutdown", "(s)", "reboot"),
+                 VA_FAULT_FAILED);
+}
+
+/* Reads a getfile result: data into @data, and its eof and size. */
+static void read_chunk(xmlrpc_value *v, GBytes **data, bool *eof,
+                       int64_t *size)
+{
+    xmlrpc_env env;
+    const unsigned char *bytes;
+    size_t len;
+    xmlrpc_bool e;
+    xmlrpc_int64 s;
+
+    g_assert_nonnull(v);
+    xmlrpc_env_init(&env);
+    xmlrpc_decompose_value(&env, v, "{s:6,s:b,s:I,*}", "data", &bytes, &len,
+                           "eof", &e, "size", &s);
+    g_assert_false(env.fault_occurred);
+    *data = g_bytes_new(bytes, len);
+    *eof = e;
+    *size = s;
+    free((void *)bytes);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+}
+
+static void test_getfile(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "f", NULL);
+    g_autofree char *big = g_build_filename(fx->dir, "big", NULL);
+    g_autofree char *missing = g_build_filename(fx->dir, "nope", NULL);
+    static const char content[] = "ab\0\xff\x01xyz";
+    g_autofree char *huge = g_malloc0(VA_GETFILE_CHUNK_MAX + 10);
+    GBytes *chunk;
+    bool eof;
+    int64_t size;
+
+    g_assert_true(g_file_set_contents(path, content, 8, NULL));
+    read_chunk(fx_call(fx, "va.getfile", "(sii)", path, 0, 100), &chunk,
+               &eof, &size);
+    g_assert_cmpmem(g_bytes_get_data(chunk, NULL), g_bytes_get_size(chunk),
+                    content, 8);
+    g_assert_true(eof);
+    g_assert_cmpint(size, ==, 8);
+    g_bytes_unref(chunk);
+
+    /* i8 arguments, a chunk in the middle, then exactly up to the end. */
+    read_chunk(fx_call(fx, "va.getfile", "(sII)", path, (xmlrpc_int64)2,
+                       (xmlrpc_int64)3), &chunk, &eof, &size);
+    g_assert_cmpmem(g_bytes_get_data(chunk, NULL), g_bytes_get_size(chunk),
+                    content + 2, 3);
+    g_assert_false(eof);
+    g_bytes_unref(chunk);
+    read_chunk(fx_call(fx, "va.getfile", "(sii)", path, 5, 3), &chunk, &eof,
+               &size);
+    g_assert_cmpint(g_bytes_get_size(chunk), ==, 3);
+    g_assert_true(eof);
+    g_bytes_unref(chunk);
+    read_chunk(fx_call(fx, "va.getfile", "(sii)", path, 100, 3), &chunk,
+               &eof, &size);
+    g_assert_cmpint(g_bytes_get_size(chunk), ==, 0);
+    g_assert_true(eof);
+    g_bytes_unref(chunk);
+
+    /* A huge length is clamped to the chunk size, not allocated. */
+    g_assert_true(g_file_set_contents(big, huge, VA_GETFILE_CHUNK_MAX + 10,
+                                      NULL));
+    read_chunk(fx_call(fx, "va.getfile", "(sII)", big, (xmlrpc_int64)0,
+                       (xmlrpc_int64)1 << 60), &chunk, &eof, &size);
+    g_assert_cmpint(g_bytes_get_size(chunk), ==, VA_GETFILE_CHUNK_MAX);
+    g_assert_false(eof);
+    g_assert_cmpint(size, ==, VA_GETFILE_CHUNK_MAX + 10);
+    g_bytes_unref(chunk);
+
+    assert_fault(fx, fx_call(fx, "va.getfile", "(sii)", missing, 0, 1),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "No such file or directory"));
+    g_assert_nonnull(strstr(fx->fault_string, "ENOENT"));
+    assert_fault(fx, fx_call(fx, "va.getfile", "(sii)", fx->dir, 0, 1),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "EISDIR"));
+
+    assert_fault(fx, fx_call(fx, "va.getfile", "(sii)", path, -1, 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getfile", "(sii)", path, 0, -1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getfile", "(sii)", "f", 0, 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getfile", "(ssi)", path, "0", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getfile", "(iii)", 1, 0, 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getfile", "(si)", path, 0),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getfile", "(siii)", path, 0, 1, 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_getdmesg(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *kmsg = g_build_filename(fx->dir, "kmsg", NULL);
+    g_autofree char *all = NULL, *tail = NULL, *none = NULL;
+    xmlrpc_value *v;
+
+    g_assert_true(g_file_set_contents(kmsg,
+        "6,1,0,-;Linux version 6.1\n"
+        " SUBSYSTEM=cpu\n"
+        "4,2,1500000,-;second line\n"
+        "6,3,12345678,c;third line\n", -1, NULL));
+    fx->rpc.kmsg_path = kmsg;
+    all = result_string(fx_call(fx, "va.getdmesg", "(i)", 4096));
+    g_assert_cmpstr(all, ==, "[    0.000000] Linux version 6.1\n"
+                    "[    1.500000] second line\n"
+                    "[   12.345678] third line\n");
+    /* The tail starts at a line, within max_bytes. */
+    tail = result_string(fx_call(fx, "va.getdmesg", "(i)", 40));
+    g_assert_cmpstr(tail, ==, "[   12.345678] third line\n");
+    none = result_string(fx_call(fx, "va.getdmesg", "(i)", 0));
+    g_assert_cmpstr(none, ==, "");
+    assert_fault(fx, fx_call(fx, "va.getdmesg", "(i)", -1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getdmesg", "(s)", "100"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getdmesg", "()"),
+                 VA_FAULT_INVALID_ARGS);
+    fx->rpc.kmsg_path = "/nonexistent/kmsg";
+    assert_fault(fx, fx_call(fx, "va.getdmesg", "(i)", 10),
+                 VA_FAULT_FAILED);
+
+    /* The real log: text within the bound, or a fault saying why not. */
+    fx->rpc.kmsg_path = NULL;
+    v = fx_call(fx, "va.getdmesg", "(i)", 1000);
+    if (v) {
+        g_autofree char *real = result_string(v);
+
+        g_assert_cmpuint(strlen(real), <=, 1000);
+    } else {
+        g_assert_cmpint(fx->fault_code, ==, VA_FAULT_FAILED);
+    }
+}
+
+static void test_text_value(void)
+{
+    xmlrpc_env env;
+    g_autofree char *s = NULL;
+
+    xmlrpc_env_init(&env);
+    s = result_string(va_text_value(&env, "a\x01\xff\r\tb\n", 7));
+    g_assert_cmpstr(s, ==, "a \xef\xbf\xbd \tb\n");
+    xmlrpc_env_clean(&env);
+}
+
+static void test_introspection(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *help = NULL;
+    xmlrpc_value *v;
+    xmlrpc_env env;
+
+    help = result_string(fx_call(fx, "system.methodHelp", "(s)",
+                                 "va.getfile"));
+    g_assert_nonnull(strstr(help, "va.getfile(path, offset, length)"));
+    v = fx_call(fx, "system.multicall", "(({s:s,s:()}{s:s,s:(s)}))",
+                "methodName", "va.ping", "params",
+                "methodName", "va.shutdown", "params", "bogus");
+    g_assert_nonnull(v);
+    xmlrpc_env_init(&env);
+    g_assert_cmpint(xmlrpc_array_size(&env, v), ==, 2);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+    assert_fault(fx, fx_call(fx, "va.nope", "()"), -506);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    /* A full getfile chunk is larger than xmlrpc-c's default 512 KiB. */
+    xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 4 * 1024 * 1024);
+#define ADD(name, fn) \
+    g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
+    ADD("/guest-rpc/ping", test_ping);
+    ADD("/guest-rpc/capabilities", test_capabilities);
+    ADD("/guest-rpc/info", test_info);
+    ADD("/guest-rpc/shutdown", test_shutdown);
+    ADD("/guest-rpc/getfile", test_getfile);
+    ADD("/guest-rpc/getdmesg", test_getdmesg);
+    ADD("/guest-rpc/introspection", test_introspection);
+#undef ADD
+    g_test_add_func("/guest-rpc/text-value", test_text_value);
+    return g_test_run();
+}
