@@ -1,0 +1,215 @@
+/*
+ * virtagent - tests of the XML-RPC codec and its safety checks
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "va-codec.h"
+#include "va-errors.h"
+#include "va-limits.h"
+#include "va-test-util.h"
+
+#define MAX_LEN (1024 * 1024)
+
+static xmlrpc_registry *registry_new(void)
+{
+    xmlrpc_env env;
+    xmlrpc_registry *reg;
+    struct xmlrpc_method_info3 echo = {
+        .methodName = "test.echo",
+        .methodFunction = va_test_echo,
+    };
+
+    xmlrpc_env_init(&env);
+    reg = xmlrpc_registry_new(&env);
+    xmlrpc_registry_add_method3(&env, reg, &echo);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return reg;
+}
+
+/* Encode a call, dispatch it, decode the answer: the value comes back. */
+static void test_roundtrip(void)
+{
+    static const unsigned char bin[] = { 0, 0xff, 0x80, '<', '&' };
+    xmlrpc_registry *reg = registry_new();
+    xmlrpc_env env;
+    xmlrpc_value *arg;
+    xmlrpc_value *params;
+    xmlrpc_value *result;
+    g_autoptr(GBytes) call = NULL;
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(GError) err = NULL;
+    xmlrpc_int64 big;
+    const unsigned char *data;
+    size_t data_len;
+    const char *text;
+    gsize len;
+    const char *xml;
+
+    va_codec_init();
+    xmlrpc_env_init(&env);
+    arg = xmlrpc_build_value(&env, "{s:I,s:6,s:s,s:n}",
+                             "big", (xmlrpc_int64)9007199254740993LL,
+                             "bin", bin, sizeof(bin),
+                             "text", "a <tag> & more",
+                             "none");
+    params = xmlrpc_build_value(&env, "(V)", arg);
+    g_assert_false(env.fault_occurred);
+    call = va_codec_encode_call("test.echo", params, &err);
+    g_assert_no_error(err);
+    xml = g_bytes_get_data(call, &len);
+    g_assert_nonnull(g_strstr_len(xml, len, "<i8>9007199254740993</i8>"));
+    answer = va_codec_dispatch(reg, xml, len, MAX_LEN, NULL);
+    xml = g_bytes_get_data(answer, &len);
+    result = va_codec_decode_reply(xml, len, MAX_LEN, &err);
+    g_assert_no_error(err);
+    xmlrpc_decompose_value(&env, result, "{s:I,s:6,s:s,*}", "big", &big,
+                           "bin", &data, &data_len, "text", &text);
+    g_assert_false(env.fault_occurred);
+    g_assert_cmpint(big, ==, 9007199254740993LL);
+    g_assert_cmpmem(data, data_len, bin, sizeof(bin));
+    g_assert_cmpstr(text, ==, "a <tag> & more");
+    free((void *)data);
+    free((void *)text);
+    xmlrpc_DECREF(result);
+    xmlrpc_DECREF(params);
+    xmlrpc_DECREF(arg);
+    xmlrpc_env_clean(&env);
+    xmlrpc_registry_free(reg);
+}
+
+static void test_fault(void)
+{
+    g_autoptr(GBytes) fault = va_codec_encode_fault(42, "deliberate");
+    g_autoptr(GError) err = NULL;
+    gsize len;
+    const char *xml = g_bytes_get_data(fault, &len);
+
+    g_assert_null(va_codec_decode_reply(xml, len, MAX_LEN, &err));
+    g_assert_error(err, VA_FAULT, 42);
+    g_assert_cmpstr(err->message, ==, "deliberate");
+}
+
+static void test_not_xmlrpc(void)
+{
+    static const char *bad[] = {
+        "hello", "<methodResponse></methodResponse>", "",
+        "<methodResponse><params><param><value><i4>x</i4></value>"
+        "</param></params></methodResponse>",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+
+        g_assert_null(va_codec_decode_reply(bad[i], strlen(bad[i]), MAX_LEN,
+                                            &err));
+        g_assert_error(err, VA_ERROR, VA_ERROR_PROTOCOL);
+    }
+}
+
+/* A "billion laughs" document: refused before xmlrpc-c sees it. */
+static void test_entities_refused(void)
+{
+    GString *xml = g_string_new("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n"
+                                "<!ENTITY lol \"lol\">\n");
+    xmlrpc_registry *reg = registry_new();
+    g_autoptr(GBytes) answer = NULL;
+    g_autoptr(GError) err = NULL;
+    gsize len;
+    const char *out;
+
+    for (int i = 1; i < 10; i++) {
+        g_string_append_printf(xml, "<!ENTITY lol%d \"", i);
+        for (int j = 0; j < 10; j++) {
+            if (i == 1) {
+                g_string_append(xml, "&lol;");
+            } else {
+                g_string_append_printf(xml, "&lol%d;", i - 1);
+            }
+        }
+        g_string_append(xml, "\">\n");
+    }
+    g_string_append(xml, "]>\n<methodCall><methodName>test.echo</methodName>"
+                    "<params><param><value><string>&lol9;</string></value>"
+                    "</param></params></methodCall>");
+    g_assert_false(va_xml_check(xml->str, xml->len, MAX_LEN, &err));
+    g_assert_error(err, VA_FAULT, VA_FAULT_UNSAFE_XML);
+
+    /* Through the dispatcher: a small fault, not a gigabyte of "lol". */
+    answer = va_codec_dispatch(reg, xml->str, xml->len, MAX_LEN, NULL);
+    out = g_bytes_get_data(answer, &len);
+    g_assert_cmpuint(len, <, 1024);
+    g_clear_error(&err);
+    g_assert_null(va_codec_decode_reply(out, len, MAX_LEN, &err));
+    g_assert_error(err, VA_FAULT, VA_FAULT_UNSAFE_XML);
+
+    /* And an answer carrying a DTD is a protocol error. */
+    g_clear_error(&err);
+    g_assert_null(va_codec_decode_reply(xml->str, xml->len, MAX_LEN, &err));
+    g_assert_error(err, VA_ERROR, VA_ERROR_PROTOCOL);
+    g_string_free(xml, TRUE);
+    xmlrpc_registry_free(reg);
+}
+
+static void test_nesting_limit(void)
+{
+    GString *ok = g_string_new(NULL);
+    GString *deep = g_string_new(NULL);
+    g_autoptr(GError) err = NULL;
+
+    for (int i = 0; i < VA_XML_DEPTH_MAX; i++) {
+        g_string_append(ok, "<a>");
+    }
+    g_string_append(ok, "<nil/>");
+    for (int i = 0; i < VA_XML_DEPTH_MAX; i++) {
+        g_string_append(ok, "</a>");
+    }
+    g_assert_true(va_xml_check(ok->str, ok->len, MAX_LEN, &err));
+    g_assert_no_error(err);
+
+    for (int i = 0; i <= VA_XML_DEPTH_MAX; i++) {
+        g_string_append(deep, "<a>");
+    }
+    g_assert_false(va_xml_check(deep->str, deep->len, MAX_LEN, &err));
+    g_assert_error(err, VA_FAULT, VA_FAULT_UNSAFE_XML);
+    g_string_free(ok, TRUE);
+    g_string_free(deep, TRUE);
+}
+
+static void test_size_limit(void)
+{
+    g_autoptr(GError) err = NULL;
+    static const char xml[] = "<methodResponse/>";
+
+    g_assert_true(va_xml_check(xml, sizeof(xml) - 1, sizeof(xml) - 1, &err));
+    g_assert_false(va_xml_check(xml, sizeof(xml) - 1, sizeof(xml) - 2,
+                                &err));
+    g_assert_error(err, VA_FAULT, VA_FAULT_TOO_LARGE);
+}
+
+static void test_comment_refused(void)
+{
+    static const char xml[] = "<methodCall><!-- hi --></methodCall>";
+    g_autoptr(GError) err = NULL;
+
+    g_assert_false(va_xml_check(xml, sizeof(xml) - 1, MAX_LEN, &err));
+    g_assert_error(err, VA_FAULT, VA_FAULT_UNSAFE_XML);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/codec/roundtrip", test_roundtrip);
+    g_test_add_func("/codec/fault", test_fault);
+    g_test_add_func("/codec/not-xmlrpc", test_not_xmlrpc);
+    g_test_add_func("/codec/entities-refused", test_entities_refused);
+    g_test_add_func("/codec/nesting-limit", test_nesting_limit);
+    g_test_add_func("/codec/size-limit", test_size_limit);
+    g_test_add_func("/codec/comment-refused", test_comment_refused);
+    return g_test_run();
+}
