@@ -11,11 +11,16 @@
 guest-rpc-obj := $(B)/qemu-va/guest-rpc.o
 
 # The test programs, one GTest binary each.
-guest-tests-y := test-guest-rpc
+guest-tests-y := test-guest-rpc test-guest-config
 GUEST_TESTS := $(addprefix $(B)/tests/guest/,$(guest-tests-y))
 
 $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
                                  $(guest-rpc-obj)
+	$(CC) -o $@ $^ $(LIBS_ALL)
+
+$(B)/tests/guest/test-guest-config: $(B)/tests/guest/test-guest-config.o \
+                                    $(B)/qemu-va/guest-config.o \
+                                    $(B)/qemu-va/pidfile.o $(guest-rpc-obj)
 	$(CC) -o $@ $^ $(LIBS_ALL)
 
 .PHONY: check-guest check-guest-asan
