@@ -40,7 +40,8 @@ bool va_xml_check(const char *xml, size_t len, size_t max_len,
                     max_len);
         return false;
     }
-    while ((p = memchr(p, '<', end - p)) != NULL) {
+    /* An empty GBytes has no data pointer at all. */
+    while (p != end && (p = memchr(p, '<', end - p)) != NULL) {
         const char *close;
 
         if (++p == end) {
