@@ -7,6 +7,8 @@
 #              packages (guest/mkimage.sh), cached in $(VA_CACHE_DIR)/guest
 # make run     boot them in build/qemu-system-x86_64 and leave the HMP
 #              prompt on the terminal (scripts/vm/vm.py run)
+# make check-vm-boot
+#              boot, check the agent's channel, power off (part of check)
 
 # mk/*.mk are read before the top Makefile's "all" rule; without this the
 # first rule below would become what a bare "make" builds.
@@ -56,6 +58,17 @@ $(GUEST_DIR)/initrd.img: $(GUEST_PKGS) $(GUEST_SRC) \
 	VA_CACHE_DIR=$(VA_CACHE_DIR) guest/mkimage.sh initrd $< $@ \
 	    $(filter $(GUEST_BINS),$^)
 
-# Everything, then the VM with HMP on this terminal.
+# Everything, then the VM with HMP on this terminal.  VM_ARGS takes
+# vm.py's options, e.g. VM_ARGS="--transport isa-serial".
+VM_ARGS ?=
 run: all
-	scripts/vm/vm.py run
+	scripts/vm/vm.py run $(VM_ARGS)
+
+# The smoke test: the image boots in our QEMU and the agent's channel
+# works, on both transports.  The QEMU binary is a prerequisite when the
+# build makes it (second expansion, as above).
+.PHONY: check-vm-boot
+check-vm-boot: guest $$(filter $(B)/qemu-system-x86_64,$$(ALL_EXTRA))
+	scripts/vm/vm.py boot $(VM_ARGS)
+	scripts/vm/vm.py boot --transport isa-serial $(VM_ARGS)
+CHECK_EXTRA += check-vm-boot

@@ -22,8 +22,9 @@ second UART (the guest's ttyS1) instead of a virtserialport.
 CLI::
 
     vm.py run    boot and give this terminal the HMP monitor ("make run")
-    vm.py boot   boot, check the agent port in the guest, power off: a smoke
-                 test that prints the boot time
+    vm.py boot   boot, check the agent port in the guest (and, with the
+                 virtagent chardev and qemu-va in the image, that the agent
+                 connects), power off: a smoke test that prints the boot time
 """
 
 import argparse
@@ -482,6 +483,12 @@ def cmd_boot(a):
             if rc != 0:
                 print("agent channel missing in the guest", file=sys.stderr)
                 return 1
+            # With both halves present, the channel must carry the
+            # daemon's hello to QEMU.
+            if (a.agent.split(",")[0] == "virtagent" and
+                    state == "qemu-va started"):
+                ev = vm.qmp.event("VA_AGENT_CONNECTED", a.timeout)
+                print("agent connected: %s" % json.dumps(ev.get("data")))
             vm.console.send("poweroff\n")
             print("powered off, QEMU exit status %d" % vm.wait_exit(a.timeout))
         except (TimeoutError, EOFError):
