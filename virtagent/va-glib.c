@@ -317,7 +317,10 @@ void va_glib_channel_free(VAGlibChannel *gc)
     if (!gc) {
         return;
     }
-    /* Running methods finish; jobs not started are freed with the channel. */
+    /*
+     * Running methods finish; their jobs, and those never started, are
+     * freed with the channel.
+     */
     g_thread_pool_free(gc->pool, TRUE, TRUE);
     drop_source(&gc->in_src);
     drop_source(&gc->out_src);

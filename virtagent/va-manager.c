@@ -39,6 +39,7 @@ struct VAManager {
     unsigned in_flight;     /* sending + sent */
     GQueue exec_queue;      /* server jobs waiting for a slot */
     GQueue running;         /* server jobs handed out for execution */
+    GQueue orphans;         /* handed out, then dropped by a reset */
     GQueue ready_queue;     /* server jobs with an answer to send */
     GQueue sending;         /* answers handed to the writer */
     unsigned server_jobs;
@@ -97,6 +98,7 @@ void va_manager_free(VAManager *m)
     }
     g_hash_table_destroy(m->calls);
     free_queue(&m->running);
+    free_queue(&m->orphans);
     free_queue(&m->exec_queue);
     free_queue(&m->ready_queue);
     free_queue(&m->sending);
@@ -352,6 +354,7 @@ VAServerJob *va_manager_next_execution(VAManager *m)
 void va_manager_job_executed(VAManager *m, VAServerJob *job)
 {
     if (job->orphaned) {
+        g_queue_unlink(&m->orphans, &job->link);
         server_job_free(job);
         return;
     }
@@ -372,6 +375,7 @@ void va_manager_drop_server_jobs(VAManager *m)
      */
     while ((l = g_queue_pop_head_link(&m->running))) {
         ((VAServerJob *)l->data)->orphaned = true;
+        g_queue_push_tail_link(&m->orphans, l);
     }
     free_queue(&m->exec_queue);
     free_queue(&m->ready_queue);
