@@ -8,7 +8,35 @@
 # image included. A sanitizer build (SAN set) cannot link statically, so
 # there they are dynamic.
 
-guest-rpc-obj := $(B)/qemu-va/guest-rpc.o
+# Objects live in $(B)/qemu-va.o/: $(B)/qemu-va is the daemon itself.
+QO := $(B)/qemu-va.o
+$(QO)/%.o: qemu-va/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+guest-rpc-obj := $(QO)/guest-rpc.o
+
+qemu-va-obj := $(addprefix $(QO)/,qemu-va.o forwarder.o guest-config.o \
+                 pidfile.o) $(guest-rpc-obj)
+va-call-obj := $(addprefix $(QO)/,va-call.o va-call-args.o)
+
+ifeq ($(SAN),)
+# The static libraries' own dependencies, from their .pc files.
+STATIC_LDFLAGS := -static
+STATIC_LIBS := $(XMLRPC_LIBS) $(shell pkg-config --static --libs glib-2.0) \
+               -lpthread
+else
+STATIC_LDFLAGS :=
+STATIC_LIBS := $(LIBS_ALL)
+endif
+
+$(B)/qemu-va: $(qemu-va-obj) $(GLIB_LIB) $(CORE_LIB)
+	$(CC) $(SAN) $(STATIC_LDFLAGS) -o $@ $^ $(STATIC_LIBS)
+
+$(B)/va-call: $(va-call-obj) $(GLIB_LIB) $(CORE_LIB)
+	$(CC) $(SAN) $(STATIC_LDFLAGS) -o $@ $^ $(STATIC_LIBS)
+
+ALL_EXTRA += $(B)/qemu-va $(B)/va-call
 
 # The test programs, one GTest binary each.
 guest-tests-y := test-guest-rpc test-guest-config
@@ -19,8 +47,8 @@ $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
 	$(CC) -o $@ $^ $(LIBS_ALL)
 
 $(B)/tests/guest/test-guest-config: $(B)/tests/guest/test-guest-config.o \
-                                    $(B)/qemu-va/guest-config.o \
-                                    $(B)/qemu-va/pidfile.o $(guest-rpc-obj)
+                                    $(QO)/guest-config.o \
+                                    $(QO)/pidfile.o $(guest-rpc-obj)
 	$(CC) -o $@ $^ $(LIBS_ALL)
 
 .PHONY: check-guest check-guest-asan
