@@ -39,7 +39,7 @@ $(B)/va-call: $(va-call-obj) $(GLIB_LIB) $(CORE_LIB)
 ALL_EXTRA += $(B)/qemu-va $(B)/va-call
 
 # The test programs, one GTest binary each.
-guest-tests-y := test-guest-rpc test-guest-config
+guest-tests-y := test-guest-rpc test-guest-config test-qemu-va
 GUEST_TESTS := $(addprefix $(B)/tests/guest/,$(guest-tests-y))
 
 $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
@@ -51,8 +51,14 @@ $(B)/tests/guest/test-guest-config: $(B)/tests/guest/test-guest-config.o \
                                     $(QO)/pidfile.o $(guest-rpc-obj)
 	$(CC) -o $@ $^ $(LIBS_ALL)
 
+# It runs the daemon and va-call built alongside it.
+$(B)/tests/guest/test-qemu-va: $(B)/tests/guest/test-qemu-va.o \
+                               $(GLIB_LIB) $(CORE_LIB) | \
+                               $(B)/qemu-va $(B)/va-call
+	$(CC) -o $@ $^ $(LIBS_ALL)
+
 .PHONY: check-guest check-guest-asan
-check-guest: $(GUEST_TESTS)
+check-guest: $(GUEST_TESTS) $(B)/qemu-va $(B)/va-call
 	@scripts/run-tests.sh $(GUEST_TESTS)
 
 # The daemon and the tests with ASan+UBSan, in the same tree as check-asan.

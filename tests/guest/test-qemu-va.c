@@ -1,0 +1,1151 @@
+/*
+ * qemu-va - the daemon driven over its sockets, as a host and as local
+ * programs would
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-va runs in unix-listen mode; the test plays the host with the
+ * core's GLib channel on that socket and runs va-call (or channels of its
+ * own) on the local socket. $QEMU_VA and $VA_CALL name the binaries;
+ * by default they are found next to the test's build directory.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "va-glib.h"
+#include "qemu-va/forwarder.h"
+#include "qemu-va/guest-rpc.h"
+
+#define WAIT_MS 5000
+
+static char *qemu_va_bin;
+static char *va_call_bin;
+
+typedef struct Host {
+    VAGlibChannel *gc;
+    int hellos;
+    char *guest_session;    /* from the last hello */
+    char *hello_methods;    /* its method list, space-separated */
+    bool hello_limits;
+    GString *notes;         /* "name=data;" per va.notify */
+    GMutex lock;
+    GCond cond;
+    bool gate_open;
+    int blocked;            /* test.block calls waiting at the gate */
+} Host;
+
+typedef struct Daemon {
+    GPid pid;
+    bool running;
+    int status;
+} Daemon;
+
+typedef struct Fixture {
+    char *dir;
+    char *host_sock;
+    char *local_sock;
+    char *log;
+    Daemon daemon;
+    Host host;
+} Fixture;
+
+/* A call's outcome. */
+typedef struct Result {
+    bool done;
+    xmlrpc_value *value;
+    GError *err;
+} Result;
+
+static void result_done(VAChannel *ch, VACallId id, xmlrpc_value *value,
+                        const GError *err, void *opaque)
+{
+    Result *r = opaque;
+
+    g_assert_false(r->done);
+    r->done = true;
+    if (value) {
+        xmlrpc_INCREF(value);
+        r->value = value;
+    }
+    if (err) {
+        r->err = g_error_copy(err);
+    }
+}
+
+static void result_clear(Result *r)
+{
+    if (r->value) {
+        xmlrpc_DECREF(r->value);
+    }
+    g_clear_error(&r->err);
+    memset(r, 0, sizeof(*r));
+}
+
+static bool flag_is_set(gconstpointer p)
+{
+    return *(const bool *)p;
+}
+
+/* Runs the main loop until @cond holds; false after WAIT_MS. */
+static bool wait_for(bool (*cond)(gconstpointer), gconstpointer arg)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_MS * 1000;
+
+    while (!cond(arg)) {
+        if (g_get_monotonic_time() > end) {
+            return false;
+        }
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+    return true;
+}
+
+static void spin(int ms)
+{
+    int64_t end = g_get_monotonic_time() + ms * 1000;
+
+    while (g_get_monotonic_time() < end) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+}
+
+/* Calls @method on @gc with @params (NULL: none; consumed), waits. */
+static void call(VAGlibChannel *gc, const char *method, xmlrpc_value *params,
+                 Result *r)
+{
+    GError *err = NULL;
+
+    memset(r, 0, sizeof(*r));
+    g_assert_cmpuint(va_channel_call(va_glib_channel_get(gc), method, params,
+                                     WAIT_MS, result_done, r, &err), !=, 0);
+    g_assert_no_error(err);
+    if (params) {
+        xmlrpc_DECREF(params);
+    }
+    g_assert_true(wait_for(flag_is_set, &r->done));
+}
+
+static xmlrpc_value *args(const char *format, ...)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v;
+    const char *tail;
+    va_list ap;
+
+    xmlrpc_env_init(&env);
+    va_start(ap, format);
+    xmlrpc_build_value_va(&env, format, ap, &v, &tail);
+    va_end(ap);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return v;
+}
+
+/* Calls and expects a string answer @want. */
+static void call_expect_string(VAGlibChannel *gc, const char *method,
+                               xmlrpc_value *params, const char *want)
+{
+    Result r;
+    xmlrpc_env env;
+    const char *s;
+
+    call(gc, method, params, &r);
+    g_assert_no_error(r.err);
+    xmlrpc_env_init(&env);
+    xmlrpc_read_string(&env, r.value, &s);
+    g_assert_false(env.fault_occurred);
+    g_assert_cmpstr(s, ==, want);
+    free((void *)s);
+    xmlrpc_env_clean(&env);
+    result_clear(&r);
+}
+
+/* Calls and expects the fault @code. */
+static void call_expect_fault(VAGlibChannel *gc, const char *method,
+                              xmlrpc_value *params, int code)
+{
+    Result r;
+
+    call(gc, method, params, &r);
+    g_assert_error(r.err, VA_FAULT, code);
+    result_clear(&r);
+}
+
+static char *struct_string(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v = NULL;
+    const char *s = NULL;
+    char *ret = NULL;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, st, key, &v);
+    if (v) {
+        xmlrpc_read_string(&env, v, &s);
+        xmlrpc_DECREF(v);
+    }
+    if (s) {
+        ret = g_strdup(s);
+        free((void *)s);
+    }
+    xmlrpc_env_clean(&env);
+    return ret;
+}
+
+/* Joins the strings of an XML-RPC array with spaces. */
+static char *join_strings(xmlrpc_value *array)
+{
+    GString *out = g_string_new(NULL);
+    xmlrpc_env env;
+    int i, n;
+
+    xmlrpc_env_init(&env);
+    n = xmlrpc_array_size(&env, array);
+    for (i = 0; i < n && !env.fault_occurred; i++) {
+        xmlrpc_value *item;
+        const char *s;
+
+        xmlrpc_array_read_item(&env, array, i, &item);
+        xmlrpc_read_string(&env, item, &s);
+        if (!env.fault_occurred) {
+            g_string_append_printf(out, "%s%s", i ? " " : "", s);
+            free((void *)s);
+        }
+        xmlrpc_DECREF(item);
+    }
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return g_string_free(out, false);
+}
+
+/* The host's methods. */
+
+static xmlrpc_value *host_hello(xmlrpc_env *env, xmlrpc_value *params,
+                                void *server_info, void *call_info)
+{
+    Host *h = server_info;
+    xmlrpc_value *info, *methods = NULL, *limits = NULL;
+    g_autofree char *name = NULL;
+
+    xmlrpc_decompose_value(env, params, "(S)", &info);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    h->hellos++;
+    g_free(h->guest_session);
+    h->guest_session = struct_string(info, "session");
+    xmlrpc_struct_find_value(env, info, "methods", &methods);
+    g_free(h->hello_methods);
+    h->hello_methods = methods ? join_strings(methods) : NULL;
+    xmlrpc_struct_find_value(env, info, "limits", &limits);
+    h->hello_limits = limits &&
+                      xmlrpc_value_type(limits) == XMLRPC_TYPE_STRUCT;
+    if (methods) {
+        xmlrpc_DECREF(methods);
+    }
+    if (limits) {
+        xmlrpc_DECREF(limits);
+    }
+    xmlrpc_DECREF(info);
+    name = g_strdup_printf("hostsession%05d", h->hellos);
+    return xmlrpc_build_value(env, "{s:s,s:s}", "version", "test-host",
+                              "session", name);
+}
+
+static xmlrpc_value *host_ping(xmlrpc_env *env, xmlrpc_value *params,
+                               void *server_info, void *call_info)
+{
+    return xmlrpc_string_new(env, "host-pong");
+}
+
+static xmlrpc_value *host_notify(xmlrpc_env *env, xmlrpc_value *params,
+                                 void *server_info, void *call_info)
+{
+    Host *h = server_info;
+    const char *name, *data;
+
+    xmlrpc_decompose_value(env, params, "(ss)", &name, &data);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    g_string_append_printf(h->notes, "%s=%s;", name, data);
+    free((void *)name);
+    free((void *)data);
+    return xmlrpc_bool_new(env, true);
+}
+
+static xmlrpc_value *host_echo(xmlrpc_env *env, xmlrpc_value *params,
+                               void *server_info, void *call_info)
+{
+    xmlrpc_INCREF(params);
+    return params;
+}
+
+static xmlrpc_value *host_fail(xmlrpc_env *env, xmlrpc_value *params,
+                               void *server_info, void *call_info)
+{
+    xmlrpc_env_set_fault(env, 42, "deliberate");
+    return NULL;
+}
+
+/* Runs in the host's pool until the test opens the gate. */
+static xmlrpc_value *host_block(xmlrpc_env *env, xmlrpc_value *params,
+                                void *server_info, void *call_info)
+{
+    Host *h = server_info;
+
+    g_mutex_lock(&h->lock);
+    h->blocked++;
+    while (!h->gate_open) {
+        g_cond_wait(&h->cond, &h->lock);
+    }
+    h->blocked--;
+    g_mutex_unlock(&h->lock);
+    return xmlrpc_string_new(env, "released");
+}
+
+static void host_open_gate(Host *h)
+{
+    g_mutex_lock(&h->lock);
+    h->gate_open = true;
+    g_cond_broadcast(&h->cond);
+    g_mutex_unlock(&h->lock);
+}
+
+static int host_blocked(Host *h)
+{
+    int n;
+
+    g_mutex_lock(&h->lock);
+    n = h->blocked;
+    g_mutex_unlock(&h->lock);
+    return n;
+}
+
+static void add_method(VAChannel *ch, const char *name, xmlrpc_method2 fn,
+                       void *info)
+{
+    struct xmlrpc_method_info3 mi = {
+        .methodName = name, .methodFunction = fn, .serverInfo = info,
+    };
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_registry_add_method3(&env, va_channel_registry(ch), &mi);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+}
+
+static int connect_to(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int64_t end = g_get_monotonic_time() + WAIT_MS * 1000;
+    int fd;
+
+    g_assert_cmpuint(strlen(path), <, sizeof(addr.sun_path));
+    strcpy(addr.sun_path, path);
+    for (;;) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(fd, >=, 0);
+        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+            return fd;
+        }
+        close(fd);
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(10 * 1000);
+    }
+}
+
+static void host_init(Host *h)
+{
+    static const char *const slow[] = { "test.block", NULL };
+    VAChannelConfig cfg;
+    GError *err = NULL;
+    VAChannel *ch;
+
+    va_channel_config_init(&cfg);
+    cfg.max_executing = 16;
+    h->gc = va_glib_channel_new(NULL, &cfg, NULL, h, &err);
+    g_assert_no_error(err);
+    va_glib_channel_set_slow_methods(h->gc, slow);
+    ch = va_glib_channel_get(h->gc);
+    add_method(ch, "va.hello", host_hello, h);
+    add_method(ch, "va.ping", host_ping, h);
+    add_method(ch, "va.notify", host_notify, h);
+    add_method(ch, "test.echo", host_echo, h);
+    add_method(ch, "test.fail", host_fail, h);
+    add_method(ch, "test.block", host_block, h);
+    h->notes = g_string_new(NULL);
+    g_mutex_init(&h->lock);
+    g_cond_init(&h->cond);
+}
+
+static void host_destroy(Host *h)
+{
+    host_open_gate(h);
+    va_glib_channel_free(h->gc);
+    g_free(h->guest_session);
+    g_free(h->hello_methods);
+    g_string_free(h->notes, true);
+    g_mutex_clear(&h->lock);
+    g_cond_clear(&h->cond);
+}
+
+/* Connects the host to the daemon and waits for its hello. */
+static void host_connect(Fixture *fx)
+{
+    int want = fx->host.hellos + 1;
+    int64_t end = g_get_monotonic_time() + WAIT_MS * 1000;
+
+    va_glib_channel_set_fd(fx->host.gc, connect_to(fx->host_sock), true);
+    while (fx->host.hellos < want) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+}
+
+static void daemon_exited(GPid pid, gint status, gpointer opaque)
+{
+    Daemon *d = opaque;
+
+    d->running = false;
+    d->status = status;
+    g_spawn_close_pid(pid);
+}
+
+static bool daemon_stopped(gconstpointer p)
+{
+    return !((const Daemon *)p)->running;
+}
+
+/* Starts qemu-va in unix-listen mode with @extra options (NULL-ended). */
+static void daemon_start(Fixture *fx, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    GError *err = NULL;
+    const char *arg;
+    va_list ap;
+
+    g_ptr_array_add(argv, g_strdup(qemu_va_bin));
+    g_ptr_array_add(argv, g_strdup("-m"));
+    g_ptr_array_add(argv, g_strdup("unix-listen"));
+    g_ptr_array_add(argv, g_strdup("-p"));
+    g_ptr_array_add(argv, g_strdup(fx->host_sock));
+    g_ptr_array_add(argv, g_strdup("-t"));
+    g_ptr_array_add(argv, g_strdup(fx->dir));
+    g_ptr_array_add(argv, g_strdup("-v"));
+    g_ptr_array_add(argv, g_strdup("-l"));
+    g_ptr_array_add(argv, g_strdup(fx->log));
+    g_ptr_array_add(argv, g_strdup_printf("--reboot-command=touch %s/reboot",
+                                          fx->dir));
+    g_ptr_array_add(argv, g_strdup_printf("--halt-command=touch %s/halt",
+                                          fx->dir));
+    va_start(ap, fx);
+    while ((arg = va_arg(ap, const char *))) {
+        g_ptr_array_add(argv, g_strdup(arg));
+    }
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                &fx->daemon.pid, &err));
+    g_assert_no_error(err);
+    fx->daemon.running = true;
+    g_child_watch_add(fx->daemon.pid, daemon_exited, &fx->daemon);
+}
+
+static void daemon_stop(Fixture *fx)
+{
+    if (fx->daemon.running) {
+        kill(fx->daemon.pid, SIGTERM);
+        g_assert_true(wait_for(daemon_stopped, &fx->daemon));
+        /* A clean exit: no crash, no sanitizer report. */
+        g_assert_true(WIFEXITED(fx->daemon.status));
+        g_assert_cmpint(WEXITSTATUS(fx->daemon.status), ==, 0);
+    }
+}
+
+static void fx_setup(Fixture *fx, gconstpointer data)
+{
+    memset(fx, 0, sizeof(*fx));
+    fx->dir = g_dir_make_tmp("test-qemu-va-XXXXXX", NULL);
+    fx->host_sock = g_build_filename(fx->dir, "host.sock", NULL);
+    fx->local_sock = g_build_filename(fx->dir, "qemu-va.sock", NULL);
+    fx->log = g_build_filename(fx->dir, "log", NULL);
+    host_init(&fx->host);
+}
+
+static void fx_teardown(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fx->dir);
+
+    host_destroy(&fx->host);
+    daemon_stop(fx);
+    if (g_test_failed()) {
+        g_autofree char *log = NULL;
+
+        if (g_file_get_contents(fx->log, &log, NULL, NULL)) {
+            g_test_message("qemu-va log:\n%s", log);
+        }
+    }
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_free(fx->dir);
+    g_free(fx->host_sock);
+    g_free(fx->local_sock);
+    g_free(fx->log);
+}
+
+/* The guest's hello, then every RPC with good and bad arguments. */
+static void test_rpcs(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *file = g_build_filename(fx->dir, "data", NULL);
+    g_autofree char *missing = g_build_filename(fx->dir, "missing", NULL);
+    g_autofree char *session = NULL, *version = NULL, *methods = NULL;
+    VAGlibChannel *gc = fx->host.gc;
+    const unsigned char *bytes;
+    xmlrpc_value *list;
+    xmlrpc_env env;
+    xmlrpc_bool eof;
+    size_t len;
+    Result r;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    g_assert_cmpint(fx->host.hellos, ==, 1);
+    g_assert_cmpuint(strlen(fx->host.guest_session), ==, 16);
+    g_assert_cmpstr(fx->host.hello_methods, ==, "va.ping va.capabilities "
+                    "va.info va.shutdown va.getfile va.getdmesg");
+    g_assert_true(fx->host.hello_limits);
+
+    call_expect_string(gc, "va.ping", NULL, "pong");
+    call_expect_fault(gc, "va.ping", args("(i)", 1), VA_FAULT_INVALID_ARGS);
+
+    call(gc, "va.capabilities", NULL, &r);
+    g_assert_no_error(r.err);
+    version = struct_string(r.value, "version");
+    g_assert_cmpstr(version, ==, QEMU_VA_VERSION);
+    result_clear(&r);
+    call_expect_fault(gc, "va.capabilities", args("(s)", "x"),
+                      VA_FAULT_INVALID_ARGS);
+
+    call(gc, "va.info", NULL, &r);
+    g_assert_no_error(r.err);
+    session = struct_string(r.value, "session");
+    g_assert_cmpstr(session, ==, fx->host.guest_session);
+    result_clear(&r);
+    call_expect_fault(gc, "va.info", args("(n)"), VA_FAULT_INVALID_ARGS);
+
+    g_assert_true(g_file_set_contents(file, "\x00\x01\xffxyz", 6, NULL));
+    call(gc, "va.getfile", args("(sii)", file, 1, 1000), &r);
+    g_assert_no_error(r.err);
+    xmlrpc_env_init(&env);
+    xmlrpc_decompose_value(&env, r.value, "{s:6,s:b,*}", "data", &bytes,
+                           &len, "eof", &eof);
+    g_assert_false(env.fault_occurred);
+    g_assert_cmpmem(bytes, len, "\x01\xffxyz", 5);
+    g_assert_true(eof);
+    free((void *)bytes);
+    result_clear(&r);
+    call_expect_fault(gc, "va.getfile", args("(sii)", missing, 0, 1),
+                      VA_FAULT_FAILED);
+    call_expect_fault(gc, "va.getfile", args("(si)", file, 0),
+                      VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.getfile", args("(sis)", file, 0, "1"),
+                      VA_FAULT_INVALID_ARGS);
+
+    call(gc, "va.getdmesg", args("(i)", 64), &r);
+    if (r.err) {
+        g_assert_error(r.err, VA_FAULT, VA_FAULT_FAILED);
+    } else {
+        const char *s;
+
+        xmlrpc_read_string(&env, r.value, &s);
+        g_assert_cmpuint(strlen(s), <=, 64);
+        free((void *)s);
+    }
+    result_clear(&r);
+    call_expect_fault(gc, "va.getdmesg", args("(i)", -5),
+                      VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.getdmesg", NULL, VA_FAULT_INVALID_ARGS);
+
+    call_expect_fault(gc, "va.shutdown", args("(s)", "explode"),
+                      VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.shutdown", args("(i)", 3),
+                      VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.nope", NULL, -506);
+
+    call(gc, "system.listMethods", NULL, &r);
+    g_assert_no_error(r.err);
+    methods = join_strings(r.value);
+    g_assert_nonnull(strstr(methods, "va.getdmesg"));
+    result_clear(&r);
+
+    call(gc, "system.multicall", args("(({s:s,s:()}{s:s,s:(i)}))",
+                                      "methodName", "va.ping", "params",
+                                      "methodName", "va.ping", "params", 1),
+         &r);
+    g_assert_no_error(r.err);
+    list = r.value;
+    g_assert_cmpint(xmlrpc_array_size(&env, list), ==, 2);
+    result_clear(&r);
+    xmlrpc_env_clean(&env);
+}
+
+static bool path_exists(gconstpointer path)
+{
+    return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+static bool path_gone(gconstpointer path)
+{
+    return !g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+/* va.shutdown answers first, then runs the configured command once. */
+static void test_shutdown(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *reboot = g_build_filename(fx->dir, "reboot", NULL);
+    g_autofree char *halt = g_build_filename(fx->dir, "halt", NULL);
+    VAGlibChannel *gc = fx->host.gc;
+    Result r;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    call(gc, "va.shutdown", args("(s)", "reboot"), &r);
+    g_assert_no_error(r.err);
+    g_assert_cmpint(xmlrpc_value_type(r.value), ==, XMLRPC_TYPE_BOOL);
+    result_clear(&r);
+    g_assert_true(wait_for(path_exists, reboot));
+    /* One shutdown at a time; the daemon itself carries on. */
+    call_expect_fault(gc, "va.shutdown", args("(s)", "halt"),
+                      VA_FAULT_FAILED);
+    call_expect_string(gc, "va.ping", NULL, "pong");
+    g_assert_false(g_file_test(halt, G_FILE_TEST_EXISTS));
+}
+
+/* A shutdown command that cannot run is logged, and nothing else. */
+static void test_shutdown_bad_command(Fixture *fx, gconstpointer data)
+{
+    VAGlibChannel *gc = fx->host.gc;
+    g_autofree char *log = NULL;
+    Result r;
+
+    daemon_start(fx, "--powerdown-command=/nonexistent/poweroff", NULL);
+    host_connect(fx);
+    call(gc, "va.shutdown", args("(s)", "powerdown"), &r);
+    g_assert_no_error(r.err);
+    result_clear(&r);
+    spin(200);
+    call_expect_string(gc, "va.ping", NULL, "pong");
+    g_assert_true(g_file_get_contents(fx->log, &log, NULL, NULL));
+    g_assert_nonnull(strstr(log, "cannot run '/nonexistent/poweroff'"));
+}
+
+static void test_policy(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *reboot = g_build_filename(fx->dir, "reboot", NULL);
+    g_autofree char *file = g_build_filename(fx->dir, "log", NULL);
+    VAGlibChannel *gc = fx->host.gc;
+    xmlrpc_value *item;
+    xmlrpc_env env;
+    Result r;
+
+    daemon_start(fx, "-b", "va.shutdown,va.getfile", NULL);
+    host_connect(fx);
+    g_assert_cmpstr(fx->host.hello_methods, ==, "va.ping va.capabilities "
+                    "va.info va.getdmesg");
+    call_expect_fault(gc, "va.shutdown", args("(s)", "reboot"),
+                      VA_FAULT_DISABLED);
+    call_expect_fault(gc, "va.getfile", args("(sii)", file, 0, 10),
+                      VA_FAULT_DISABLED);
+    /* No way around the block list through system.multicall. */
+    call(gc, "system.multicall", args("(({s:s,s:(s)}))", "methodName",
+                                      "va.shutdown", "params", "reboot"),
+         &r);
+    g_assert_no_error(r.err);
+    xmlrpc_env_init(&env);
+    xmlrpc_array_read_item(&env, r.value, 0, &item);
+    g_assert_false(env.fault_occurred);
+    g_assert_cmpint(xmlrpc_value_type(item), ==, XMLRPC_TYPE_STRUCT);
+    xmlrpc_DECREF(item);
+    xmlrpc_env_clean(&env);
+    result_clear(&r);
+    call_expect_string(gc, "va.ping", NULL, "pong");
+    spin(100);
+    g_assert_false(g_file_test(reboot, G_FILE_TEST_EXISTS));
+    daemon_stop(fx);
+
+    /* An allow list alone disables everything else. */
+    daemon_start(fx, "-a", "va.ping,va.capabilities", NULL);
+    host_connect(fx);
+    g_assert_cmpstr(fx->host.hello_methods, ==, "va.ping va.capabilities");
+    call_expect_string(gc, "va.ping", NULL, "pong");
+    call_expect_fault(gc, "va.info", NULL, VA_FAULT_DISABLED);
+    call_expect_fault(gc, "va.getdmesg", args("(i)", 10), VA_FAULT_DISABLED);
+}
+
+typedef struct Run {
+    bool done;
+    int status;
+    int out_fd;
+    int err_fd;
+} Run;
+
+static void run_exited(GPid pid, gint status, gpointer opaque)
+{
+    Run *run = opaque;
+
+    run->done = true;
+    run->status = status;
+    g_spawn_close_pid(pid);
+}
+
+/* Starts @argv0 with the NULL-terminated arguments that follow. */
+static void run_start(Run *run, const char *argv0, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    GError *err = NULL;
+    const char *arg;
+    GPid pid;
+    va_list ap;
+
+    memset(run, 0, sizeof(*run));
+    g_ptr_array_add(argv, (char *)argv0);
+    va_start(ap, argv0);
+    while ((arg = va_arg(ap, const char *))) {
+        g_ptr_array_add(argv, (char *)arg);
+    }
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
+                                           G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                           NULL, &pid, NULL, &run->out_fd,
+                                           &run->err_fd, &err));
+    g_assert_no_error(err);
+    g_child_watch_add(pid, run_exited, run);
+}
+
+static char *read_all(int fd)
+{
+    GString *s = g_string_new(NULL);
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        g_string_append_len(s, buf, n);
+    }
+    close(fd);
+    return g_string_free(s, false);
+}
+
+/* Waits for the program; its exit code, and what it printed. */
+static int run_finish(Run *run, char **out, char **err)
+{
+    g_assert_true(wait_for(flag_is_set, &run->done));
+    *out = read_all(run->out_fd);
+    *err = read_all(run->err_fd);
+    g_assert_true(WIFEXITED(run->status));
+    return WEXITSTATUS(run->status);
+}
+
+static void test_pidfile(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *pidfile = g_build_filename(fx->dir, "qemu-va.pid",
+                                                NULL);
+    g_autofree char *other = g_build_filename(fx->dir, "other.sock", NULL);
+    g_autofree char *out = NULL, *err = NULL, *text = NULL;
+    g_autofree char *holder = NULL;
+    Run run;
+    int pid;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    run_start(&run, qemu_va_bin, "-m", "unix-listen", "-p", other, "-t",
+              fx->dir, NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 1);
+    holder = g_strdup_printf("another qemu-va (pid %d)", fx->daemon.pid);
+    g_assert_nonnull(strstr(err, holder));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    daemon_stop(fx);
+    g_assert_false(g_file_test(pidfile, G_FILE_TEST_EXISTS));
+
+    /*
+     * Daemonized, the first process returns once the daemon runs; a
+     * second one reports the lock on the terminal and fails.
+     */
+    run_start(&run, qemu_va_bin, "-d", "-m", "unix-listen", "-p", other,
+              "-t", fx->dir, NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 0);
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    g_assert_true(g_file_get_contents(pidfile, &text, NULL, NULL));
+    pid = atoi(text);
+    g_assert_cmpint(pid, >, 0);
+    g_assert_cmpint(kill(pid, 0), ==, 0);
+    run_start(&run, qemu_va_bin, "-d", "-m", "unix-listen", "-p", other,
+              "-t", fx->dir, NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 1);
+    g_assert_nonnull(strstr(err, "another qemu-va"));
+    g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+    g_assert_true(wait_for(path_gone, pidfile));
+}
+
+/* The host goes away and comes back: hello again, with a new session. */
+static void test_reconnect(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *big = g_build_filename(fx->dir, "big", NULL);
+    g_autofree char *zeros = g_malloc0(VA_GETFILE_CHUNK_MAX);
+    VAGlibChannel *gc = fx->host.gc;
+    GError *err = NULL;
+    Result r;
+    int i;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    g_assert_true(g_file_set_contents(big, zeros, VA_GETFILE_CHUNK_MAX,
+                                      NULL));
+    for (i = 0; i < 3; i++) {
+        g_autofree char *before = g_strdup(fx->host.guest_session);
+        g_autofree char *info_session = NULL;
+
+        xmlrpc_value *params = args("(sii)", big, 0, 1 << 30);
+
+        /* Leave in the middle of a big answer. */
+        memset(&r, 0, sizeof(r));
+        g_assert_cmpuint(va_channel_call(va_glib_channel_get(gc),
+                                         "va.getfile", params, WAIT_MS,
+                                         result_done, &r, &err), !=, 0);
+        xmlrpc_DECREF(params);
+        spin(i * 5);
+        va_glib_channel_set_fd(gc, -1, false);
+        g_assert_true(r.done);
+        result_clear(&r);
+
+        host_connect(fx);
+        g_assert_cmpint(fx->host.hellos, ==, i + 2);
+        g_assert_cmpstr(fx->host.guest_session, !=, before);
+        call(gc, "va.info", NULL, &r);
+        g_assert_no_error(r.err);
+        info_session = struct_string(r.value, "session");
+        g_assert_cmpstr(info_session, ==, fx->host.guest_session);
+        result_clear(&r);
+        call_expect_string(gc, "va.ping", NULL, "pong");
+    }
+}
+
+/* A channel of the test's own on the daemon's local socket. */
+static VAGlibChannel *local_client(Fixture *fx)
+{
+    VAChannelConfig cfg;
+    GError *err = NULL;
+    VAGlibChannel *gc;
+
+    va_channel_config_init(&cfg);
+    gc = va_glib_channel_new(NULL, &cfg, NULL, NULL, &err);
+    g_assert_no_error(err);
+    va_glib_channel_set_fd(gc, connect_to(fx->local_sock), true);
+    return gc;
+}
+
+typedef struct EchoBatch {
+    int answered;
+    int wrong;
+} EchoBatch;
+
+typedef struct EchoCall {
+    EchoBatch *batch;
+    int value;
+} EchoCall;
+
+static void echo_done(VAChannel *ch, VACallId id, xmlrpc_value *value,
+                      const GError *err, void *opaque)
+{
+    EchoCall *ec = opaque;
+    xmlrpc_env env;
+    int got = -1;
+
+    xmlrpc_env_init(&env);
+    if (!err) {
+        xmlrpc_decompose_value(&env, value, "(i)", &got);
+    }
+    ec->batch->answered++;
+    ec->batch->wrong += got != ec->value;
+    xmlrpc_env_clean(&env);
+    g_free(ec);
+}
+
+static bool batch_complete(gconstpointer p)
+{
+    const EchoBatch *b = p;
+
+    return b->answered == 2 * 20;
+}
+
+/*
+ * Two va-call processes at once, two local channels with 20 calls each,
+ * and the host calling the guest meanwhile: every answer reaches its
+ * own caller.
+ */
+static void test_forward(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *out1 = NULL, *err1 = NULL, *out2 = NULL, *err2 = NULL;
+    g_autofree char *out3 = NULL, *err3 = NULL, *out4 = NULL, *err4 = NULL;
+    VAGlibChannel *clients[2];
+    EchoBatch batch = { 0 };
+    Run run1, run2, run3, run4;
+    int i, c;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    g_assert_true(wait_for(path_exists, fx->local_sock));
+    run_start(&run1, va_call_bin, "-s", fx->local_sock, "va.notify",
+              "backup-done", "s:ok", NULL);
+    run_start(&run2, va_call_bin, "-s", fx->local_sock, "test.echo", "i:42",
+              "s:text", "b:true", "d:1.5", "I:9007199254740993",
+              "[1, \"a\"]", "{\"k\": null}", "plain", NULL);
+    run_start(&run3, va_call_bin, "-s", fx->local_sock, "test.fail", NULL);
+    clients[0] = local_client(fx);
+    clients[1] = local_client(fx);
+    for (i = 0; i < 20; i++) {
+        for (c = 0; c < 2; c++) {
+            xmlrpc_value *params = args("(i)", c * 1000 + i);
+            EchoCall *ec = g_new0(EchoCall, 1);
+            GError *err = NULL;
+
+            ec->batch = &batch;
+            ec->value = c * 1000 + i;
+            g_assert_cmpuint(va_channel_call(va_glib_channel_get(clients[c]),
+                                             "test.echo", params, WAIT_MS,
+                                             echo_done, ec, &err), !=, 0);
+            g_assert_no_error(err);
+            xmlrpc_DECREF(params);
+        }
+        call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+    }
+    g_assert_cmpint(run_finish(&run1, &out1, &err1), ==, 0);
+    g_assert_cmpstr(out1, ==, "true\n");
+    g_assert_cmpint(run_finish(&run2, &out2, &err2), ==, 0);
+    g_assert_cmpstr(out2, ==, "[42, \"text\", true, 1.5, 9007199254740993, "
+                    "[1, \"a\"], {\"k\": null}, \"plain\"]\n");
+    g_assert_cmpint(run_finish(&run3, &out3, &err3), ==, 1);
+    g_assert_cmpstr(err3, ==, "va-call: fault 42: deliberate\n");
+    g_assert_true(wait_for(batch_complete, &batch));
+    g_assert_cmpint(batch.wrong, ==, 0);
+    g_assert_cmpstr(fx->host.notes->str, ==, "backup-done=ok;");
+
+    /* The host's own va.ping, reached from the guest. */
+    run_start(&run4, va_call_bin, "-s", fx->local_sock, "va.ping", NULL);
+    g_assert_cmpint(run_finish(&run4, &out4, &err4), ==, 0);
+    g_assert_cmpstr(out4, ==, "host-pong\n");
+    va_glib_channel_free(clients[0]);
+    va_glib_channel_free(clients[1]);
+}
+
+static bool blocked_at_least(gconstpointer p)
+{
+    const Fixture *fx = p;
+
+    return host_blocked((Host *)&fx->host) >= VA_FWD_IN_FLIGHT_MAX;
+}
+
+/*
+ * Clients that disconnect in the middle of calls lose those calls only:
+ * the host slots they held are given back (a new call goes through
+ * while their calls are still blocked on the host) and a client that
+ * stayed still gets its answer.
+ */
+static void test_client_drop(Fixture *fx, gconstpointer data)
+{
+    VAGlibChannel *survivor, *late, *droppers[10];
+    Result kept, r[10];
+    GError *err = NULL;
+    int i;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    g_assert_true(wait_for(path_exists, fx->local_sock));
+    survivor = local_client(fx);
+    memset(&kept, 0, sizeof(kept));
+    g_assert_cmpuint(va_channel_call(va_glib_channel_get(survivor),
+                                     "test.block", NULL, 0, result_done,
+                                     &kept, &err), !=, 0);
+    for (i = 0; i < 10; i++) {
+        droppers[i] = local_client(fx);
+        memset(&r[i], 0, sizeof(r[i]));
+        g_assert_cmpuint(va_channel_call(va_glib_channel_get(droppers[i]),
+                                         "test.block", NULL, 0, result_done,
+                                         &r[i], &err), !=, 0);
+    }
+    /* The forwarder's limit: eight calls on the host, three waiting. */
+    g_assert_true(wait_for(blocked_at_least, fx));
+    spin(50);
+    g_assert_cmpint(host_blocked(&fx->host), ==, VA_FWD_IN_FLIGHT_MAX);
+    for (i = 0; i < 10; i++) {
+        va_glib_channel_free(droppers[i]);
+        result_clear(&r[i]);
+    }
+
+    late = local_client(fx);
+    call_expect_string(late, "va.ping", NULL, "host-pong");
+    g_assert_false(kept.done);
+    host_open_gate(&fx->host);
+    g_assert_true(wait_for(flag_is_set, &kept.done));
+    g_assert_no_error(kept.err);
+    result_clear(&kept);
+    call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+    va_glib_channel_free(late);
+    va_glib_channel_free(survivor);
+}
+
+/* Without a host, a forwarded call fails at once instead of hanging. */
+static void test_host_absent(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *out = NULL, *err = NULL;
+    Run run;
+
+    daemon_start(fx, NULL);
+    g_assert_true(wait_for(path_exists, fx->local_sock));
+    run_start(&run, va_call_bin, "-s", fx->local_sock, "va.notify", "x",
+              "s:y", NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 1);
+    g_assert_cmpstr(err, ==, "va-call: fault 1008: host not connected\n");
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    /* Bad arguments never leave va-call. */
+    run_start(&run, va_call_bin, "-s", fx->local_sock, "va.notify", "i:x",
+              NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 2);
+    g_assert_nonnull(strstr(err, "bad argument 'i:x'"));
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+    g_assert_cmpint(write(fd, buf, len), ==, len);
+}
+
+/* Garbage from the host is dropped; the stream resynchronises. */
+static void test_garbage(Fixture *fx, gconstpointer data)
+{
+    static const char frames[] =
+        "random \x01\x02 bytes\r\n\r\n"
+        "\xff" "POST /RPC2 HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"
+        "\xff" "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+        "X-Virtagent-Client-Tag: bogus\r\n\r\nhello"
+        "\xff" "POST /RPC2 HTTP/1.1\r\nContent-Type: text/xml\r\n"
+        "Content-Length: 9\r\nX-Virtagent-Client-Tag: 1.1\r\n\r\nnot xml!!"
+        "\xff" "POST /RPC2 HTTP/1.1\r\nContent-Length: 5\r\n"
+        "\xff\xff\xff" "GET / HTTP/1.0\r\n\r\n";
+    GRand *rand = g_rand_new_with_seed(42);
+    uint8_t noise[4096];
+    int fd, i;
+
+    daemon_start(fx, NULL);
+    fd = connect_to(fx->host_sock);
+    for (i = 0; i < (int)sizeof(noise); i++) {
+        noise[i] = g_rand_int(rand);
+    }
+    write_all(fd, noise, sizeof(noise));
+    write_all(fd, frames, sizeof(frames) - 1);
+    g_rand_free(rand);
+    /* The same stream then carries real calls. */
+    va_glib_channel_set_fd(fx->host.gc, fd, true);
+    call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+    g_assert_true(fx->daemon.running);
+}
+
+static void test_binary_options(Fixture *fx, gconstpointer data)
+{
+    static const char *const options[] = {
+        "-m,", "-p,", "-d,", "-f,", "-l,", "-v,", "-V,", "-c,", "-a,",
+        "-b,", "-t,", "-s,", "-g,", "-D,", "--halt-command",
+        "--powerdown-command", "--reboot-command",
+    };
+    g_autofree char *conf = g_build_filename(fx->dir, "qemu-va.conf", NULL);
+    g_autofree char *bad = g_build_filename(fx->dir, "bad.conf", NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    Run run;
+    size_t i;
+
+    run_start(&run, qemu_va_bin, "--help", NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 0);
+    for (i = 0; i < G_N_ELEMENTS(options); i++) {
+        g_assert_nonnull(strstr(out, options[i]));
+    }
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    run_start(&run, qemu_va_bin, "-V", NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 0);
+    g_assert_cmpstr(out, ==, "qemu-va " QEMU_VA_VERSION "\n");
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    g_assert_true(g_file_set_contents(conf, "[general]\n"
+                                      "method=isa-serial\nverbose=true\n"
+                                      "block-rpcs=va.shutdown\n", -1, NULL));
+    run_start(&run, qemu_va_bin, "-c", conf, "-p", "/dev/ttyS3", "-D", NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 0);
+    g_assert_nonnull(strstr(out, "method=isa-serial\n"));
+    g_assert_nonnull(strstr(out, "path=/dev/ttyS3\n"));
+    g_assert_nonnull(strstr(out, "verbose=true\n"));
+    g_assert_nonnull(strstr(out, "block-rpcs=va.shutdown\n"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    g_assert_true(g_file_set_contents(bad, "[general]\nmethd=isa-serial\n",
+                                      -1, NULL));
+    run_start(&run, qemu_va_bin, "-c", bad, NULL);
+    g_assert_cmpint(run_finish(&run, &out, &err), ==, 1);
+    g_assert_nonnull(strstr(err, "unknown key 'methd'"));
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *dir = g_path_get_dirname(argv[0]);
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    /* The test plays a host that may send big answers. */
+    xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 4 * 1024 * 1024);
+    signal(SIGPIPE, SIG_IGN);
+    qemu_va_bin = g_strdup(g_getenv("QEMU_VA"));
+    if (!qemu_va_bin) {
+        qemu_va_bin = g_build_filename(dir, "..", "..", "qemu-va", NULL);
+    }
+    va_call_bin = g_strdup(g_getenv("VA_CALL"));
+    if (!va_call_bin) {
+        va_call_bin = g_build_filename(dir, "..", "..", "va-call", NULL);
+    }
+#define ADD(name, fn) \
+    g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
+    ADD("/qemu-va/rpcs", test_rpcs);
+    ADD("/qemu-va/shutdown", test_shutdown);
+    ADD("/qemu-va/shutdown-bad-command", test_shutdown_bad_command);
+    ADD("/qemu-va/policy", test_policy);
+    ADD("/qemu-va/pidfile", test_pidfile);
+    ADD("/qemu-va/reconnect", test_reconnect);
+    ADD("/qemu-va/forward", test_forward);
+    ADD("/qemu-va/client-drop", test_client_drop);
+    ADD("/qemu-va/host-absent", test_host_absent);
+    ADD("/qemu-va/garbage", test_garbage);
+    ADD("/qemu-va/options", test_binary_options);
+#undef ADD
+    ret = g_test_run();
+    g_free(qemu_va_bin);
+    g_free(va_call_bin);
+    return ret;
+}
