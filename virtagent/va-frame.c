@@ -224,23 +224,29 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
             break;
         }
         case VA_PARSER_HEADER: {
-            uint8_t c = buf[i++];
+            /* A line at a time: the header is parsed when a line ends it. */
+            const uint8_t *nl = memchr(buf + i, '\n', len - i);
+            size_t take = nl ? (size_t)(nl - (buf + i)) + 1 : len - i;
+            const uint8_t *ff = memchr(buf + i, VA_FRAME_SENTINEL, take);
 
-            if (c == VA_FRAME_SENTINEL) {
+            if (ff) {
                 /* A new message began inside this header. */
+                i = ff - buf + 1;
                 start_header(p);
                 *consumed = i;
                 return parse_error(p, err, VA_FAULT_MALFORMED, false,
                                    "truncated header");
             }
-            if (p->header_len == sizeof(p->header) - 1) {
+            i += take;
+            if (p->header_len + take > sizeof(p->header) - 1) {
                 p->state = VA_PARSER_SYNC;
                 *consumed = i;
                 return parse_error(p, err, VA_FAULT_MALFORMED, false,
                                    "header too long");
             }
-            p->header[p->header_len++] = c;
-            if (c == '\n' && header_complete(p)) {
+            memcpy(p->header + p->header_len, buf + i - take, take);
+            p->header_len += take;
+            if (nl && header_complete(p)) {
                 VAParseResult r = parse_header(p, err);
 
                 if (r == VA_PARSE_ERROR) {

@@ -240,17 +240,21 @@ static void sync_sources(VAGlibChannel *gc)
         drop_source(&gc->out_src);
     }
 
+    /*
+     * An armed timer that fires no later than needed stays: when it fires
+     * early, run_timers finds nothing due and we re-arm. That keeps a call
+     * from re-creating the timer source each time it adds a later deadline.
+     */
     deadline = va_channel_deadline(gc->ch);
-    if (deadline != gc->timer_deadline) {
+    if (deadline >= 0 &&
+        (!gc->timer_src || deadline < gc->timer_deadline)) {
+        int64_t delay = deadline - glib_now_ms(gc);
+
         drop_source(&gc->timer_src);
         gc->timer_deadline = deadline;
-        if (deadline >= 0) {
-            int64_t delay = deadline - glib_now_ms(gc);
-
-            gc->timer_src = g_timeout_source_new(delay > 0 ? delay : 0);
-            g_source_set_callback(gc->timer_src, timer_cb, gc, NULL);
-            g_source_attach(gc->timer_src, gc->ctx);
-        }
+        gc->timer_src = g_timeout_source_new(delay > 0 ? delay : 0);
+        g_source_set_callback(gc->timer_src, timer_cb, gc, NULL);
+        g_source_attach(gc->timer_src, gc->ctx);
     }
 }
 

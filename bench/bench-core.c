@@ -1,0 +1,201 @@
+/*
+ * virtagent - benchmark of the core over a socketpair
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Measures, in one run: the serial round trip of a ping (one call in
+ * flight), pipelined calls per second (a full window), and the codec's own
+ * floor per round (xmlrpc-c encode + dispatch + decode, no channel), so
+ * the ratio shows what framing, manager and I/O add. The peer runs in a
+ * thread of its own with its own GMainContext, as a guest would.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "va-codec.h"
+#include "va-glib.h"
+
+typedef struct Peer {
+    GMainContext *ctx;
+    GMainLoop *loop;
+    VAGlibChannel *gc;
+    int fd;
+} Peer;
+
+static xmlrpc_value *ping(xmlrpc_env *env, xmlrpc_value *params,
+                          void *server_info, void *call_info)
+{
+    return xmlrpc_string_new(env, "pong");
+}
+
+static void add_ping(VAChannel *ch)
+{
+    struct xmlrpc_method_info3 info = {
+        .methodName = "va.ping",
+        .methodFunction = ping,
+        .signatureString = "s:",
+    };
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_registry_add_method3(&env, va_channel_registry(ch), &info);
+    g_assert(!env.fault_occurred);
+    xmlrpc_env_clean(&env);
+}
+
+static gpointer peer_thread(gpointer opaque)
+{
+    Peer *p = opaque;
+    VAChannelConfig cfg;
+
+    g_main_context_push_thread_default(p->ctx);
+    va_channel_config_init(&cfg);
+    p->gc = va_glib_channel_new(p->ctx, &cfg, NULL, NULL, NULL);
+    add_ping(va_glib_channel_get(p->gc));
+    va_glib_channel_set_fd(p->gc, p->fd, true);
+    g_main_loop_run(p->loop);
+    va_glib_channel_free(p->gc);
+    g_main_context_pop_thread_default(p->ctx);
+    return NULL;
+}
+
+typedef struct Run {
+    VAChannel *ch;
+    long issued;
+    long done;
+    long total;
+    long failed;
+} Run;
+
+static void issue(Run *r);
+
+static void ping_done(VAChannel *ch, VACallId id, xmlrpc_value *result,
+                      const GError *err, void *opaque)
+{
+    Run *r = opaque;
+
+    r->done++;
+    if (err) {
+        r->failed++;
+    }
+    if (r->issued < r->total) {
+        issue(r);
+    }
+}
+
+static void issue(Run *r)
+{
+    r->issued++;
+    if (!va_channel_call(r->ch, "va.ping", NULL, -1, ping_done, r, NULL)) {
+        g_error("call refused");
+    }
+}
+
+/* Run @total pings with @depth in flight; seconds taken. */
+static double run(VAChannel *ch, long total, int depth)
+{
+    Run r = { .ch = ch, .total = total };
+    gint64 start = g_get_monotonic_time();
+
+    for (int i = 0; i < depth && r.issued < total; i++) {
+        issue(&r);
+    }
+    while (r.done < total) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    if (r.failed) {
+        g_error("%ld calls failed", r.failed);
+    }
+    return (g_get_monotonic_time() - start) / 1e6;
+}
+
+/* One round of the codec alone, as the two peers do it. */
+static double codec_floor(xmlrpc_registry *reg, long rounds)
+{
+    gint64 start = g_get_monotonic_time();
+
+    for (long i = 0; i < rounds; i++) {
+        g_autoptr(GBytes) call = va_codec_encode_call("va.ping", NULL, NULL);
+        gsize len;
+        const char *xml = g_bytes_get_data(call, &len);
+        g_autoptr(GBytes) answer = va_codec_dispatch(reg, xml, len,
+                                                     1 << 20, NULL);
+        xmlrpc_value *v;
+
+        xml = g_bytes_get_data(answer, &len);
+        v = va_codec_decode_reply(xml, len, 1 << 20, NULL);
+        g_assert(v);
+        xmlrpc_DECREF(v);
+    }
+    return (g_get_monotonic_time() - start) / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+    long serial_n = argc > 1 ? atol(argv[1]) : 20000;
+    long pipe_n = argc > 2 ? atol(argv[2]) : 200000;
+    Peer peer = { 0 };
+    VAChannelConfig cfg;
+    VAGlibChannel *gc;
+    GThread *thread;
+    xmlrpc_registry *reg;
+    xmlrpc_env env;
+    int sv[2];
+    double t, rtt_us, per_s, floor_us;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+        perror("socketpair");
+        return 1;
+    }
+    peer.ctx = g_main_context_new();
+    peer.loop = g_main_loop_new(peer.ctx, FALSE);
+    peer.fd = sv[1];
+    thread = g_thread_new("peer", peer_thread, &peer);
+
+    va_channel_config_init(&cfg);
+    cfg.window = 64;
+    cfg.max_queued_calls = 256;
+    gc = va_glib_channel_new(NULL, &cfg, NULL, NULL, NULL);
+    va_glib_channel_set_fd(gc, sv[0], true);
+
+    run(va_glib_channel_get(gc), 2000, 1);     /* warm up */
+    t = run(va_glib_channel_get(gc), serial_n, 1);
+    rtt_us = t * 1e6 / serial_n;
+    printf("serial:    %ld pings in %.3f s: %.1f us per round trip\n",
+           serial_n, t, rtt_us);
+    t = run(va_glib_channel_get(gc), pipe_n, cfg.window);
+    per_s = pipe_n / t;
+    printf("pipelined: %ld pings in %.3f s, window %u: %.0f calls/s\n",
+           pipe_n, t, cfg.window, per_s);
+
+    xmlrpc_env_init(&env);
+    reg = xmlrpc_registry_new(&env);
+    {
+        struct xmlrpc_method_info3 info = {
+            .methodName = "va.ping", .methodFunction = ping,
+        };
+        xmlrpc_registry_add_method3(&env, reg, &info);
+    }
+    codec_floor(reg, 2000);
+    t = codec_floor(reg, serial_n);
+    floor_us = t * 1e6 / serial_n;
+    printf("codec:     %ld rounds in %.3f s: %.1f us per round\n", serial_n,
+           t, floor_us);
+    printf("ratio:     serial round trip = %.2f x codec floor\n",
+           rtt_us / floor_us);
+    xmlrpc_registry_free(reg);
+    xmlrpc_env_clean(&env);
+
+    g_main_loop_quit(peer.loop);
+    g_main_context_wakeup(peer.ctx);
+    g_thread_join(thread);
+    va_glib_channel_free(gc);
+    g_main_loop_unref(peer.loop);
+    g_main_context_unref(peer.ctx);
+    printf("bench-core: serial_rtt_us=%.1f pipelined_calls_per_s=%.0f "
+           "codec_floor_us=%.1f\n", rtt_us, per_s, floor_us);
+    return 0;
+}
