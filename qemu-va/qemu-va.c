@@ -178,6 +178,10 @@ static void agent_hello(VAAgent *a)
     xmlrpc_value *methods, *params;
     xmlrpc_env env;
 
+    /* Queued while detached, it would go out with the next one's. */
+    if (!va_glib_channel_connected(a->host)) {
+        return;
+    }
     xmlrpc_env_init(&env);
     methods = va_guest_method_list(&a->rpc, &env);
     params = xmlrpc_build_value(&env, "({s:s,s:s,s:A,s:{s:i,s:i,s:i,s:i,"
@@ -486,6 +490,17 @@ static void agent_cleanup(VAAgent *a)
     va_method_policy_free(a->policy);
 }
 
+/* A daemon works in /: relative paths are resolved before it goes there. */
+static void make_absolute(char **path)
+{
+    if (*path && (*path)[0] && !g_path_is_absolute(*path)) {
+        char *abs = g_canonicalize_filename(*path, NULL);
+
+        g_free(*path);
+        *path = abs;
+    }
+}
+
 static gboolean quit_cb(gpointer opaque)
 {
     VAAgent *a = opaque;
@@ -573,6 +588,10 @@ int main(int argc, char **argv)
         va_config_clear(&a->cfg);
         return EXIT_SUCCESS;
     }
+    make_absolute(&a->cfg.path);
+    make_absolute(&a->cfg.pidfile);
+    make_absolute(&a->cfg.socket);
+    make_absolute(&a->cfg.logfile);
     va_log.verbose = a->cfg.verbose;
     if (a->cfg.logfile) {
         va_log.file = fopen(a->cfg.logfile, "ae");

@@ -661,6 +661,7 @@ static void test_policy(Fixture *fx, gconstpointer data)
     xmlrpc_value *item;
     xmlrpc_env env;
     Result r;
+    int code;
 
     daemon_start(fx, "-b", "va.shutdown,va.getfile", NULL);
     host_connect(fx);
@@ -677,8 +678,9 @@ static void test_policy(Fixture *fx, gconstpointer data)
     g_assert_no_error(r.err);
     xmlrpc_env_init(&env);
     xmlrpc_array_read_item(&env, r.value, 0, &item);
+    xmlrpc_decompose_value(&env, item, "{s:i,*}", "faultCode", &code);
     g_assert_false(env.fault_occurred);
-    g_assert_cmpint(xmlrpc_value_type(item), ==, XMLRPC_TYPE_STRUCT);
+    g_assert_cmpint(code, ==, VA_FAULT_DISABLED);
     xmlrpc_DECREF(item);
     xmlrpc_env_clean(&env);
     result_clear(&r);
