@@ -144,6 +144,25 @@ static void test_dump(void)
     va_config_clear(&cfg);
 }
 
+/* The shipped example reads back as it says. */
+static void test_example(void)
+{
+    g_autofree char *dir = g_path_get_dirname(__FILE__);
+    g_autofree char *example = g_build_filename(dir, "..", "..", "qemu-va",
+                                                "qemu-va.conf.example",
+                                                NULL);
+    VAConfig cfg;
+    GError *err = NULL;
+
+    g_assert_true(load(&cfg, &err, "-c", example, NULL));
+    g_assert_no_error(err);
+    g_assert_cmpint(cfg.method, ==, VA_TRANSPORT_VIRTIO_SERIAL);
+    g_assert_cmpstr(cfg.block_rpcs, ==, "va.shutdown,va.getfile");
+    g_assert_cmpstr(cfg.socket, ==, "/run/qemu-va.sock");
+    g_assert_cmpstr(cfg.shutdown_cmd[VA_SHUTDOWN_REBOOT], ==, "reboot");
+    va_config_clear(&cfg);
+}
+
 static void expect_error(const char *needle, ...)
 {
     g_autoptr(GPtrArray) args = g_ptr_array_new();
@@ -256,6 +275,7 @@ int main(int argc, char **argv)
     g_test_add_func("/guest-config/defaults", test_defaults);
     g_test_add_func("/guest-config/file", test_file);
     g_test_add_func("/guest-config/dump", test_dump);
+    g_test_add_func("/guest-config/example", test_example);
     g_test_add_func("/guest-config/errors", test_errors);
     g_test_add_func("/guest-config/pidfile", test_pidfile);
     ret = g_test_run();
