@@ -75,3 +75,16 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# libFuzzer on the channel's input (clang only; not part of check).
+FUZZ_SRCS := $(core-obj-y:.o=.c) tests/fuzz/fuzz-channel.c
+$(B)/fuzz/fuzz-channel: $(FUZZ_SRCS)
+	@mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ivirtagent \
+	    $(GLIB_CFLAGS) $(XMLRPC_CFLAGS) -o $@ $^ $(XMLRPC_LIBS) $(GLIB_LIBS)
+
+.PHONY: fuzz
+fuzz: $(B)/fuzz/fuzz-channel
+	@mkdir -p $(B)/fuzz/corpus
+	$< -max_total_time=$${FUZZ_SECONDS:-60} -max_len=8192 \
+	    $(B)/fuzz/corpus tests/fuzz/seeds
