@@ -81,8 +81,9 @@ def _remaining(deadline, what):
     return left
 
 
-def _connect_unix(path, timeout):
-    """Connect to a socket QEMU is about to create."""
+def _connect_unix(path, timeout, alive=None):
+    """Connect to a socket QEMU is about to create; alive() false means
+    QEMU has died and the socket will never come."""
     deadline = _deadline(timeout)
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -91,6 +92,8 @@ def _connect_unix(path, timeout):
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()
+            if alive and not alive():
+                raise EOFError("QEMU exited")
             _remaining(deadline, path)
             time.sleep(0.05)
 
@@ -102,8 +105,8 @@ class QMP:
     picks out the answer by id.  Events read while waiting for a reply are
     queued and returned by event()."""
 
-    def __init__(self, path, timeout=30):
-        self.sock = _connect_unix(path, timeout)
+    def __init__(self, path, timeout=30, alive=None):
+        self.sock = _connect_unix(path, timeout, alive)
         self._buf = b""
         self._events = []
         self._replies = {}
@@ -188,8 +191,8 @@ class HMP:
     # Readline's cursor movement and erase sequences around the echo.
     _ESC = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
 
-    def __init__(self, path, timeout=30):
-        self.sock = _connect_unix(path, timeout)
+    def __init__(self, path, timeout=30, alive=None):
+        self.sock = _connect_unix(path, timeout, alive)
         self._read_prompt(_deadline(timeout))
 
     def close(self):
@@ -387,12 +390,13 @@ class VM:
         self.console = Console(self.proc.stdout, self.proc.stdin,
                                self.console_log)
         try:
-            self.qmp = QMP(self.qmp_path, timeout)
-            self.hmp = HMP(self.hmp_path, timeout)
-        except (OSError, EOFError) as e:
+            alive = lambda: self.proc.poll() is None
+            self.qmp = QMP(self.qmp_path, timeout, alive)
+            self.hmp = HMP(self.hmp_path, timeout, alive)
+        except (OSError, EOFError, TimeoutError) as e:
+            err = self.stderr()
             self.close()
-            raise VMError("QEMU did not come up (%s): %s"
-                          % (e, self.stderr())) from e
+            raise VMError("QEMU did not come up (%s): %s" % (e, err)) from e
         return self
 
     def stderr(self):
