@@ -458,15 +458,18 @@ def cmd_run(a):
         ["-chardev", "socket,id=con,path=%s,server=on,wait=off,logfile=%s"
          % (con_sock, vm.console_log), "-serial", "chardev:con"],
         vm._socket_mon(vm.qmp_path, "control", "qmp") +
+        vm._socket_mon(vm.hmp_path, "readline", "hmp") +
         ["-monitor", "stdio"])
     print("virtagent VM: %s (%s)\n"
           "  HMP:     this terminal; \"quit\" ends the VM\n"
+          "           and a second HMP monitor on %s\n"
           "  QMP:     %s\n"
           "  console: %s  (socat -,raw,echo=0 UNIX-CONNECT:...)\n"
           "           logged to %s\n"
           "  the guest is ready when the log shows \"virtagent-guest: ready\""
           " (about 15 s)"
-          % (vm.qemu, vm.transport, vm.qmp_path, con_sock, vm.console_log),
+          % (vm.qemu, vm.transport, vm.hmp_path, vm.qmp_path, con_sock,
+             vm.console_log),
           flush=True)
     os.execv(vm.qemu, args)
 
