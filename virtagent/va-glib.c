@@ -83,8 +83,8 @@ static void glib_execute(VAChannel *ch, VAServerJob *job, void *opaque)
 {
     VAGlibChannel *gc = opaque;
 
-    if (gc->pool && g_hash_table_contains(gc->slow,
-                                          va_server_job_method(job))) {
+    if (g_hash_table_size(gc->slow) &&
+        g_hash_table_contains(gc->slow, va_server_job_method(job))) {
         g_thread_pool_push(gc->pool, job, NULL);
         return;
     }
