@@ -6,7 +6,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <string.h>
-#include <sys/wait.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -218,9 +218,18 @@ static void test_pidfile(void)
 {
     g_autofree char *path = g_build_filename(tmpdir, "va.pid", NULL);
     g_autofree char *text = NULL, *expect = NULL;
+    g_autofree char *holder = NULL;
     GError *err = NULL;
-    pid_t child;
-    int fd, status;
+    int fd;
+
+    if (g_test_subprocess()) {
+        /* The second instance, in a process of its own. */
+        g_assert_cmpint(va_pidfile_acquire(g_getenv("TEST_PIDFILE"), &err),
+                        ==, -1);
+        printf("%s\n", err->message);
+        g_error_free(err);
+        return;
+    }
 
     fd = va_pidfile_acquire(path, &err);
     g_assert_no_error(err);
@@ -235,20 +244,13 @@ static void test_pidfile(void)
     g_assert_cmpstr(text, ==, expect);
 
     /* The lock is per process: another one must be refused. */
-    child = fork();
-    g_assert_cmpint(child, >=, 0);
-    if (child == 0) {
-        int fd2 = va_pidfile_acquire(path, &err);
-
-        g_autofree char *holder = g_strdup_printf("(pid %d)",
-                                                  (int)getppid());
-
-        _exit(fd2 < 0 && strstr(err->message, "another qemu-va") &&
-              strstr(err->message, holder) ? 0 : 1);
-    }
-    g_assert_cmpint(waitpid(child, &status, 0), ==, child);
-    g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    g_setenv("TEST_PIDFILE", path, true);
+    g_test_trap_subprocess(NULL, 0,
+                           G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed();
+    holder = g_strdup_printf("*another qemu-va (pid %d) is running*",
+                             (int)getpid());
+    g_test_trap_assert_stdout(holder);
 
     va_pidfile_release(fd, path);
     g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));

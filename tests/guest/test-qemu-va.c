@@ -10,6 +10,7 @@
  * core's GLib channel on that socket and runs va-call (or channels of its
  * own) on the local socket. $QEMU_VA and $VA_CALL name the binaries;
  * by default they are found next to the test's build directory.
+ * $QEMU_VA_WRAPPER (valgrind, say) is put before the daemon.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,10 +26,12 @@
 #include "qemu-va/forwarder.h"
 #include "qemu-va/guest-rpc.h"
 
-#define WAIT_MS 5000
+/* How long to wait for anything; longer under a wrapper. */
+static int wait_ms = 5000;
 
 static char *qemu_va_bin;
 static char *va_call_bin;
+static char **daemon_wrapper;
 
 typedef struct Host {
     VAGlibChannel *gc;
@@ -95,10 +98,10 @@ static bool flag_is_set(gconstpointer p)
     return *(const bool *)p;
 }
 
-/* Runs the main loop until @cond holds; false after WAIT_MS. */
+/* Runs the main loop until @cond holds; false after wait_ms. */
 static bool wait_for(bool (*cond)(gconstpointer), gconstpointer arg)
 {
-    int64_t end = g_get_monotonic_time() + WAIT_MS * 1000;
+    int64_t end = g_get_monotonic_time() + wait_ms * 1000;
 
     while (!cond(arg)) {
         if (g_get_monotonic_time() > end) {
@@ -128,7 +131,7 @@ static void call(VAGlibChannel *gc, const char *method, xmlrpc_value *params,
 
     memset(r, 0, sizeof(*r));
     g_assert_cmpuint(va_channel_call(va_glib_channel_get(gc), method, params,
-                                     WAIT_MS, result_done, r, &err), !=, 0);
+                                     wait_ms, result_done, r, &err), !=, 0);
     g_assert_no_error(err);
     if (params) {
         xmlrpc_DECREF(params);
@@ -350,7 +353,7 @@ static void add_method(VAChannel *ch, const char *name, xmlrpc_method2 fn,
 static int connect_to(const char *path)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    int64_t end = g_get_monotonic_time() + WAIT_MS * 1000;
+    int64_t end = g_get_monotonic_time() + wait_ms * 1000;
     int fd;
 
     g_assert_cmpuint(strlen(path), <, sizeof(addr.sun_path));
@@ -406,7 +409,7 @@ static void host_destroy(Host *h)
 static void host_connect(Fixture *fx)
 {
     int want = fx->host.hellos + 1;
-    int64_t end = g_get_monotonic_time() + WAIT_MS * 1000;
+    int64_t end = g_get_monotonic_time() + wait_ms * 1000;
 
     va_glib_channel_set_fd(fx->host.gc, connect_to(fx->host_sock), true);
     while (fx->host.hellos < want) {
@@ -437,7 +440,11 @@ static void daemon_start(Fixture *fx, ...)
     GError *err = NULL;
     const char *arg;
     va_list ap;
+    int i;
 
+    for (i = 0; daemon_wrapper && daemon_wrapper[i]; i++) {
+        g_ptr_array_add(argv, g_strdup(daemon_wrapper[i]));
+    }
     g_ptr_array_add(argv, g_strdup(qemu_va_bin));
     g_ptr_array_add(argv, g_strdup("-m"));
     g_ptr_array_add(argv, g_strdup("unix-listen"));
@@ -459,7 +466,8 @@ static void daemon_start(Fixture *fx, ...)
     va_end(ap);
     g_ptr_array_add(argv, NULL);
     g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD |
+                                G_SPAWN_SEARCH_PATH, NULL, NULL,
                                 &fx->daemon.pid, &err));
     g_assert_no_error(err);
     fx->daemon.running = true;
@@ -828,7 +836,7 @@ static void test_reconnect(Fixture *fx, gconstpointer data)
         /* Leave in the middle of a big answer. */
         memset(&r, 0, sizeof(r));
         g_assert_cmpuint(va_channel_call(va_glib_channel_get(gc),
-                                         "va.getfile", params, WAIT_MS,
+                                         "va.getfile", params, wait_ms,
                                          result_done, &r, &err), !=, 0);
         xmlrpc_DECREF(params);
         spin(i * 5);
@@ -930,7 +938,7 @@ static void test_forward(Fixture *fx, gconstpointer data)
             ec->batch = &batch;
             ec->value = c * 1000 + i;
             g_assert_cmpuint(va_channel_call(va_glib_channel_get(clients[c]),
-                                             "test.echo", params, WAIT_MS,
+                                             "test.echo", params, wait_ms,
                                              echo_done, ec, &err), !=, 0);
             g_assert_no_error(err);
             xmlrpc_DECREF(params);
@@ -1128,6 +1136,11 @@ int main(int argc, char **argv)
     if (!qemu_va_bin) {
         qemu_va_bin = g_build_filename(dir, "..", "..", "qemu-va", NULL);
     }
+    if (g_getenv("QEMU_VA_WRAPPER")) {
+        g_assert_true(g_shell_parse_argv(g_getenv("QEMU_VA_WRAPPER"), NULL,
+                                         &daemon_wrapper, NULL));
+        wait_ms *= 6;
+    }
     va_call_bin = g_strdup(g_getenv("VA_CALL"));
     if (!va_call_bin) {
         va_call_bin = g_build_filename(dir, "..", "..", "va-call", NULL);
@@ -1149,5 +1162,6 @@ int main(int argc, char **argv)
     ret = g_test_run();
     g_free(qemu_va_bin);
     g_free(va_call_bin);
+    g_strfreev(daemon_wrapper);
     return ret;
 }
