@@ -17,9 +17,11 @@
  * line reports the latter; the pipelined figure uses the two threads.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "va-codec.h"
 #include "va-glib.h"
@@ -139,6 +141,36 @@ static double codec_floor(xmlrpc_registry *reg, long rounds)
     return (g_get_monotonic_time() - start) / 1e6;
 }
 
+/*
+ * The socket's own cost: the same bytes ping-ponged with write, poll and
+ * read, no framing, codec or main loop. What a round trip cannot go below
+ * besides the codec.
+ */
+static double io_floor(long n)
+{
+    char buf[512] = { 0 };
+    int sv[2];
+    gint64 start;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+        g_error("socketpair: %s", g_strerror(errno));
+    }
+    start = g_get_monotonic_time();
+    for (long i = 0; i < n; i++) {
+        for (int side = 0; side < 2; side++) {
+            struct pollfd pfd = { .fd = sv[!side], .events = POLLIN };
+
+            if (write(sv[side], buf, 250) != 250 || poll(&pfd, 1, -1) != 1 ||
+                read(sv[!side], buf, sizeof(buf)) != 250) {
+                g_error("io floor: %s", g_strerror(errno));
+            }
+        }
+    }
+    close(sv[0]);
+    close(sv[1]);
+    return (g_get_monotonic_time() - start) / (double)n;
+}
+
 /* Both ends in the calling thread's default context. */
 static double serial_one_thread(long n)
 {
@@ -174,7 +206,7 @@ int main(int argc, char **argv)
     xmlrpc_registry *reg;
     xmlrpc_env env;
     int sv[2];
-    double t, rtt_us, rtt_threads_us, per_s, floor_us;
+    double t, rtt_us, rtt_threads_us, per_s, floor_us, io_us;
 
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
         perror("socketpair");
@@ -224,9 +256,13 @@ int main(int argc, char **argv)
     floor_us = t * 1e6 / serial_n;
     printf("codec floor: %ld rounds: %.1f us per round\n", serial_n,
            floor_us);
+    io_us = io_floor(serial_n);
+    printf("socket floor: %ld write/poll/read round trips: %.1f us each\n",
+           serial_n, io_us);
     printf("ratios: serial one thread = %.2f x codec floor (target <= 2), "
-           "two threads = %.2f x\n", rtt_us / floor_us,
-           rtt_threads_us / floor_us);
+           "two threads = %.2f x; codec + socket floors = %.2f x\n",
+           rtt_us / floor_us, rtt_threads_us / floor_us,
+           (floor_us + io_us) / floor_us);
     printf("target: pipelined >= 40000 calls/s: %s\n",
            per_s >= 40000 ? "met" : "not met");
     xmlrpc_registry_free(reg);

@@ -71,101 +71,122 @@ static VAParseResult parse_error(VAFrameParser *p, VAFrameError *err,
 }
 
 /* Digits only, no sign, no overflow. */
-static bool parse_length(const char *s, size_t *out)
+static bool parse_length(const char *s, size_t len, size_t *out)
 {
     size_t v = 0;
 
-    if (!*s) {
+    if (!len) {
         return false;
     }
-    for (; *s; s++) {
-        if (!g_ascii_isdigit(*s) || v > (SIZE_MAX - 9) / 10) {
+    for (size_t i = 0; i < len; i++) {
+        if (!g_ascii_isdigit(s[i]) || v > (SIZE_MAX - 9) / 10) {
             return false;
         }
-        v = v * 10 + (*s - '0');
+        v = v * 10 + (s[i] - '0');
     }
     *out = v;
     return true;
 }
 
-static bool parse_start_line(const char *line, VAFrameKind *kind)
+static bool has_prefix(const char *s, size_t len, const char *prefix)
 {
-    if (g_str_has_prefix(line, "POST ") &&
-        g_str_has_suffix(line, " HTTP/1.1")) {
+    size_t n = strlen(prefix);
+
+    return len >= n && !memcmp(s, prefix, n);
+}
+
+static bool parse_start_line(const char *line, size_t len, VAFrameKind *kind)
+{
+    static const char call_end[] = " HTTP/1.1";
+    size_t n = sizeof(call_end) - 1;
+
+    if (has_prefix(line, len, "POST ") && len >= n &&
+        !memcmp(line + len - n, call_end, n)) {
         *kind = VA_FRAME_CALL;
         return true;
     }
-    if (g_str_has_prefix(line, "HTTP/1.")) {
+    if (has_prefix(line, len, "HTTP/1.")) {
         *kind = VA_FRAME_REPLY;
         return true;
     }
     return false;
 }
 
-/* The whole header block is in p->header, ending in an empty line. */
+static bool header_is(const char *name, size_t len, const char *want)
+{
+    return len == strlen(want) && !g_ascii_strncasecmp(name, want, len);
+}
+
+/*
+ * The whole header block is in p->header and ends in an empty line, so
+ * every line ends in '\n'. Lines are read in place, without copies.
+ */
 static VAParseResult parse_header(VAFrameParser *p, VAFrameError *err)
 {
-    char *saveptr = NULL;
-    char *line;
+    const char *pos = p->header;
+    const char *end = p->header + p->header_len;
     bool have_length = false;
     bool first = true;
     size_t length = 0;
 
-    p->header[p->header_len] = '\0';
-    for (line = strtok_r(p->header, "\n", &saveptr); line;
-         line = strtok_r(NULL, "\n", &saveptr)) {
-        size_t n = strlen(line);
-        char *colon;
-        char *value;
+    while (pos < end) {
+        const char *nl = memchr(pos, '\n', end - pos);
+        const char *line_end = nl > pos && nl[-1] == '\r' ? nl - 1 : nl;
+        size_t n = line_end - pos;
+        const char *colon;
+        const char *value;
+        size_t vlen;
 
-        if (n && line[n - 1] == '\r') {
-            line[--n] = '\0';
-        }
         if (first) {
             first = false;
-            if (!parse_start_line(line, &p->kind)) {
+            if (!parse_start_line(pos, n, &p->kind)) {
                 p->state = VA_PARSER_SYNC;
                 return parse_error(p, err, VA_FAULT_MALFORMED, false,
                                    "bad start line");
             }
+            pos = nl + 1;
             continue;
         }
         if (!n) {
             break;
         }
-        colon = strchr(line, ':');
+        colon = memchr(pos, ':', n);
         if (!colon) {
             p->state = VA_PARSER_SYNC;
             return parse_error(p, err, VA_FAULT_MALFORMED, true,
                                "header line without a colon");
         }
-        *colon = '\0';
-        value = g_strstrip(colon + 1);
-        if (!g_ascii_strcasecmp(line, "Content-Length")) {
+        value = colon + 1;
+        while (value < line_end && g_ascii_isspace(*value)) {
+            value++;
+        }
+        vlen = line_end - value;
+        while (vlen && g_ascii_isspace(value[vlen - 1])) {
+            vlen--;
+        }
+        if (header_is(pos, colon - pos, "Content-Length")) {
             size_t v;
 
-            if (!parse_length(value, &v) || (have_length && v != length)) {
+            if (!parse_length(value, vlen, &v) ||
+                (have_length && v != length)) {
                 p->state = VA_PARSER_SYNC;
                 return parse_error(p, err, VA_FAULT_MALFORMED, true,
                                    "bad Content-Length");
             }
             length = v;
             have_length = true;
-        } else if (!g_ascii_strcasecmp(line, TAG_HEADER)) {
-            if (!va_tag_valid(value, strlen(value))) {
+        } else if (header_is(pos, colon - pos, TAG_HEADER)) {
+            if (!va_tag_valid(value, vlen)) {
                 p->tag[0] = '\0';
                 p->state = VA_PARSER_SYNC;
                 return parse_error(p, err, VA_FAULT_MALFORMED, true,
                                    "bad client tag");
             }
-            g_strlcpy(p->tag, value, sizeof(p->tag));
+            memcpy(p->tag, value, vlen);
+            p->tag[vlen] = '\0';
         }
         /* Other headers, Content-Type included, carry nothing we need. */
-    }
-    if (first) {
-        p->state = VA_PARSER_SYNC;
-        return parse_error(p, err, VA_FAULT_MALFORMED, false,
-                           "empty header");
+        pos = nl + 1;
     }
     if (!have_length || !p->tag[0]) {
         p->state = VA_PARSER_SYNC;
