@@ -1,0 +1,526 @@
+/*
+ * virtagent - HMP commands
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The va_* commands are HMP coroutine commands, reached two ways:
+ *
+ * - From an interactive monitor, handle_hmp_command() runs them in a
+ *   coroutine but blocks in AIO_WAIT_WHILE until they return, polling only
+ *   qemu_aio_context: waiting for the guest there would stall the main
+ *   loop. So they suspend the monitor, start the call and return; the
+ *   call's completion prints the answer and resumes the monitor.
+ *
+ * - From QMP human-monitor-command (virsh qemu-monitor-command --hmp),
+ *   the monitor is a temporary one that cannot be suspended. The hook
+ *   patch makes that command a coroutine command and runs coroutine HMP
+ *   commands directly in the QMP dispatcher's coroutine, so they yield
+ *   there until the answer arrives and print it into the command's output.
+ *
+ * Text from the guest is printed with control characters escaped: the
+ * guest must not drive the operator's terminal.
+ */
+#include "qemu/osdep.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "qapi/error.h"
+#include "qobject/qbool.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
+#include "qemu/base64.h"
+#include "qemu/cutils.h"
+#include "hw/virtagent/virtagent.h"
+#include "monitor/virtagent-hmp-cmds.h"
+
+/* va_getfile: what is asked for, and how much binary is hexdumped. */
+#define VA_HMP_FILE_MAX (64 * 1024)
+#define VA_HMP_HEXDUMP_MAX 4096
+#define VA_HMP_DMESG_MAX (64 * 1024)
+
+typedef void VaHmpPrint(Monitor *mon, xmlrpc_value *result, void *arg);
+
+typedef struct VaHmpCall {
+    Monitor *mon;
+    VaHmpPrint *print;
+    char *arg;
+} VaHmpCall;
+
+/*
+ * @s (@len bytes) with control characters escaped as \xNN: C0 but for
+ * newline and tab, DEL, and C1 (U+0080 to U+009F, UTF-8 C2 80 to C2 9F),
+ * which some terminals take as escape sequences.
+ */
+static void va_hmp_put_text(Monitor *mon, const char *s, size_t len)
+{
+    g_autoptr(GString) out = g_string_sized_new(len + 1);
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = s[i];
+
+        if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9f) {
+            g_string_append_printf(out, "\\xc2\\x%02x",
+                                   (unsigned char)s[++i]);
+        } else if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f)) {
+            g_string_append_c(out, c);
+        } else {
+            g_string_append_printf(out, "\\x%02x", c);
+        }
+    }
+    monitor_puts(mon, out->str);
+}
+
+static void va_hmp_put_line(Monitor *mon, const char *label, const char *s)
+{
+    monitor_printf(mon, "%s", label);
+    va_hmp_put_text(mon, s, strlen(s));
+    monitor_printf(mon, "\n");
+}
+
+static void va_hmp_error(Monitor *mon, Error *err)
+{
+    va_hmp_put_line(mon, "Error: ", error_get_pretty(err));
+    error_free(err);
+}
+
+static void va_hmp_finish(Monitor *mon, VaHmpPrint *print, void *arg,
+                          xmlrpc_value *result, Error *err)
+{
+    if (err) {
+        va_hmp_error(mon, err);
+    } else {
+        print(mon, result, arg);
+    }
+}
+
+static void va_hmp_done(xmlrpc_value *result, Error *err, void *opaque)
+{
+    VaHmpCall *c = opaque;
+
+    va_hmp_finish(c->mon, c->print, c->arg, result, err);
+    monitor_resume(c->mon);
+    g_free(c->arg);
+    g_free(c);
+}
+
+/*
+ * Call @method with @params (borrowed) on the chardev the command names,
+ * and hand the answer to @print, which gets @arg too.
+ */
+static void coroutine_fn va_hmp_run(Monitor *mon, const QDict *qdict,
+                                    const char *method, xmlrpc_value *params,
+                                    VaHmpPrint *print, const char *arg)
+{
+    const char *timeout = qdict_get_try_str(qdict, "timeout");
+    VirtagentChardev *va;
+    xmlrpc_value *result;
+    Error *err = NULL;
+    int64_t ms = -1;
+
+    if (timeout) {
+        double t;
+
+        if (qemu_strtod_finite(timeout, NULL, &t) < 0) {
+            monitor_printf(mon, "Error: bad timeout '%s'\n", timeout);
+            return;
+        }
+        ms = virtagent_timeout_ms(true, t, &err);
+        if (err) {
+            va_hmp_error(mon, err);
+            return;
+        }
+    }
+    va = virtagent_find(qdict_get_try_str(qdict, "chardev"), &err);
+    if (!va) {
+        va_hmp_error(mon, err);
+        return;
+    }
+
+    if (monitor_suspend(mon) == 0) {
+        VaHmpCall *c = g_new0(VaHmpCall, 1);
+
+        c->mon = mon;
+        c->print = print;
+        c->arg = g_strdup(arg);
+        if (!virtagent_call(va, method, params, ms, va_hmp_done, c, &err)) {
+            monitor_resume(mon);
+            g_free(c->arg);
+            g_free(c);
+            va_hmp_error(mon, err);
+        }
+        return;
+    }
+
+    /* human-monitor-command: nothing to suspend, so wait right here. */
+    result = virtagent_co_call(va, method, params, ms, &err);
+    va_hmp_finish(mon, print, (void *)arg, result, err);
+    if (result) {
+        xmlrpc_DECREF(result);
+    }
+}
+
+/* The answer as a QDict, or NULL after printing why not. */
+static QDict *va_hmp_dict(Monitor *mon, xmlrpc_value *result,
+                          const char *method)
+{
+    Error *err = NULL;
+    QObject *obj = virtagent_to_qobject(result, &err);
+    QDict *d;
+
+    if (!obj) {
+        va_hmp_error(mon, err);
+        return NULL;
+    }
+    d = qobject_to(QDict, obj);
+    if (!d) {
+        monitor_printf(mon, "Error: %s: the answer is not a struct\n",
+                       method);
+        qobject_unref(obj);
+    }
+    return d;
+}
+
+static void va_hmp_print_json(Monitor *mon, xmlrpc_value *result, void *arg)
+{
+    Error *err = NULL;
+    QObject *obj = virtagent_to_qobject(result, &err);
+    g_autoptr(GString) json = NULL;
+
+    if (!obj) {
+        va_hmp_error(mon, err);
+        return;
+    }
+    /* JSON escapes control characters itself. */
+    json = qobject_to_json_pretty(obj, true);
+    monitor_printf(mon, "%s\n", json->str);
+    qobject_unref(obj);
+}
+
+static void va_hmp_print_ping(Monitor *mon, xmlrpc_value *result, void *arg)
+{
+    monitor_printf(mon, "guest agent answered\n");
+}
+
+void coroutine_fn hmp_va_ping(Monitor *mon, const QDict *qdict)
+{
+    va_hmp_run(mon, qdict, "va.ping", NULL, va_hmp_print_ping, NULL);
+}
+
+static void va_hmp_print_caps(Monitor *mon, xmlrpc_value *result, void *arg)
+{
+    g_autoptr(QDict) d = va_hmp_dict(mon, result, "va.capabilities");
+    const char *version;
+    QListEntry *e;
+    QList *methods;
+
+    if (!d) {
+        return;
+    }
+    version = qdict_get_try_str(d, "version");
+    methods = qdict_get_qlist(d, "methods");
+    if (!version || !methods) {
+        monitor_printf(mon, "Error: va.capabilities: malformed answer\n");
+        return;
+    }
+    va_hmp_put_line(mon, "guest agent version: ", version);
+    monitor_printf(mon, "methods:");
+    QLIST_FOREACH_ENTRY(methods, e) {
+        QString *s = qobject_to(QString, qlist_entry_obj(e));
+
+        monitor_printf(mon, " ");
+        if (s) {
+            va_hmp_put_text(mon, qstring_get_str(s),
+                            strlen(qstring_get_str(s)));
+        } else {
+            monitor_printf(mon, "?");
+        }
+    }
+    monitor_printf(mon, "\n");
+}
+
+void coroutine_fn hmp_va_capabilities(Monitor *mon, const QDict *qdict)
+{
+    va_hmp_run(mon, qdict, "va.capabilities", NULL, va_hmp_print_caps, NULL);
+}
+
+static void va_hmp_print_info(Monitor *mon, xmlrpc_value *result, void *arg)
+{
+    static const char *const keys[] = {
+        "version", "session", "hostname", "kernel", "arch",
+    };
+    g_autoptr(QDict) d = va_hmp_dict(mon, result, "va.info");
+    QDict *os;
+    QNum *uptime;
+    int64_t up;
+    size_t i;
+
+    if (!d) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(keys); i++) {
+        const char *s = qdict_get_try_str(d, keys[i]);
+
+        if (s) {
+            g_autofree char *label = g_strdup_printf("%s: ", keys[i]);
+
+            va_hmp_put_line(mon, label, s);
+        }
+    }
+    uptime = qobject_to(QNum, qdict_get(d, "uptime_s"));
+    if (uptime && qnum_get_try_int(uptime, &up)) {
+        monitor_printf(mon, "uptime: %" PRId64 " s\n", up);
+    }
+    os = qdict_get_qdict(d, "os");
+    if (os && qdict_get_try_str(os, "PRETTY_NAME")) {
+        va_hmp_put_line(mon, "os: ", qdict_get_try_str(os, "PRETTY_NAME"));
+    }
+}
+
+void coroutine_fn hmp_va_info(Monitor *mon, const QDict *qdict)
+{
+    va_hmp_run(mon, qdict, "va.info", NULL, va_hmp_print_info, NULL);
+}
+
+static void va_hmp_print_shutdown(Monitor *mon, xmlrpc_value *result,
+                                  void *arg)
+{
+    monitor_printf(mon, "guest agent accepted %s\n", (const char *)arg);
+}
+
+void coroutine_fn hmp_va_shutdown(Monitor *mon, const QDict *qdict)
+{
+    const char *mode = qdict_get_str(qdict, "mode");
+    xmlrpc_value *params;
+    xmlrpc_env env;
+
+    if (strcmp(mode, "halt") && strcmp(mode, "powerdown") &&
+        strcmp(mode, "reboot")) {
+        monitor_printf(mon, "Error: mode must be halt, powerdown or "
+                       "reboot\n");
+        return;
+    }
+    xmlrpc_env_init(&env);
+    params = xmlrpc_build_value(&env, "(s)", mode);
+    xmlrpc_env_clean(&env);
+    if (!params) {
+        monitor_printf(mon, "Error: out of memory\n");
+        return;
+    }
+    va_hmp_run(mon, qdict, "va.shutdown", params, va_hmp_print_shutdown,
+               mode);
+    xmlrpc_DECREF(params);
+}
+
+/* Text is valid UTF-8 without control characters other than blanks. */
+static bool va_is_text(const uint8_t *buf, size_t len)
+{
+    size_t i;
+
+    if (!g_utf8_validate((const char *)buf, len, NULL)) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (buf[i] < 0x20 && buf[i] != '\n' && buf[i] != '\t' &&
+            buf[i] != '\r') {
+            return false;
+        }
+        if (buf[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void va_hmp_print_file(Monitor *mon, xmlrpc_value *result, void *arg)
+{
+    g_autoptr(QDict) d = va_hmp_dict(mon, result, "va.getfile");
+    g_autofree uint8_t *data = NULL;
+    const char *b64;
+    QDict *tagged;
+    QNum *size;
+    int64_t sz;
+    size_t len, off;
+    bool eof;
+
+    if (!d) {
+        return;
+    }
+    tagged = qdict_get_qdict(d, "data");
+    b64 = tagged ? qdict_get_try_str(tagged, "base64") : NULL;
+    size = qobject_to(QNum, qdict_get(d, "size"));
+    if (!b64 || !size || !qnum_get_try_int(size, &sz) ||
+        !qdict_haskey(d, "eof")) {
+        monitor_printf(mon, "Error: va.getfile: malformed answer\n");
+        return;
+    }
+    eof = qdict_get_try_bool(d, "eof", false);
+    data = qbase64_decode(b64, -1, &len, NULL);
+    if (!data) {
+        monitor_printf(mon, "Error: va.getfile: bad base64\n");
+        return;
+    }
+    if (va_is_text(data, len)) {
+        va_hmp_put_text(mon, (const char *)data, len);
+        if (len && data[len - 1] != '\n') {
+            monitor_printf(mon, "\n");
+        }
+    } else {
+        monitor_printf(mon, "binary file, hexdump of the first %zu bytes:\n",
+                       MIN(len, (size_t)VA_HMP_HEXDUMP_MAX));
+        for (off = 0; off < MIN(len, (size_t)VA_HMP_HEXDUMP_MAX);
+             off += 16) {
+            g_autoptr(GString) line = g_string_new(NULL);
+
+            g_string_printf(line, "%08zx: ", off);
+            qemu_hexdump_line(line, data + off, MIN(16, len - off), 1, 4);
+            monitor_printf(mon, "%s\n", line->str);
+        }
+        monitor_printf(mon, "(use QMP va-getfile for the whole file)\n");
+    }
+    if (!eof) {
+        monitor_printf(mon, "(first %zu of %" PRId64 " bytes)\n", len, sz);
+    }
+}
+
+void coroutine_fn hmp_va_getfile(Monitor *mon, const QDict *qdict)
+{
+    const char *path = qdict_get_str(qdict, "path");
+    xmlrpc_value *params;
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    params = xmlrpc_build_value(&env, "(sIi)", path, (xmlrpc_int64)0,
+                                VA_HMP_FILE_MAX);
+    if (env.fault_occurred) {
+        monitor_printf(mon, "Error: path: %s\n", env.fault_string);
+        xmlrpc_env_clean(&env);
+        return;
+    }
+    xmlrpc_env_clean(&env);
+    va_hmp_run(mon, qdict, "va.getfile", params, va_hmp_print_file, NULL);
+    xmlrpc_DECREF(params);
+}
+
+static void va_hmp_print_dmesg(Monitor *mon, xmlrpc_value *result,
+                               void *arg)
+{
+    const char *text;
+    xmlrpc_env env;
+    size_t len;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_read_string_lp(&env, result, &len, &text);
+    if (env.fault_occurred) {
+        monitor_printf(mon, "Error: va.getdmesg: the answer is not a "
+                       "string\n");
+    } else {
+        va_hmp_put_text(mon, text, len);
+        if (len && text[len - 1] != '\n') {
+            monitor_printf(mon, "\n");
+        }
+        free((void *)text);
+    }
+    xmlrpc_env_clean(&env);
+}
+
+void coroutine_fn hmp_va_getdmesg(Monitor *mon, const QDict *qdict)
+{
+    xmlrpc_value *params;
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    params = xmlrpc_build_value(&env, "(i)", VA_HMP_DMESG_MAX);
+    xmlrpc_env_clean(&env);
+    if (!params) {
+        monitor_printf(mon, "Error: out of memory\n");
+        return;
+    }
+    va_hmp_run(mon, qdict, "va.getdmesg", params, va_hmp_print_dmesg, NULL);
+    xmlrpc_DECREF(params);
+}
+
+/*
+ * Each word of @args is a JSON value, or a string if it is not JSON; the
+ * words are split as a shell would, so '{"a": 1}' stays one word.
+ */
+static xmlrpc_value *va_hmp_params(const char *args, Error **errp)
+{
+    g_autoptr(QList) list = qlist_new();
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GError) gerr = NULL;
+    char **p;
+
+    if (args && *args && !g_shell_parse_argv(args, NULL, &argv, &gerr)) {
+        error_setg(errp, "arguments: %s", gerr->message);
+        return NULL;
+    }
+    for (p = argv; p && *p; p++) {
+        QObject *obj = qobject_from_json(*p, NULL);
+
+        qlist_append_obj(list, obj ? obj : QOBJECT(qstring_from_str(*p)));
+    }
+    return virtagent_from_qobject(QOBJECT(list), errp);
+}
+
+void coroutine_fn hmp_va_call(Monitor *mon, const QDict *qdict)
+{
+    const char *method = qdict_get_str(qdict, "method");
+    xmlrpc_value *params;
+    Error *err = NULL;
+
+    params = va_hmp_params(qdict_get_try_str(qdict, "args"), &err);
+    if (!params) {
+        va_hmp_error(mon, err);
+        return;
+    }
+    va_hmp_run(mon, qdict, method, params, va_hmp_print_json, NULL);
+    xmlrpc_DECREF(params);
+}
+
+void hmp_info_virtagent(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(VirtagentInfoList) list = virtagent_query();
+    VirtagentInfoList *l;
+
+    if (!list) {
+        monitor_printf(mon, "no virtagent chardev\n");
+        return;
+    }
+    for (l = list; l; l = l->next) {
+        VirtagentInfo *i = l->value;
+
+        monitor_printf(mon, "%s: port %s, agent %s", i->chardev,
+                       i->open ? "open" : "closed",
+                       i->connected ? "connected" : "not connected");
+        if (i->connected) {
+            monitor_printf(mon, " (version ");
+            va_hmp_put_text(mon, i->version, strlen(i->version));
+            monitor_printf(mon, ", session ");
+            va_hmp_put_text(mon, i->session, strlen(i->session));
+            monitor_printf(mon, ")");
+        }
+        if (i->has_methods) {
+            strList *m;
+
+            monitor_printf(mon, "\n  agent methods:");
+            for (m = i->methods; m; m = m->next) {
+                monitor_printf(mon, " %s", m->value);
+            }
+        }
+        monitor_printf(mon, "\n  calls: %" PRId64 " in flight, %" PRId64
+                       " queued, %" PRId64 " sent, %" PRId64 " replied, %"
+                       PRId64 " timed out, %" PRId64 " dropped, %" PRId64
+                       " rejected\n", i->in_flight, i->queued, i->sent,
+                       i->replied, i->timed_out, i->dropped, i->rejected);
+        monitor_printf(mon, "  guest calls: %" PRId64 " answered, %" PRId64
+                       " refused; notifications dropped: %" PRId64
+                       "; bad frames: %" PRId64 "\n", i->guest_calls,
+                       i->guest_rejected, i->notify_dropped, i->bad_frames);
+    }
+}
