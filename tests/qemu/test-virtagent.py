@@ -1,0 +1,867 @@
+#!/usr/bin/env python3
+# virtagent - tests of the virtagent chardev and monitor commands in QEMU
+#
+# Copyright (c) 2026 The virtagent authors
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Usage: test-virtagent.py --qemu BINARY [-k SUBSTRING] [-- QEMU_ARGS...]
+#
+# Runs build/qemu-system-x86_64 under the qtest accelerator with virtagent
+# chardevs behind isa-serial ports, and plays the guest agent through the
+# UART: qtest "outb" to the transmit register reaches the chardev's
+# chr_write, and reading the receive register (after the line status says
+# data is ready) pulls the chardev's output. So the real backend, its
+# framing and its XML-RPC codec are exercised, with QMP and HMP driving
+# the host side. The agent's side of the protocol is written here
+# independently (Python's xmlrpc.client), so the two ends check each
+# other.
+#
+# Ends with "N passed, N failed"; exits non-zero on any failure.
+
+import argparse
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import xmlrpc.client
+
+SENTINEL = b"\xff"
+COM1 = 0x3F8
+COM2 = 0x2F8
+LSR = 5
+LSR_DR = 0x01
+VA_FAULT_TOO_LARGE = 1002
+VA_FAULT_RATE_LIMITED = 1005
+VA_FAULT_DISABLED = 1006
+
+
+class TestFailure(Exception):
+    pass
+
+
+def _dump_int(self, value, write):
+    """Python's marshaller refuses 64-bit integers; XML-RPC has <i8>."""
+    if -2**31 <= value < 2**31:
+        write("<value><int>%d</int></value>\n" % value)
+    elif -2**63 <= value < 2**63:
+        write("<value><i8>%d</i8></value>\n" % value)
+    else:
+        raise OverflowError("int exceeds i8")
+
+
+xmlrpc.client.Marshaller.dispatch[int] = _dump_int
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+class Qmp:
+    """A QMP client that keeps events for the tests to look at."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.events = []
+        self.replies = {}
+        self.next_id = 1
+        greeting = self._read()
+        check("QMP" in greeting, "no QMP greeting")
+        self.cmd("qmp_capabilities")
+
+    def _read(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("QMP: no message within %ss" % timeout)
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                raise TestFailure("QMP: connection closed")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def _pump(self, timeout):
+        msg = self._read(timeout)
+        if "event" in msg:
+            self.events.append(msg)
+        elif "id" in msg:
+            self.replies[msg["id"]] = msg
+        return msg
+
+    def send(self, cmd, **args):
+        cid = self.next_id
+        self.next_id += 1
+        msg = {"execute": cmd, "id": cid}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        return cid
+
+    def poll(self, cid):
+        """The reply to @cid if it has arrived, without waiting long."""
+        try:
+            while cid not in self.replies:
+                self._pump(0.001)
+        except (TestFailure, socket.timeout):
+            pass
+        return self.replies.pop(cid, None)
+
+    def wait(self, cid, timeout=30):
+        deadline = time.monotonic() + timeout
+        while cid not in self.replies:
+            self._pump(max(deadline - time.monotonic(), 0.001))
+        return self.replies.pop(cid)
+
+    def cmd_raw(self, cmd, **args):
+        return self.wait(self.send(cmd, **args))
+
+    def cmd(self, cmd, **args):
+        r = self.cmd_raw(cmd, **args)
+        if "error" in r:
+            raise TestFailure("%s failed: %s" % (cmd, r["error"]["desc"]))
+        return r["return"]
+
+    def event(self, name, timeout=10, pred=lambda e: True):
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.events:
+                if e["event"] == name and pred(e):
+                    self.events.remove(e)
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("no event %s" % name)
+            try:
+                self._pump(left)
+            except TestFailure:
+                pass
+
+    def hmp(self, line):
+        return self.cmd("human-monitor-command", **{"command-line": line})
+
+
+class QTest:
+    """The qtest protocol: port I/O on behalf of the absent guest."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.f = sock.makefile("rb")
+
+    def _cmds(self, cmds):
+        self.sock.sendall("".join(c + "\n" for c in cmds).encode())
+        out = []
+        for _ in cmds:
+            line = self.f.readline().decode().strip()
+            while line.startswith("IRQ"):
+                line = self.f.readline().decode().strip()
+            if not line.startswith("OK"):
+                raise TestFailure("qtest: %r" % line)
+            out.append(line)
+        return out
+
+    def outb_many(self, port, data):
+        for i in range(0, len(data), 512):
+            self._cmds(["outb 0x%x 0x%x" % (port, b)
+                        for b in data[i:i + 512]])
+
+    def inb(self, port):
+        return int(self._cmds(["inb 0x%x" % port])[0].split()[1], 16)
+
+
+class Frame:
+    def __init__(self, kind, tag, body):
+        self.kind, self.tag, self.body = kind, tag, body
+
+
+class Guest:
+    """The guest agent's end of one UART: framing and XML-RPC."""
+
+    def __init__(self, qtest, port):
+        self.qt = qtest
+        self.port = port
+        self.buf = b""
+        self.counter = 0
+        self.session = "00000000deadbeef"
+
+    def write(self, data):
+        self.qt.outb_many(self.port, data)
+
+    def frame(self, kind, tag, body):
+        start = "POST /RPC2 HTTP/1.1" if kind == "call" else "HTTP/1.1 200 OK"
+        head = ("%s\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
+                "X-Virtagent-Client-Tag: %s\r\n\r\n" % (start, len(body), tag))
+        return SENTINEL + head.encode() + body
+
+    def _read_some(self):
+        got = False
+        while self.qt.inb(self.port + LSR) & LSR_DR:
+            self.buf += bytes([self.qt.inb(self.port)])
+            got = True
+        return got
+
+    def _parse(self):
+        start = self.buf.find(SENTINEL)
+        if start < 0:
+            return None
+        end = self.buf.find(b"\r\n\r\n", start)
+        if end < 0:
+            return None
+        head = self.buf[start + 1:end].decode().split("\r\n")
+        fields = dict(h.split(": ", 1) for h in head[1:])
+        length = int(fields["Content-Length"])
+        if len(self.buf) < end + 4 + length:
+            return None
+        body = self.buf[end + 4:end + 4 + length]
+        self.buf = self.buf[end + 4 + length:]
+        kind = "call" if head[0].startswith("POST") else "reply"
+        return Frame(kind, fields["X-Virtagent-Client-Tag"], body)
+
+    def read_frame(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self._parse()
+            if f:
+                return f
+            if not self._read_some():
+                if time.monotonic() > deadline:
+                    raise TestFailure("guest: no message from the host")
+                time.sleep(0.002)
+
+    def idle(self, wait=0.3):
+        """True if the host sends nothing for @wait seconds."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self._read_some():
+                return False
+            time.sleep(0.01)
+        return self._parse() is None and not self.buf
+
+    def read_call(self, timeout=10):
+        f = self.read_frame(timeout)
+        check(f.kind == "call", "guest: expected a call")
+        params, method = xmlrpc.client.loads(f.body, use_builtin_types=True)
+        return f.tag, method, params
+
+    def reply(self, tag, value):
+        body = xmlrpc.client.dumps((value,), methodresponse=True,
+                                   allow_none=True).encode()
+        self.write(self.frame("reply", tag, body))
+
+    def reply_fault(self, tag, code, text):
+        body = xmlrpc.client.dumps(xmlrpc.client.Fault(code, text),
+                                   methodresponse=True).encode()
+        self.write(self.frame("reply", tag, body))
+
+    def answer(self, expect_method, value):
+        tag, method, params = self.read_call()
+        check(method == expect_method,
+              "guest got %s, expected %s" % (method, expect_method))
+        self.reply(tag, value)
+        return params
+
+    def call(self, method, params, raw_body=None):
+        """Call the host; returns the value, or raises xmlrpc Fault."""
+        self.counter += 1
+        tag = "%s.%d" % (self.session, self.counter)
+        body = raw_body if raw_body is not None else xmlrpc.client.dumps(
+            params, method, allow_none=True).encode()
+        self.write(self.frame("call", tag, body))
+        f = self.read_frame()
+        check(f.kind == "reply" and f.tag == tag, "guest: bad reply frame")
+        return xmlrpc.client.loads(f.body, use_builtin_types=True)[0][0]
+
+    def hello(self, session, version="test-agent 1.0"):
+        self.session = session
+        return self.call("va.hello", ({"version": version,
+                                       "session": session,
+                                       "methods": ["va.ping"]},))
+
+
+class Vm:
+    def __init__(self, binary, extra, args, tmp):
+        self.tmp = tmp
+        listeners = {}
+        for name in ("qtest", "qmp"):
+            path = os.path.join(tmp, name + ".sock")
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(path)
+            s.listen(1)
+            listeners[name] = (s, path)
+        self.hmp_path = os.path.join(tmp, "hmp.sock")
+        cmd = [binary, "-M", "pc", "-accel", "qtest", "-nodefaults",
+               "-display", "none", "-nic", "none",
+               "-qtest", "unix:" + listeners["qtest"][1],
+               "-qtest-log", "/dev/null",
+               "-qmp", "unix:" + listeners["qmp"][1],
+               "-chardev", "socket,id=hmp0,path=%s,server=on,wait=off"
+               % self.hmp_path,
+               "-mon", "chardev=hmp0,mode=readline"] + extra + args
+        self.log = open(os.path.join(tmp, "qemu.log"), "w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        socks = {}
+        for name, (s, path) in listeners.items():
+            s.settimeout(30)
+            try:
+                socks[name] = s.accept()[0]
+            except socket.timeout:
+                self.log.seek(0)
+                raise TestFailure("QEMU did not start: " + self.log.read())
+            s.close()
+            os.unlink(path)
+        self.qtest = QTest(socks["qtest"])
+        self.qmp = Qmp(socks["qmp"])
+
+    def close(self):
+        try:
+            self.qmp.send("quit")
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class Hmp:
+    """The interactive HMP monitor, where va_* suspend the prompt."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.buf = b""
+        self.until_prompt(10)
+
+    def until_prompt(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while not self.buf.endswith(b"(qemu) "):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("HMP: no prompt; got %r" % self.buf)
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                raise TestFailure("HMP closed")
+            self.buf += data
+        out, self.buf = self.buf, b""
+        # readline echoes with escape sequences; keep the text
+        text = re.sub(rb"\x1b\[[0-9;]*[A-Za-z]", b"", out).decode(
+            errors="replace")
+        return text.replace("\r", "")
+
+    def send(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+
+    def prompt_pending(self, wait=0.3):
+        """True if no prompt came back within @wait seconds."""
+        self.sock.settimeout(wait)
+        try:
+            data = self.sock.recv(65536)
+            self.buf += data
+        except socket.timeout:
+            pass
+        return not self.buf.endswith(b"(qemu) ")
+
+
+# -- the tests ---------------------------------------------------------
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def qmp_error(r):
+    check("error" in r, "expected an error, got %r" % r)
+    return r["error"]["desc"]
+
+
+@test
+def chardev_help(ctx):
+    out = subprocess.run([ctx.binary, "-chardev", "help"],
+                         capture_output=True, text=True, timeout=30).stdout
+    check(re.search(r"^\s*virtagent$", out, re.M), "not in -chardev help")
+
+
+@test
+def bad_options(ctx):
+    for opt, msg in (("window=0", "window must be"),
+                     ("timeout=99999", "timeout must be"),
+                     ("max-message=10", "max-message must be")):
+        p = subprocess.run([ctx.binary, "-M", "none", "-display", "none",
+                            "-nodefaults", "-chardev",
+                            "virtagent,id=v," + opt] + ctx.extra,
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode != 0 and msg in p.stderr,
+              "%s: rc %d, %r" % (opt, p.returncode, p.stderr))
+
+
+@test
+def query_and_info_without_agent(ctx):
+    vm = ctx.vm()
+    info = vm.qmp.cmd("query-virtagent")
+    check(len(info) == 2, "two chardevs expected: %r" % info)
+    va0 = info[0]
+    check(va0["chardev"] == "va0" and va0["open"] and not va0["connected"],
+          "va0: %r" % va0)
+    out = vm.qmp.hmp("info virtagent")
+    check("va0: port open, agent not connected" in out, out)
+    check("va1: port open" in out, out)
+
+
+@test
+def chardev_required_with_two(ctx):
+    vm = ctx.vm()
+    desc = qmp_error(vm.qmp.cmd_raw("va-ping", timeout=0.2))
+    check("several virtagent chardevs" in desc and "va0, va1" in desc, desc)
+    desc = qmp_error(vm.qmp.cmd_raw("va-ping", chardev="nope",
+                                    timeout=0.2))
+    check("'nope' is not a virtagent chardev" in desc, desc)
+    out = vm.qmp.hmp("va_ping -t 0.2")
+    check("Error: several virtagent chardevs" in out, out)
+
+
+@test
+def timeout_without_agent(ctx):
+    vm = ctx.vm()
+    t = time.monotonic()
+    desc = qmp_error(vm.qmp.cmd_raw("va-ping", chardev="va0", timeout=0.5))
+    took = time.monotonic() - t
+    check("timed out" in desc, desc)
+    check(0.4 < took < 5, "took %.2fs" % took)
+    t = time.monotonic()
+    out = vm.qmp.hmp("va_ping -c va0 -t 0.5")
+    took = time.monotonic() - t
+    check("Error:" in out and "timed out" in out, out)
+    check(0.4 < took < 5, "HMP took %.2fs" % took)
+    desc = qmp_error(vm.qmp.cmd_raw("va-ping", chardev="va0", timeout=0))
+    check("timeout must be" in desc, desc)
+    info = vm.qmp.cmd("query-virtagent")[0]
+    # nothing reads the UART, so the calls never left the output buffer
+    check(info["timed-out"] == 2 and info["in-flight"] == 0, "%r" % info)
+
+
+@test
+def not_connected(ctx):
+    vm = ctx.vm()
+    vm.qmp.cmd("chardev-add", id="va9",
+               backend={"type": "virtagent",
+                        "data": {"timeout": 5, "window": 2}})
+    names = [i["chardev"] for i in vm.qmp.cmd("query-virtagent")]
+    check(names == ["va0", "va1", "va9"], "%r" % names)
+    desc = qmp_error(vm.qmp.cmd_raw("va-ping", chardev="va9"))
+    check("not connected" in desc, desc)
+    out = vm.qmp.hmp("va_capabilities -c va9")
+    check("not connected" in out, out)
+    vm.qmp.cmd("chardev-remove", id="va9")
+    check(len(vm.qmp.cmd("query-virtagent")) == 2, "va9 not removed")
+
+
+@test
+def hello_and_connected_event(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    r = g.hello("1111222233334444")
+    check(r["version"].startswith("qemu ") and len(r["session"]) == 16 and
+          "va.notify" in r["methods"], "hello answer %r" % r)
+    e = vm.qmp.event("VA_AGENT_CONNECTED")
+    check(e["data"] == {"chardev": "va0", "version": "test-agent 1.0",
+                        "session": "1111222233334444"}, "%r" % e)
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["connected"] and info["session"] == "1111222233334444" and
+          info["methods"] == ["va.ping"], "%r" % info)
+    out = vm.qmp.hmp("info virtagent")
+    check("agent connected (version test-agent 1.0, session "
+          "1111222233334444)\r\n  agent methods: va.ping" in out, out)
+    # the same session again: no new event; a new one: reconnect
+    g.hello("1111222233334444")
+    g.hello("5555666677778888")
+    e = vm.qmp.event("VA_AGENT_DISCONNECTED")
+    check(e["data"]["reason"] == "agent restarted", "%r" % e)
+    e = vm.qmp.event("VA_AGENT_CONNECTED")
+    check(e["data"]["session"] == "5555666677778888", "%r" % e)
+    check(not [x for x in vm.qmp.events
+               if x["event"].startswith("VA_AGENT")], "extra events")
+
+
+@test
+def host_methods(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    check(g.call("va.ping", ()) == "pong", "va.ping")
+    caps = g.call("va.capabilities", ())
+    check(caps["methods"] == ["va.hello", "va.ping", "va.capabilities",
+                              "va.notify"], "%r" % caps)
+    for method, params in (("va.nope", ()), ("system.multicall", ([],)),
+                           ("va.ping", (1,))):
+        try:
+            g.call(method, params)
+            raise TestFailure("%s: no fault" % method)
+        except xmlrpc.client.Fault as f:
+            if method == "system.multicall":
+                check(f.faultCode == VA_FAULT_DISABLED, "%r" % f)
+    check(g.call("va.notify", ("backup-done", {"ok": True, "n": 3})),
+          "notify")
+    e = vm.qmp.event("VA_GUEST_NOTIFY")
+    check(e["data"] == {"chardev": "va0", "name": "backup-done",
+                        "data": {"ok": True, "n": 3}}, "%r" % e)
+
+
+@test
+def notify_rate_limit(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    faults = 0
+    for i in range(15):
+        try:
+            g.call("va.notify", ("tick", i))
+        except xmlrpc.client.Fault as f:
+            check(f.faultCode == VA_FAULT_RATE_LIMITED, "%r" % f)
+            faults += 1
+    # 10 at once, and maybe one more if a second went by
+    check(4 <= faults <= 5, "%d refused" % faults)
+    for i in range(15 - faults):
+        vm.qmp.event("VA_GUEST_NOTIFY")
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["notify-dropped"] == faults, "%r" % info)
+
+
+@test
+def garbage_and_oversize(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    g.write(b"garbage\xff not a header\r\n\r\n")
+    check(g.call("va.ping", ()) == "pong", "ping after garbage")
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["bad-frames"] >= 1, "%r" % info)
+    # va1 is configured with max-message=4096
+    g1 = ctx.guest(vm, COM2)
+    try:
+        g1.call("va.notify", ("big", "x" * 5000))
+        raise TestFailure("oversized call answered")
+    except xmlrpc.client.Fault as f:
+        check(f.faultCode == VA_FAULT_TOO_LARGE, "%r" % f)
+    check(g1.call("va.ping", ()) == "pong", "ping after oversize")
+
+
+@test
+def qmp_commands_with_agent(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+
+    cid = q.send("va-ping", chardev="va0")
+    check(g.answer("va.ping", "pong") == (), "ping params")
+    check(q.wait(cid) == {"id": cid, "return": {}}, "va-ping")
+
+    cid = q.send("va-capabilities", chardev="va0")
+    g.answer("va.capabilities", {"version": "2.0.0",
+                                 "methods": ["va.ping", "va.info"]})
+    r = q.wait(cid)["return"]
+    check(r == {"version": "2.0.0", "methods": ["va.ping", "va.info"]},
+          "%r" % r)
+
+    cid = q.send("va-info", chardev="va0")
+    g.answer("va.info", {"version": "2.0.0", "session": "abc",
+                         "uptime_s": 12, "hostname": "vm1",
+                         "kernel": "6.1.0", "arch": "x86_64",
+                         "os": {"PRETTY_NAME": "Debian 12"}})
+    r = q.wait(cid)["return"]
+    check(r == {"version": "2.0.0", "session": "abc", "uptime": 12,
+                "hostname": "vm1", "kernel": "6.1.0", "arch": "x86_64",
+                "os": {"PRETTY_NAME": "Debian 12"}}, "%r" % r)
+
+    cid = q.send("va-info", chardev="va0")
+    g.answer("va.info", {"version": 7})
+    check("lacks string 'version'" in qmp_error(q.wait(cid)),
+          "bad va.info answer accepted")
+
+    cid = q.send("va-shutdown", chardev="va0", mode="powerdown")
+    check(g.answer("va.shutdown", True) == ("powerdown",), "shutdown")
+    check("return" in q.wait(cid), "va-shutdown")
+
+    cid = q.send("va-getfile", chardev="va0", path="/etc/hostname",
+                 offset=3, length=10)
+    p = g.answer("va.getfile", {"data": b"\x00\x01\xffhi", "eof": False,
+                                "size": 1 << 40})
+    check(p == ("/etc/hostname", 3, 10), "getfile params %r" % (p,))
+    r = q.wait(cid)["return"]
+    check(r == {"data": base64.b64encode(b"\x00\x01\xffhi").decode(),
+                "eof": False, "size": 1 << 40}, "%r" % r)
+
+    cid = q.send("va-getdmesg", chardev="va0", **{"max-bytes": 100})
+    check(g.answer("va.getdmesg", "[0.0] boot\n") == (100,), "dmesg args")
+    check(q.wait(cid)["return"] == {"text": "[0.0] boot\n"}, "dmesg")
+
+    cid = q.send("va-ping", chardev="va0")
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 42, "boom")
+    desc = qmp_error(q.wait(cid))
+    check(desc == "guest fault 42: boom", desc)
+
+
+@test
+def va_call_mapping(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    params = [1, 1 << 40, 1.5, "s<&>", True, None, {"base64": "AAE="},
+              {"i8": 5}, [1, [2]], {"a": {"b": "c"}},
+              {"datetime": "20240102T03:04:05"}]
+    cid = vm.qmp.send("va-call", chardev="va0", method="test.echo",
+                      params=params)
+    tag, method, got = g.read_call()
+    check(method == "test.echo", method)
+    check(got[:6] == (1, 1 << 40, 1.5, "s<&>", True, None), "%r" % (got,))
+    check(got[6] == b"\x00\x01" and got[7] == 5, "%r" % (got,))
+    check(got[8] == [1, [2]] and got[9] == {"a": {"b": "c"}}, "%r" % (got,))
+    check(str(got[10]) == "2024-01-02 03:04:05", "%r" % (got[10],))
+    g.reply(tag, [got[0], got[1], got[2], got[3], got[4], got[5],
+                  xmlrpc.client.Binary(got[6]), got[8], got[9], got[10]])
+    r = vm.qmp.wait(cid)["return"]["result"]
+    check(r == [1, 1 << 40, 1.5, "s<&>", True, None,
+                {"base64": "AAE="}, [1, [2]], {"a": {"b": "c"}},
+                {"datetime": "20240102T03:04:05"}], "%r" % r)
+    # HMP prints the decoded answer, words taken as JSON or strings
+    cid = vm.qmp.send("human-monitor-command",
+                      **{"command-line": "va_call -c va0 test.echo 42 "
+                         "word '{\"k\": [true]}'"})
+    tag, method, got = g.read_call()
+    check(got == (42, "word", {"k": [True]}), "%r" % (got,))
+    g.reply(tag, {"k": [True], "s": "x"})
+    out = vm.qmp.wait(cid)["return"]
+    check(json.loads(out) == {"k": [True], "s": "x"}, out)
+
+
+@test
+def async_calls_in_flight(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    ids = []
+    for i in range(3):
+        r = vm.qmp.cmd("va-call", chardev="va0", method="test.n",
+                       params=[i], **{"async": True})
+        ids.append(r["id"])
+    check(len(set(ids)) == 3, "%r" % ids)
+    calls = [g.read_call() for _ in range(3)]
+    check([c[2] for c in calls] == [(0,), (1,), (2,)], "%r" % calls)
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["in-flight"] == 3, "%r" % info)
+    # answer in reverse order; each event carries its own result
+    g.reply_fault(calls[2][0], 7, "third")
+    g.reply(calls[1][0], "second")
+    g.reply(calls[0][0], "first")
+    done = {}
+    for _ in range(3):
+        e = vm.qmp.event("VA_CALL_DONE")["data"]
+        done[e["id"]] = e
+    check(done[ids[0]]["result"] == "first" and
+          done[ids[1]]["result"] == "second" and
+          done[ids[2]]["error"] == "guest fault 7: third", "%r" % done)
+    check(all(d["chardev"] == "va0" for d in done.values()), "%r" % done)
+
+
+@test
+def window_limits_calls_in_flight(ctx):
+    vm = ctx.vm()
+    g1 = ctx.guest(vm, COM2)        # va1 has window=1
+    for i in range(2):
+        vm.qmp.cmd("va-call", chardev="va1", method="test.n", params=[i],
+                   **{"async": True})
+    tag, _, p = g1.read_call()
+    check(p == (0,), "%r" % (p,))
+    check(g1.idle(), "second call sent beyond the window")
+    info = vm.qmp.cmd("query-virtagent")[1]
+    check(info["in-flight"] == 1 and info["queued"] == 1, "%r" % info)
+    g1.reply(tag, 0)
+    tag, _, p = g1.read_call()
+    check(p == (1,), "%r" % (p,))
+    g1.reply(tag, 1)
+    vm.qmp.event("VA_CALL_DONE")
+    vm.qmp.event("VA_CALL_DONE")
+
+
+@test
+def agent_restart_mid_call(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    g.hello("aaaaaaaaaaaaaaaa")
+    vm.qmp.event("VA_AGENT_CONNECTED")
+    # async first: a waiting va-ping holds every later QMP command
+    r = vm.qmp.cmd("va-call", chardev="va0", method="va.ping",
+                   **{"async": True})
+    cid = vm.qmp.send("va-ping", chardev="va0", timeout=20)
+    g.read_call()
+    g.read_call()
+    g.hello("bbbbbbbbbbbbbbbb")
+    desc = qmp_error(vm.qmp.wait(cid, 5))
+    check("disconnected during the call" in desc, desc)
+    e = vm.qmp.event("VA_CALL_DONE")["data"]
+    check(e["id"] == r["id"] and "disconnected" in e["error"], "%r" % e)
+    vm.qmp.event("VA_AGENT_DISCONNECTED")
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["dropped"] == 2 and info["in-flight"] == 0, "%r" % info)
+
+
+@test
+def hmp_commands_through_qmp(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+
+    def run(line, method, value):
+        cid = vm.qmp.send("human-monitor-command",
+                          **{"command-line": line})
+        params = g.answer(method, value)
+        return vm.qmp.wait(cid)["return"], params
+
+    out, _ = run("va_ping -c va0", "va.ping", "pong")
+    check(out == "guest agent answered\r\n", repr(out))
+    out, _ = run("va_capabilities -c va0", "va.capabilities",
+                 {"version": "2.0", "methods": ["a", "b"]})
+    check("guest agent version: 2.0" in out and "methods: a b" in out, out)
+    out, _ = run("va_info -c va0", "va.info",
+                 {"version": "2.0", "session": "s", "uptime_s": 5,
+                  "hostname": "h\x7f\u009b2J", "kernel": "k",
+                  "os": {"PRETTY_NAME": "Debian"}})
+    check("hostname: h\\x7f\\xc2\\x9b2J" in out and "uptime: 5 s" in out and
+          "os: Debian" in out, out)
+    out, p = run("va_shutdown -c va0 reboot", "va.shutdown", True)
+    check(p == ("reboot",) and "accepted reboot" in out, out)
+    out, p = run("va_getfile -c va0 /etc/motd", "va.getfile",
+                 {"data": b"hello\n", "eof": True, "size": 6})
+    check(p == ("/etc/motd", 0, 65536) and out == "hello\r\n", repr(out))
+    out, p = run("va_getfile -c va0 /bin/x", "va.getfile",
+                 {"data": bytes(range(20)), "eof": False, "size": 999})
+    check("binary file" in out and "00000000: 00 01 02 03" in out and
+          "(first 20 of 999 bytes)" in out, out)
+    out, p = run("va_getdmesg -c va0", "va.getdmesg", "line1\nline2")
+    check(out == "line1\r\nline2\r\n", repr(out))
+    cid = vm.qmp.send("human-monitor-command",
+                      **{"command-line": "va_call -c va0 x.y"})
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 3, "no such thing")
+    out = vm.qmp.wait(cid)["return"]
+    check("Error: guest fault 3: no such thing" in out, out)
+    # non-virtagent commands still work through the coroutine path
+    out = vm.qmp.hmp("info status")
+    check("VM status" in out, out)
+    out = vm.qmp.hmp("help va_getfile")
+    check("va_getfile" in out, out)
+
+
+@test
+def interactive_hmp_suspends(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_ping -c va0")
+    tag, method, _ = g.read_call()
+    check(method == "va.ping", method)
+    check(hmp.prompt_pending(), "prompt came back before the answer")
+    # the main loop and QMP go on meanwhile
+    check(vm.qmp.cmd("query-virtagent")[0]["in-flight"] == 1, "in-flight")
+    g.reply(tag, "pong")
+    out = hmp.until_prompt()
+    check("guest agent answered" in out, out)
+    hmp.send("va_ping -c va0 -t 0.3")
+    out = hmp.until_prompt()
+    check("timed out" in out, out)
+    hmp.send("info virtagent")
+    out = hmp.until_prompt()
+    check("va0: port open" in out, out)
+
+
+@test
+def migration_blocked(ctx):
+    vm = ctx.vm()
+    r = vm.qmp.cmd_raw("migrate", uri="exec:cat > /dev/null")
+    desc = qmp_error(r)
+    check(re.search(r"virtagent chardev 'va[01]' holds", desc), desc)
+
+
+@test
+def guest_call_during_host_call(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    cid = vm.qmp.send("va-ping", chardev="va0")
+    tag, _, _ = g.read_call()
+    # while the host waits, the guest calls the host
+    check(g.call("va.ping", ()) == "pong", "guest call while host waits")
+    g.reply(tag, "pong")
+    check("return" in vm.qmp.wait(cid), "va-ping")
+
+
+class Ctx:
+    def __init__(self, binary, extra, tmp):
+        self.binary = binary
+        self.extra = extra
+        self.tmp = tmp
+        self.vms = []
+
+    def vm(self):
+        d = tempfile.mkdtemp(dir=self.tmp)
+        v = Vm(self.binary, self.extra,
+               ["-chardev", "virtagent,id=va0,timeout=10",
+                "-device", "isa-serial,chardev=va0,iobase=0x3f8,irq=4",
+                "-chardev", "virtagent,id=va1,window=1,max-message=4096",
+                "-device", "isa-serial,chardev=va1,iobase=0x2f8,irq=3"],
+               d)
+        self.vms.append(v)
+        return v
+
+    def guest(self, vm, port):
+        return Guest(vm.qtest, port)
+
+    def cleanup(self):
+        for v in self.vms:
+            v.close()
+        self.vms = []
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("-k", default="")
+    ap.add_argument("extra", nargs="*")
+    a = ap.parse_args()
+    passed = failed = 0
+    with tempfile.TemporaryDirectory(prefix="va-qemu-") as tmp:
+        for fn in TESTS:
+            if a.k not in fn.__name__:
+                continue
+            ctx = Ctx(os.path.abspath(a.qemu), a.extra, tmp)
+            t = time.monotonic()
+            try:
+                fn(ctx)
+                passed += 1
+                print("ok - %s (%.1fs)" % (fn.__name__,
+                                           time.monotonic() - t))
+            except Exception as e:
+                failed += 1
+                print("not ok - %s: %s" % (fn.__name__, e))
+                if not isinstance(e, TestFailure):
+                    traceback.print_exc()
+                for v in ctx.vms:
+                    v.log.seek(0)
+                    log = v.log.read()
+                    if log:
+                        print("  qemu log: " + log.replace("\n", "\n  "))
+            finally:
+                ctx.cleanup()
+            sys.stdout.flush()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
