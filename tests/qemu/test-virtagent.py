@@ -801,6 +801,51 @@ def guest_call_during_host_call(ctx):
     check("return" in vm.qmp.wait(cid), "va-ping")
 
 
+@test
+def quit_while_qmp_call_waits(ctx):
+    vm = ctx.vm()
+    cid = vm.qmp.send("va-ping", chardev="va0", timeout=60)
+    hmp = Hmp(vm.hmp_path)
+    time.sleep(0.2)
+    check(vm.qmp.poll(cid) is None, "va-ping returned early")
+    t = time.monotonic()
+    hmp.send("quit")
+    try:
+        vm.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("QEMU still running 10s after quit")
+    check(time.monotonic() - t < 5, "quit took %.1fs" % (time.monotonic() - t))
+    check(vm.proc.returncode == 0, "exit code %d" % vm.proc.returncode)
+
+
+@test
+def quit_while_hmp_call_waits(ctx):
+    vm = ctx.vm()
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_ping -c va0 -t 60")
+    check(hmp.prompt_pending(), "prompt came back")
+    t = time.monotonic()
+    vm.qmp.send("quit")
+    try:
+        vm.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("QEMU still running 10s after quit")
+    check(time.monotonic() - t < 5, "quit took %.1fs" % (time.monotonic() - t))
+    check(vm.proc.returncode == 0, "exit code %d" % vm.proc.returncode)
+
+
+@test
+def every_info_command_through_qmp(ctx):
+    """The hook patch moves human-monitor-command into a coroutine."""
+    vm = ctx.vm()
+    names = re.findall(r"^info (\S+)", vm.qmp.hmp("help info"), re.M)
+    check("virtagent" in names and len(names) > 20, "%r" % names)
+    for name in names:
+        vm.qmp.hmp("info " + name)
+    check(vm.qmp.cmd("query-status")["status"] in ("running", "prelaunch"),
+          "QEMU unhealthy after the info commands")
+
+
 class Ctx:
     def __init__(self, binary, extra, tmp):
         self.binary = binary
