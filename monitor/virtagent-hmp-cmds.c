@@ -277,8 +277,8 @@ static void va_hmp_print_info(Monitor *mon, xmlrpc_value *result, void *arg)
         monitor_printf(mon, "uptime: %" PRId64 " s\n", up);
     }
     os = qdict_get_qdict(d, "os");
-    if (os && qdict_get_try_str(os, "PRETTY_NAME")) {
-        va_hmp_put_line(mon, "os: ", qdict_get_try_str(os, "PRETTY_NAME"));
+    if (os && qdict_get_try_str(os, "pretty_name")) {
+        va_hmp_put_line(mon, "os: ", qdict_get_try_str(os, "pretty_name"));
     }
 }
 
