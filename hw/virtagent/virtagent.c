@@ -585,7 +585,12 @@ bool virtagent_call(VirtagentChardev *va, const char *method,
     g_autoptr(GError) gerr = NULL;
     VirtagentCall *c;
 
-    if (!va->fe_open) {
+    /*
+     * After chardev-change a virtserialport that the guest holds open
+     * reports no open until the guest reopens it; it takes bytes only
+     * while the guest listens, though.
+     */
+    if (!va->fe_open && qemu_chr_be_can_write(CHARDEV(va)) <= 0) {
         error_setg(errp, "virtagent '%s': guest agent not connected "
                    "(port closed)", va_label(va));
         return false;

@@ -808,6 +808,34 @@ def guest_call_during_host_call(ctx):
 
 
 @test
+def chardev_change(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    g.hello("cccccccccccccccc")
+    vm.qmp.event("VA_AGENT_CONNECTED")
+    r = vm.qmp.cmd("va-call", chardev="va0", method="x", **{"async": True})
+    g.read_call()
+    vm.qmp.cmd("chardev-change", id="va0",
+               backend={"type": "virtagent", "data": {"timeout": 3}})
+    # the old backend's call fails, its agent is gone
+    e = vm.qmp.event("VA_CALL_DONE")["data"]
+    check(e["id"] == r["id"] and "disconnected" in e["error"], "%r" % e)
+    e = vm.qmp.event("VA_AGENT_DISCONNECTED")["data"]
+    check(e == {"chardev": "va0", "reason": "chardev removed"}, "%r" % e)
+    info = vm.qmp.cmd("query-virtagent")
+    check([i["chardev"] for i in info] == ["va1", "va0"] and
+          info[1]["open"] and not info[1]["connected"], "%r" % info)
+    cid = vm.qmp.send("va-ping", chardev="va0")
+    g.answer("va.ping", "pong")
+    check("return" in vm.qmp.wait(cid), "ping on the new backend")
+    # its own default timeout, 3 s
+    t = time.monotonic()
+    desc = qmp_error(vm.qmp.cmd_raw("va-ping", chardev="va0"))
+    took = time.monotonic() - t
+    check("timed out" in desc and 2.5 < took < 6, "%s %.1fs" % (desc, took))
+
+
+@test
 def quit_while_qmp_call_waits(ctx):
     vm = ctx.vm()
     cid = vm.qmp.send("va-ping", chardev="va0", timeout=60)
