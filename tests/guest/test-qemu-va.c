@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -43,6 +44,7 @@ typedef struct Host {
     GMutex lock;
     GCond cond;
     bool gate_open;
+    int passes;             /* test.block calls let through one by one */
     int blocked;            /* test.block calls waiting at the gate */
 } Host;
 
@@ -310,8 +312,11 @@ static xmlrpc_value *host_block(xmlrpc_env *env, xmlrpc_value *params,
 
     g_mutex_lock(&h->lock);
     h->blocked++;
-    while (!h->gate_open) {
+    while (!h->gate_open && !h->passes) {
         g_cond_wait(&h->cond, &h->lock);
+    }
+    if (!h->gate_open) {
+        h->passes--;
     }
     h->blocked--;
     g_mutex_unlock(&h->lock);
@@ -323,6 +328,15 @@ static void host_open_gate(Host *h)
     g_mutex_lock(&h->lock);
     h->gate_open = true;
     g_cond_broadcast(&h->cond);
+    g_mutex_unlock(&h->lock);
+}
+
+/* Lets one blocked call through. */
+static void host_pass_one(Host *h)
+{
+    g_mutex_lock(&h->lock);
+    h->passes++;
+    g_cond_signal(&h->cond);
     g_mutex_unlock(&h->lock);
 }
 
@@ -433,6 +447,12 @@ static bool daemon_stopped(gconstpointer p)
     return !((const Daemon *)p)->running;
 }
 
+/* A test that aborts must not leave its daemon behind. */
+static void die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
 /* Starts qemu-va in unix-listen mode with @extra options (NULL-ended). */
 static void daemon_start(Fixture *fx, ...)
 {
@@ -467,7 +487,7 @@ static void daemon_start(Fixture *fx, ...)
     g_ptr_array_add(argv, NULL);
     g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
                                 G_SPAWN_DO_NOT_REAP_CHILD |
-                                G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                G_SPAWN_SEARCH_PATH, die_with_parent, NULL,
                                 &fx->daemon.pid, &err));
     g_assert_no_error(err);
     fx->daemon.running = true;
@@ -1020,6 +1040,59 @@ static void test_client_drop(Fixture *fx, gconstpointer data)
     va_glib_channel_free(survivor);
 }
 
+/*
+ * Two noisy clients keep every host slot busy and more calls waiting; a
+ * quiet client's call still goes out within one round of turns, not
+ * behind all of theirs.
+ */
+static void test_fairness(Fixture *fx, gconstpointer data)
+{
+    VAGlibChannel *noisy[2], *quiet;
+    Result flood[2][10], q;
+    GError *err = NULL;
+    int c, i, turns;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    g_assert_true(wait_for(path_exists, fx->local_sock));
+    for (c = 0; c < 2; c++) {
+        noisy[c] = local_client(fx);
+        for (i = 0; i < 10; i++) {
+            memset(&flood[c][i], 0, sizeof(flood[c][i]));
+            g_assert_cmpuint(va_channel_call(va_glib_channel_get(noisy[c]),
+                                             "test.block", NULL, 0,
+                                             result_done, &flood[c][i],
+                                             &err), !=, 0);
+        }
+    }
+    g_assert_true(wait_for(blocked_at_least, fx));
+    quiet = local_client(fx);
+    memset(&q, 0, sizeof(q));
+    g_assert_cmpuint(va_channel_call(va_glib_channel_get(quiet), "test.echo",
+                                     NULL, 0, result_done, &q, &err), !=, 0);
+    spin(50);
+    g_assert_false(q.done);
+    /* A slot freed goes to each waiting client in turn: two at most. */
+    for (turns = 0; turns < 2 && !q.done; turns++) {
+        host_pass_one(&fx->host);
+        spin(100);
+    }
+    g_assert_true(q.done);
+    g_assert_no_error(q.err);
+    result_clear(&q);
+
+    host_open_gate(&fx->host);
+    for (c = 0; c < 2; c++) {
+        for (i = 0; i < 10; i++) {
+            g_assert_true(wait_for(flag_is_set, &flood[c][i].done));
+            g_assert_no_error(flood[c][i].err);
+            result_clear(&flood[c][i]);
+        }
+        va_glib_channel_free(noisy[c]);
+    }
+    va_glib_channel_free(quiet);
+}
+
 /* Without a host, a forwarded call fails at once instead of hanging. */
 static void test_host_absent(Fixture *fx, gconstpointer data)
 {
@@ -1155,6 +1228,7 @@ int main(int argc, char **argv)
     ADD("/qemu-va/reconnect", test_reconnect);
     ADD("/qemu-va/forward", test_forward);
     ADD("/qemu-va/client-drop", test_client_drop);
+    ADD("/qemu-va/fairness", test_fairness);
     ADD("/qemu-va/host-absent", test_host_absent);
     ADD("/qemu-va/garbage", test_garbage);
     ADD("/qemu-va/options", test_binary_options);
