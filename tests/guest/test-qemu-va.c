@@ -12,8 +12,11 @@
  * by default they are found next to the test's build directory.
  * $QEMU_VA_WRAPPER (valgrind, say) is put before the daemon.
  */
+#define _GNU_SOURCE     /* posix_openpt, ptsname */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -62,6 +65,9 @@ typedef struct Fixture {
     Daemon daemon;
     Host host;
 } Fixture;
+
+/* The running test's fixture, for wait_for() conditions. */
+static Fixture *fx_current;
 
 /* A call's outcome. */
 typedef struct Result {
@@ -419,6 +425,11 @@ static void host_destroy(Host *h)
     g_cond_clear(&h->cond);
 }
 
+static bool hello_count_reached(gconstpointer p)
+{
+    return fx_current->host.hellos >= *(const int *)p;
+}
+
 /* Connects the host to the daemon and waits for its hello. */
 static void host_connect(Fixture *fx)
 {
@@ -508,6 +519,7 @@ static void daemon_stop(Fixture *fx)
 static void fx_setup(Fixture *fx, gconstpointer data)
 {
     memset(fx, 0, sizeof(*fx));
+    fx_current = fx;
     fx->dir = g_dir_make_tmp("test-qemu-va-XXXXXX", NULL);
     fx->host_sock = g_build_filename(fx->dir, "host.sock", NULL);
     fx->local_sock = g_build_filename(fx->dir, "qemu-va.sock", NULL);
@@ -1093,6 +1105,94 @@ static void test_fairness(Fixture *fx, gconstpointer data)
     va_glib_channel_free(quiet);
 }
 
+/* isa-serial on a pseudo-terminal: raw mode, hello, calls. */
+static void test_isa_serial(Fixture *fx, gconstpointer data)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int want = fx->host.hellos + 1;
+
+    g_assert_cmpint(master, >=, 0);
+    g_assert_cmpint(grantpt(master), ==, 0);
+    g_assert_cmpint(unlockpt(master), ==, 0);
+    daemon_start(fx, "-m", "isa-serial", "-p", ptsname(master), NULL);
+    va_glib_channel_set_fd(fx->host.gc, master, true);
+    g_assert_true(wait_for(hello_count_reached, &want));
+    call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+    call_expect_string(fx->host.gc, "va.getdmesg", args("(i)", 0), "");
+}
+
+/* CPU time the daemon used so far, in clock ticks. */
+static long daemon_cpu_ticks(Fixture *fx)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat",
+                                            fx->daemon.pid);
+    g_autofree char *stat = NULL;
+    g_auto(GStrv) fields = NULL;
+    char *end;
+
+    g_assert_true(g_file_get_contents(path, &stat, NULL, NULL));
+    /* Fields 14 and 15, counted after the ")" closing the name. */
+    end = strrchr(stat, ')');
+    g_assert_nonnull(end);
+    fields = g_strsplit(end + 2, " ", -1);
+    return atol(fields[11]) + atol(fields[12]);
+}
+
+static int listen_on(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    strcpy(addr.sun_path, path);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_cmpint(listen(fd, 1), ==, 0);
+    return fd;
+}
+
+static bool fd_readable(gconstpointer p)
+{
+    GPollFD pfd = { .fd = *(const int *)p, .events = G_IO_IN };
+
+    return g_poll(&pfd, 1, 0) == 1;
+}
+
+/*
+ * unix-connect to a host that is not there yet, then leaves and comes
+ * back: the daemon retries without spinning, and says hello with a new
+ * session each time.
+ */
+static void test_unix_connect(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *first = NULL;
+    long ticks;
+    int lfd, want, i;
+
+    daemon_start(fx, "-m", "unix-connect", NULL);
+    /* Two seconds with no host: a few attempts, hardly any CPU. */
+    spin(100);
+    ticks = daemon_cpu_ticks(fx);
+    g_usleep(2 * G_USEC_PER_SEC);
+    g_assert_cmpint(daemon_cpu_ticks(fx) - ticks, <, 10);
+
+    for (i = 0; i < 2; i++) {
+        lfd = listen_on(fx->host_sock);
+        /* Within the longest retry delay, one second. */
+        g_assert_true(wait_for(fd_readable, &lfd));
+        want = fx->host.hellos + 1;
+        va_glib_channel_set_fd(fx->host.gc, accept(lfd, NULL, NULL), true);
+        g_assert_true(wait_for(hello_count_reached, &want));
+        call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+        if (first) {
+            g_assert_cmpstr(fx->host.guest_session, !=, first);
+        } else {
+            first = g_strdup(fx->host.guest_session);
+        }
+        close(lfd);
+        unlink(fx->host_sock);
+        va_glib_channel_set_fd(fx->host.gc, -1, false);
+    }
+}
+
 /* Without a host, a forwarded call fails at once instead of hanging. */
 static void test_host_absent(Fixture *fx, gconstpointer data)
 {
@@ -1229,6 +1329,8 @@ int main(int argc, char **argv)
     ADD("/qemu-va/forward", test_forward);
     ADD("/qemu-va/client-drop", test_client_drop);
     ADD("/qemu-va/fairness", test_fairness);
+    ADD("/qemu-va/isa-serial", test_isa_serial);
+    ADD("/qemu-va/unix-connect", test_unix_connect);
     ADD("/qemu-va/host-absent", test_host_absent);
     ADD("/qemu-va/garbage", test_garbage);
     ADD("/qemu-va/options", test_binary_options);
