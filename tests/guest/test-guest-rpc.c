@@ -454,6 +454,12 @@ static void test_introspection(Fixture *fx, gconstpointer data)
     help = result_string(fx_call(fx, "system.methodHelp", "(s)",
                                  "va.getfile"));
     g_assert_nonnull(strstr(help, "va.getfile(path, offset, length)"));
+    v = fx_call(fx, "system.methodSignature", "(s)", "va.getdmesg");
+    g_assert_nonnull(v);
+    xmlrpc_env_init(&env);
+    g_assert_cmpint(xmlrpc_array_size(&env, v), ==, 2);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
     v = fx_call(fx, "system.multicall", "(({s:s,s:()}{s:s,s:(s)}))",
                 "methodName", "va.ping", "params",
                 "methodName", "va.shutdown", "params", "bogus");

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1209,10 +1210,15 @@ static void test_unix_connect(Fixture *fx, gconstpointer data)
 static void test_host_absent(Fixture *fx, gconstpointer data)
 {
     g_autofree char *out = NULL, *err = NULL;
+    struct stat st;
     Run run;
 
-    daemon_start(fx, NULL);
+    daemon_start(fx, "-g", "4242", NULL);
     g_assert_true(wait_for(path_exists, fx->local_sock));
+    /* Reserved to the owner and the configured group. */
+    g_assert_cmpint(stat(fx->local_sock, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0660);
+    g_assert_cmpint(st.st_gid, ==, 4242);
     run_start(&run, va_call_bin, "-s", fx->local_sock, "va.notify", "x",
               "s:y", NULL);
     g_assert_cmpint(run_finish(&run, &out, &err), ==, 1);
