@@ -4,7 +4,11 @@
 # Copyright (c) 2026 The virtagent authors
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Usage: test-virtagent.py --qemu BINARY [-k SUBSTRING] [-- QEMU_ARGS...]
+# Usage: test-virtagent.py --qemu BINARY [-k SUBSTRING] [--wrapper CMD]
+#                          [-- QEMU_ARGS...]
+#
+# --wrapper runs QEMU under a command, e.g. "valgrind -q --error-exitcode=99"
+# (timing checks may then fail; exit codes are checked).
 #
 # Runs build/qemu-system-x86_64 under the qtest accelerator with virtagent
 # chardevs behind isa-serial ports, and plays the guest agent through the
@@ -23,6 +27,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -288,7 +293,7 @@ class Guest:
 
 
 class Vm:
-    def __init__(self, binary, extra, args, tmp):
+    def __init__(self, binary, extra, args, tmp, wrapper=()):
         self.tmp = tmp
         listeners = {}
         for name in ("qtest", "qmp"):
@@ -298,7 +303,8 @@ class Vm:
             s.listen(1)
             listeners[name] = (s, path)
         self.hmp_path = os.path.join(tmp, "hmp.sock")
-        cmd = [binary, "-M", "pc", "-accel", "qtest", "-nodefaults",
+        cmd = list(wrapper) + [binary, "-M", "pc", "-accel", "qtest",
+                               "-nodefaults",
                "-display", "none", "-nic", "none",
                "-qtest", "unix:" + listeners["qtest"][1],
                "-qtest-log", "/dev/null",
@@ -306,7 +312,8 @@ class Vm:
                "-chardev", "socket,id=hmp0,path=%s,server=on,wait=off"
                % self.hmp_path,
                "-mon", "chardev=hmp0,mode=readline"] + extra + args
-        self.log = open(os.path.join(tmp, "qemu.log"), "w+")
+        self.log_path = os.path.join(tmp, "qemu.log")
+        self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log)
         socks = {}
@@ -315,21 +322,24 @@ class Vm:
             try:
                 socks[name] = s.accept()[0]
             except socket.timeout:
-                self.log.seek(0)
-                raise TestFailure("QEMU did not start: " + self.log.read())
+                with open(self.log_path) as f:
+                    raise TestFailure("QEMU did not start: " + f.read())
             s.close()
             os.unlink(path)
         self.qtest = QTest(socks["qtest"])
         self.qmp = Qmp(socks["qmp"])
 
     def close(self):
+        """Quit; False if QEMU had to be killed or failed."""
         try:
-            self.qmp.send("quit")
-            self.proc.wait(10)
+            if self.proc.poll() is None:
+                self.qmp.send("quit")
+            self.proc.wait(60)
         except Exception:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        return self.proc.returncode == 0
 
 
 class Hmp:
@@ -881,9 +891,10 @@ def every_info_command_through_qmp(ctx):
 
 
 class Ctx:
-    def __init__(self, binary, extra, tmp):
+    def __init__(self, binary, extra, tmp, wrapper):
         self.binary = binary
         self.extra = extra
+        self.wrapper = wrapper
         self.tmp = tmp
         self.vms = []
 
@@ -894,7 +905,7 @@ class Ctx:
                 "-device", "isa-serial,chardev=va0,iobase=0x3f8,irq=4",
                 "-chardev", "virtagent,id=va1,window=1,max-message=4096",
                 "-device", "isa-serial,chardev=va1,iobase=0x2f8,irq=3"],
-               d)
+               d, self.wrapper)
         self.vms.append(v)
         return v
 
@@ -902,15 +913,19 @@ class Ctx:
         return Guest(vm.qtest, port)
 
     def cleanup(self):
+        """Quit every VM; False if one did not exit cleanly."""
+        ok = True
         for v in self.vms:
-            v.close()
+            ok = v.close() and ok
         self.vms = []
+        return ok
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--qemu", required=True)
     ap.add_argument("-k", default="")
+    ap.add_argument("--wrapper", default="")
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
     passed = failed = 0
@@ -918,10 +933,15 @@ def main():
         for fn in TESTS:
             if a.k not in fn.__name__:
                 continue
-            ctx = Ctx(os.path.abspath(a.qemu), a.extra, tmp)
+            ctx = Ctx(os.path.abspath(a.qemu), a.extra, tmp,
+                      shlex.split(a.wrapper))
             t = time.monotonic()
             try:
                 fn(ctx)
+                for v in ctx.vms:
+                    if not v.close():
+                        raise TestFailure("QEMU exited with status %d" %
+                                          v.proc.returncode)
                 passed += 1
                 print("ok - %s (%.1fs)" % (fn.__name__,
                                            time.monotonic() - t))
@@ -931,8 +951,8 @@ def main():
                 if not isinstance(e, TestFailure):
                     traceback.print_exc()
                 for v in ctx.vms:
-                    v.log.seek(0)
-                    log = v.log.read()
+                    with open(v.log_path) as f:
+                        log = f.read()
                     if log:
                         print("  qemu log: " + log.replace("\n", "\n  "))
             finally:
