@@ -3,7 +3,7 @@
 #
 # Copyright (c) 2026 The virtagent authors
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Boot build/guest/{vmlinuz,initrd.img} in build/qemu-system-x86_64 under TCG.
+"""Boot build/guest/{vmlinux,initrd.img} in build/qemu-system-x86_64 under TCG.
 
 Library (Python 3 standard library only)::
 
@@ -44,7 +44,8 @@ SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BUILD = os.path.join(SRCDIR, "build")
 DEFAULT_QEMU = os.path.join(BUILD, "qemu-system-x86_64")
-DEFAULT_KERNEL = os.path.join(BUILD, "guest", "vmlinuz")
+# The uncompressed kernel, booted through PVH: see guest/extract-vmlinux.py.
+DEFAULT_KERNEL = os.path.join(BUILD, "guest", "vmlinux")
 DEFAULT_INITRD = os.path.join(BUILD, "guest", "initrd.img")
 PORT_NAME = "org.qemu.virtagent"
 READY_RE = r"virtagent-guest: ready \((?P<state>[^)]*)\)"
