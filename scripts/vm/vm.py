@@ -468,7 +468,7 @@ def cmd_run(a):
           "  console: %s  (socat -,raw,echo=0 UNIX-CONNECT:...)\n"
           "           logged to %s\n"
           "  the guest is ready when the log shows \"virtagent-guest: ready\""
-          " (about 15 s)"
+          " (about 6 s)"
           % (vm.qemu, vm.transport, vm.hmp_path, vm.qmp_path, con_sock,
              vm.console_log),
           flush=True)
