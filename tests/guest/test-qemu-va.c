@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 
 #include "va-glib.h"
 #include "qemu-va/forwarder.h"
@@ -674,6 +675,85 @@ static void test_shutdown(Fixture *fx, gconstpointer data)
                       VA_FAULT_FAILED);
     call_expect_string(gc, "va.ping", NULL, "pong");
     g_assert_false(g_file_test(halt, G_FILE_TEST_EXISTS));
+}
+
+/* Writes one call frame by hand, as a host that is not reading would. */
+static void write_call(int fd, const char *tag, const char *method,
+                       xmlrpc_value *params)
+{
+    xmlrpc_env env;
+    xmlrpc_mem_block *body;
+    g_autofree char *head = NULL;
+    size_t len;
+
+    xmlrpc_env_init(&env);
+    body = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
+    xmlrpc_serialize_call2(&env, body, method, params, xmlrpc_dialect_i8);
+    g_assert_false(env.fault_occurred);
+    len = XMLRPC_MEMBLOCK_SIZE(char, body);
+    head = g_strdup_printf("\xffPOST /RPC2 HTTP/1.1\r\n"
+                           "Content-Type: text/xml\r\n"
+                           "Content-Length: %zu\r\n"
+                           "X-Virtagent-Client-Tag: %s\r\n\r\n", len, tag);
+    g_assert_cmpint(write(fd, head, strlen(head)), ==, strlen(head));
+    g_assert_cmpint(write(fd, XMLRPC_MEMBLOCK_CONTENTS(char, body), len), ==,
+                    len);
+    XMLRPC_MEMBLOCK_FREE(char, body);
+    xmlrpc_DECREF(params);
+    xmlrpc_env_clean(&env);
+}
+
+/*
+ * The reply to va.shutdown is written out before the command runs: with
+ * the reply stuck behind big answers the host does not read, nothing
+ * runs; once the host reads, the command does.
+ */
+static void test_shutdown_after_reply(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *reboot = g_build_filename(fx->dir, "reboot", NULL);
+    g_autofree char *big = g_build_filename(fx->dir, "big", NULL);
+    g_autofree char *zeros = g_malloc0(VA_GETFILE_CHUNK_MAX);
+    g_autoptr(GString) seen = g_string_new(NULL);
+    bool replied = false;
+    int64_t end;
+    char buf[65536];
+    int fd, i;
+
+    g_assert_true(g_file_set_contents(big, zeros, VA_GETFILE_CHUNK_MAX,
+                                      NULL));
+    daemon_start(fx, NULL);
+    fd = connect_to(fx->host_sock);
+    for (i = 0; i < 4; i++) {
+        g_autofree char *tag = g_strdup_printf("t.%d", i);
+
+        write_call(fd, tag, "va.getfile", args("(sii)", big, 0, 1 << 20));
+    }
+    write_call(fd, "t.9", "va.shutdown", args("(s)", "reboot"));
+    spin(1000);
+    g_assert_false(g_file_test(reboot, G_FILE_TEST_EXISTS));
+
+    /* Read, keeping the tail, until the shutdown reply has come. */
+    g_assert_true(g_unix_set_fd_nonblocking(fd, true, NULL));
+    end = g_get_monotonic_time() + wait_ms * 1000;
+    while (!replied) {
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        if (n > 0) {
+            buf[n] = '\0';
+            g_string_append(seen, buf);
+            replied = strstr(seen->str, "X-Virtagent-Client-Tag: t.9");
+            /* A header may straddle two reads. */
+            if (seen->len > 4096) {
+                g_string_erase(seen, 0, seen->len - 4096);
+            }
+        } else {
+            g_assert_cmpint(errno, ==, EAGAIN);
+            g_usleep(1000);
+        }
+    }
+    g_assert_true(wait_for(path_exists, reboot));
+    close(fd);
 }
 
 /* A shutdown command that cannot run is logged, and nothing else. */
@@ -1340,6 +1420,7 @@ int main(int argc, char **argv)
     g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
     ADD("/qemu-va/rpcs", test_rpcs);
     ADD("/qemu-va/shutdown", test_shutdown);
+    ADD("/qemu-va/shutdown-after-reply", test_shutdown_after_reply);
     ADD("/qemu-va/shutdown-bad-command", test_shutdown_bad_command);
     ADD("/qemu-va/policy", test_policy);
     ADD("/qemu-va/pidfile", test_pidfile);
