@@ -193,6 +193,24 @@ static void execute_sync(VAChannel *ch, VAServerJob *job)
     va_manager_job_executed(ch->mgr, job);
 }
 
+/* Move frames to the writer while it holds less than the low water mark. */
+static void fill_writer(VAChannel *ch)
+{
+    VAOutFrame f;
+
+    while (out_pending(ch) < VA_WRITER_LOW_WATER &&
+           va_manager_next_frame(ch->mgr, &f)) {
+        VAOutMark *mark = g_new(VAOutMark, 1);
+        gsize len;
+        const void *body = g_bytes_get_data(f.body, &len);
+
+        va_frame_encode(ch->out, f.kind, f.tag, body, len);
+        mark->end = ch->out_written + out_pending(ch);
+        mark->token = f.token;
+        g_queue_push_tail(&ch->out_marks, mark);
+    }
+}
+
 /*
  * Start what may start and fill the writer. Methods and callbacks run
  * from here may call back into the channel: they only ask for another
@@ -201,7 +219,6 @@ static void execute_sync(VAChannel *ch, VAServerJob *job)
 static void pump(VAChannel *ch)
 {
     VAServerJob *job;
-    VAOutFrame f;
 
     if (ch->pumping) {
         ch->pump_again = true;
@@ -218,17 +235,7 @@ static void pump(VAChannel *ch)
                 execute_sync(ch, job);
             }
         }
-        while (out_pending(ch) < VA_WRITER_LOW_WATER &&
-               va_manager_next_frame(ch->mgr, &f)) {
-            VAOutMark *mark = g_new(VAOutMark, 1);
-            gsize len;
-            const void *body = g_bytes_get_data(f.body, &len);
-
-            va_frame_encode(ch->out, f.kind, f.tag, body, len);
-            mark->end = ch->out_written + out_pending(ch);
-            mark->token = f.token;
-            g_queue_push_tail(&ch->out_marks, mark);
-        }
+        fill_writer(ch);
     } while (ch->pump_again);
     ch->pumping = false;
 }
@@ -413,7 +420,13 @@ static VACallId start_call(VAChannel *ch, GBytes *body, int64_t timeout_ms,
         g_free(ctx);
         return 0;
     }
-    pump(ch);
+    /*
+     * Only the writer: a new call frees no execution slot, and running no
+     * method here keeps any callback from running before we return.
+     */
+    if (!ch->pumping) {
+        fill_writer(ch);
+    }
     wakeup(ch);
     return id;
 }

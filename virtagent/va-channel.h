@@ -86,7 +86,7 @@ typedef struct VAChannelConfig {
 } VAChannelConfig;
 
 typedef struct VAChannelStats {
-    uint64_t calls_sent;        /* our calls written out */
+    uint64_t calls_sent;        /* our calls whose last byte was written */
     uint64_t replies;           /* answers to our calls, faults included */
     uint64_t timed_out;         /* our calls that timed out */
     uint64_t cancelled;         /* our calls cancelled */
@@ -131,7 +131,7 @@ void va_channel_run_timers(VAChannel *ch);
  * Call @method with @params (an XML-RPC array, borrowed; NULL = none).
  * @timeout_ms < 0 takes the configured default, 0 waits forever.
  * Returns the call id, or 0 with @errp set (queue full, message too big);
- * @done is then never run.
+ * @done is then never run. @done never runs before this returns.
  */
 VACallId va_channel_call(VAChannel *ch, const char *method,
                          xmlrpc_value *params, int64_t timeout_ms,
