@@ -75,7 +75,9 @@ fetch() {
         *)
             dpkg-deb -x "$tmp"/*.deb "$tmp/root" ;;
         esac
-        mv "$tmp/root" "$dir" 2>/dev/null || [ -d "$dir" ]
+        # -T: if a parallel job got there first, fail rather than move
+        # this copy into its directory.
+        mv -T "$tmp/root" "$dir" 2>/dev/null || [ -d "$dir" ]
         rm -rf "$tmp"
     fi
     echo "$dir"
