@@ -74,10 +74,11 @@ check-guest-asan:
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite,indirect \
             --child-silent-after-fork=yes
+VG_TESTS := $(GUEST_TESTS:$(B)/%=build/valgrind-guest/%)
 check-guest-valgrind:
-	$(MAKE) B=build/valgrind-guest QEMU_VA_STATIC=no $(GUEST_TESTS:$(B)/%=build/valgrind-guest/%) \
+	$(MAKE) B=build/valgrind-guest QEMU_VA_STATIC=no $(VG_TESTS) \
 	    build/valgrind-guest/qemu-va build/valgrind-guest/va-call
 	@VA_TEST_WRAPPER="$(VALGRIND)" QEMU_VA_WRAPPER="$(VALGRIND)" \
-	    scripts/run-tests.sh $(GUEST_TESTS:$(B)/%=build/valgrind-guest/%)
+	    scripts/run-tests.sh $(VG_TESTS)
 
 CHECK_EXTRA += check-guest check-guest-asan

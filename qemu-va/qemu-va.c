@@ -138,18 +138,22 @@ static void hello_done(VAChannel *ch, VACallId id, xmlrpc_value *result,
     xmlrpc_value *session = NULL;
     xmlrpc_env env;
 
-    if (err) {
-        if (g_error_matches(err, VA_ERROR, VA_ERROR_TIMEOUT) &&
-            va_glib_channel_connected(a->host)) {
-            g_debug("no answer to hello yet; saying it again");
-            agent_hello(a);
-        } else if (err->domain == VA_FAULT) {
-            g_warning("the host refused our hello: %s", err->message);
-        }
+    if (err && g_error_matches(err, VA_ERROR, VA_ERROR_TIMEOUT) &&
+        va_glib_channel_connected(a->host)) {
+        g_debug("no answer to hello yet; saying it again");
+        agent_hello(a);
         return;
     }
+    if (err && err->domain != VA_FAULT) {
+        return;
+    }
+    /* Even a fault says the host is there. */
     a->greeted = true;
     a->backoff_ms = VA_RETRY_MIN_MS;
+    if (err) {
+        g_warning("the host refused our hello: %s", err->message);
+        return;
+    }
     xmlrpc_env_init(&env);
     if (xmlrpc_value_type(result) == XMLRPC_TYPE_STRUCT) {
         xmlrpc_struct_find_value(&env, result, "session", &session);

@@ -45,6 +45,7 @@ typedef struct Host {
     char *guest_session;    /* from the last hello */
     char *hello_methods;    /* its method list, space-separated */
     bool hello_limits;
+    bool refuse_hello;      /* answer hello with a fault */
     GString *notes;         /* "name=data;" per va.notify */
     GMutex lock;
     GCond cond;
@@ -271,6 +272,10 @@ static xmlrpc_value *host_hello(xmlrpc_env *env, xmlrpc_value *params,
         xmlrpc_DECREF(limits);
     }
     xmlrpc_DECREF(info);
+    if (h->refuse_hello) {
+        xmlrpc_env_set_fault(env, -506, "Method 'va.hello' not defined");
+        return NULL;
+    }
     name = g_strdup_printf("hostsession%05d", h->hellos);
     return xmlrpc_build_value(env, "{s:s,s:s}", "version", "test-host",
                               "session", name);
@@ -754,6 +759,26 @@ static void test_shutdown_after_reply(Fixture *fx, gconstpointer data)
     }
     g_assert_true(wait_for(path_exists, reboot));
     close(fd);
+}
+
+static bool log_has_refusal(gconstpointer p)
+{
+    const Fixture *fx = p;
+    g_autofree char *log = NULL;
+
+    return g_file_get_contents(fx->log, &log, NULL, NULL) &&
+           strstr(log, "the host refused our hello");
+}
+
+/* A host without va.hello is logged and served all the same. */
+static void test_hello_refused(Fixture *fx, gconstpointer data)
+{
+    fx->host.refuse_hello = true;
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    g_assert_true(wait_for(log_has_refusal, fx));
+    call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+    g_assert_cmpint(fx->host.hellos, ==, 1);
 }
 
 /* A shutdown command that cannot run is logged, and nothing else. */
@@ -1419,6 +1444,7 @@ int main(int argc, char **argv)
 #define ADD(name, fn) \
     g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
     ADD("/qemu-va/rpcs", test_rpcs);
+    ADD("/qemu-va/hello-refused", test_hello_refused);
     ADD("/qemu-va/shutdown", test_shutdown);
     ADD("/qemu-va/shutdown-after-reply", test_shutdown_after_reply);
     ADD("/qemu-va/shutdown-bad-command", test_shutdown_bad_command);
