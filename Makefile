@@ -23,6 +23,8 @@ CORE_LIB := $(B)/libvirtagent.a
 GLIB_LIB := $(B)/libvirtagent-glib.a
 
 # Other parts (mk/*.mk) add their targets to ALL_EXTRA and CHECK_EXTRA.
+# Their rules come first in the file, so name the default goal.
+.DEFAULT_GOAL := all
 ALL_EXTRA :=
 CHECK_EXTRA :=
 -include mk/*.mk

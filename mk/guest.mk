@@ -11,10 +11,6 @@
 # make check-vm-boot
 #              boot, check the agent's channel, power off (part of check)
 
-# mk/*.mk are read before the top Makefile's "all" rule; without this the
-# first rule below would become what a bare "make" builds.
-.DEFAULT_GOAL := all
-
 VA_CACHE_DIR ?= $(HOME)/.cache/virtagent
 GUEST_DIR := $(B)/guest
 GUEST_PKGS := $(GUEST_DIR)/packages.txt
