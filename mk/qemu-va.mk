@@ -41,7 +41,8 @@ $(B)/va-call: $(va-call-obj) $(GLIB_LIB) $(CORE_LIB)
 ALL_EXTRA += $(B)/qemu-va $(B)/va-call
 
 # The test programs, one GTest binary each.
-guest-tests-y := test-guest-rpc test-guest-config test-qemu-va
+guest-tests-y := test-guest-rpc test-guest-config test-va-call-args \
+                 test-qemu-va
 GUEST_TESTS := $(addprefix $(B)/tests/guest/,$(guest-tests-y))
 
 $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
@@ -51,6 +52,10 @@ $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
 $(B)/tests/guest/test-guest-config: $(B)/tests/guest/test-guest-config.o \
                                     $(QO)/guest-config.o \
                                     $(QO)/pidfile.o $(guest-rpc-obj)
+	$(CC) -o $@ $^ $(LIBS_ALL)
+
+$(B)/tests/guest/test-va-call-args: $(B)/tests/guest/test-va-call-args.o \
+                                    $(QO)/va-call-args.o
 	$(CC) -o $@ $^ $(LIBS_ALL)
 
 # It runs the daemon and va-call built alongside it.

@@ -15,8 +15,9 @@
  * One command-line argument as an XML-RPC value:
  *   i:42  int     I:42  i8 (64-bit)   d:1.5  double   b:true  boolean
  *   s:text  string   n:  nil   6:aGk=  base64 (given encoded)
- *   j:JSON, or anything starting with [ or {: JSON (integers become int,
- *   or i8 when larger; null becomes nil)
+ *   j:JSON, or anything starting with [ or {: JSON, read by xmlrpc-c
+ *   (integers become int, or i8 when larger; null becomes nil; a trailing
+ *   comma is forgiven)
  *   anything else: a string, as it is.
  * Faults @env (code VA_FAULT_INVALID_ARGS) with a message on bad input.
  */

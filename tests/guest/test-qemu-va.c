@@ -471,6 +471,15 @@ static void die_with_parent(gpointer data)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
+static bool log_says_started(gconstpointer p)
+{
+    const Fixture *fx = p;
+    g_autofree char *log = NULL;
+
+    return g_file_get_contents(fx->log, &log, NULL, NULL) &&
+           strstr(log, " started on ");
+}
+
 /* Starts qemu-va in unix-listen mode with @extra options (NULL-ended). */
 static void daemon_start(Fixture *fx, ...)
 {
@@ -510,6 +519,8 @@ static void daemon_start(Fixture *fx, ...)
     g_assert_no_error(err);
     fx->daemon.running = true;
     g_child_watch_add(fx->daemon.pid, daemon_exited, &fx->daemon);
+    /* Logged once both sockets are set up. */
+    g_assert_true(wait_for(log_says_started, fx));
 }
 
 static void daemon_stop(Fixture *fx)
