@@ -1,0 +1,17 @@
+# virtagent - the demo, the VM tests and the VM benchmark
+#
+# Copyright (c) 2026 The virtagent authors
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# make demo      boot the test guest with the virtagent chardev and show
+#                the monitor commands at work (scripts/demo.py)
+#
+# These boot build/qemu-system-x86_64 with the test image, so they depend
+# on both (rules in mk/qemu.mk and mk/guest.mk; the binary is named by its
+# path because those files may be read after this one).
+
+VM_DEPS := $(B)/qemu-system-x86_64 guest
+
+.PHONY: demo
+demo: $(VM_DEPS)
+	scripts/demo.py
