@@ -237,7 +237,7 @@ bool va_config_load(VAConfig *cfg, int *argc, char ***argv, GError **errp)
         { "logfile", 'l', 0, G_OPTION_ARG_FILENAME, &o.logfile,
           "log to FILE instead of stderr or syslog", "FILE" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
-          "log debug messages too (connections, forwarded calls)", NULL },
+          "log debug messages too (connections, calls both ways)", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &o.version,
           "print the version and exit", NULL },
         { "statedir", 't', 0, G_OPTION_ARG_FILENAME, &o.statedir,

@@ -63,11 +63,16 @@ static void va_fault_errno(xmlrpc_env *env, const char *what, int err)
                                    name ? name : "?");
 }
 
-/* Faults unless @params holds exactly @count arguments. */
-static bool va_check_count(xmlrpc_env *env, xmlrpc_value *params,
-                           int count)
+/*
+ * Logs the call (with -v) and faults unless @params holds exactly @count
+ * arguments.
+ */
+static bool va_check_count(xmlrpc_env *env, const char *method,
+                           xmlrpc_value *params, int count)
 {
     int n = xmlrpc_array_size(env, params);
+
+    g_debug("host calls %s (%d argument%s)", method, n, n == 1 ? "" : "s");
 
     if (env->fault_occurred) {
         return false;
@@ -167,7 +172,7 @@ xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env)
 static xmlrpc_value *va_rpc_ping(xmlrpc_env *env, xmlrpc_value *params,
                                  void *server_info, void *call_info)
 {
-    if (!va_check_count(env, params, 0)) {
+    if (!va_check_count(env, "va.ping", params, 0)) {
         return NULL;
     }
     return xmlrpc_string_new(env, "pong");
@@ -180,7 +185,7 @@ static xmlrpc_value *va_rpc_capabilities(xmlrpc_env *env,
     VAGuestRpc *rpc = server_info;
     xmlrpc_value *methods, *ret;
 
-    if (!va_check_count(env, params, 0)) {
+    if (!va_check_count(env, "va.capabilities", params, 0)) {
         return NULL;
     }
     methods = va_guest_method_list(rpc, env);
@@ -265,7 +270,7 @@ static xmlrpc_value *va_rpc_info(xmlrpc_env *env, xmlrpc_value *params,
     struct sysinfo si;
     xmlrpc_value *os, *ret;
 
-    if (!va_check_count(env, params, 0)) {
+    if (!va_check_count(env, "va.info", params, 0)) {
         return NULL;
     }
     if (uname(&uts) < 0 || sysinfo(&si) < 0) {
@@ -309,7 +314,7 @@ static xmlrpc_value *va_rpc_shutdown(xmlrpc_env *env, xmlrpc_value *params,
     g_autofree char *mode_name = NULL;
     int mode;
 
-    if (!va_check_count(env, params, 1)) {
+    if (!va_check_count(env, "va.shutdown", params, 1)) {
         return NULL;
     }
     mode_name = va_param_string(env, params, 0, "mode");
@@ -380,7 +385,7 @@ static xmlrpc_value *va_rpc_getfile(xmlrpc_env *env, xmlrpc_value *params,
     bool eof;
     int fd, err = 0;
 
-    if (!va_check_count(env, params, 3)) {
+    if (!va_check_count(env, "va.getfile", params, 3)) {
         return NULL;
     }
     path = va_param_string(env, params, 0, "path");
@@ -558,7 +563,7 @@ static xmlrpc_value *va_rpc_getdmesg(xmlrpc_env *env, xmlrpc_value *params,
     int err = 0;
     bool ok;
 
-    if (!va_check_count(env, params, 1) ||
+    if (!va_check_count(env, "va.getdmesg", params, 1) ||
         !va_param_int(env, params, 0, "max_bytes", &max)) {
         return NULL;
     }
