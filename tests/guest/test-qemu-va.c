@@ -1222,6 +1222,15 @@ static void test_fairness(Fixture *fx, gconstpointer data)
     va_glib_channel_free(quiet);
 }
 
+static bool log_has_hangup(gconstpointer p)
+{
+    const Fixture *fx = p;
+    g_autofree char *log = NULL;
+
+    return g_file_get_contents(fx->log, &log, NULL, NULL) &&
+           strstr(log, "host went away");
+}
+
 /* isa-serial on a pseudo-terminal: raw mode, hello, calls. */
 static void test_isa_serial(Fixture *fx, gconstpointer data)
 {
@@ -1236,6 +1245,12 @@ static void test_isa_serial(Fixture *fx, gconstpointer data)
     g_assert_true(wait_for(hello_count_reached, &want));
     call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
     call_expect_string(fx->host.gc, "va.getdmesg", args("(i)", 0), "");
+
+    /* The line hangs up, then retries meet a device that is gone. */
+    va_glib_channel_set_fd(fx->host.gc, -1, false);
+    g_assert_true(wait_for(log_has_hangup, fx));
+    spin(300);
+    g_assert_true(fx->daemon.running);
 }
 
 /* CPU time the daemon used so far, in clock ticks. */
