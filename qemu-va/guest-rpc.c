@@ -393,10 +393,13 @@ static xmlrpc_value *va_rpc_getfile(xmlrpc_env *env, xmlrpc_value *params,
         !va_param_int(env, params, 2, "length", &length)) {
         return NULL;
     }
-    if (path[0] != '/' || offset < 0 || length < 0) {
+    /* The top of the range would overflow offset + length. */
+    if (path[0] != '/' || offset < 0 || length < 0 ||
+        offset > G_MAXINT64 - VA_GETFILE_CHUNK_MAX) {
         xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
                                        "path must be absolute, offset and "
-                                       "length not negative");
+                                       "length not negative, offset below "
+                                       "2^63 - 1 MiB");
         return NULL;
     }
     /* A huge length is clamped: the host asks again for the rest. */

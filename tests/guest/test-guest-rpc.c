@@ -379,6 +379,16 @@ static void test_getfile(Fixture *fx, gconstpointer data)
                  VA_FAULT_INVALID_ARGS);
     assert_fault(fx, fx_call(fx, "va.getfile", "(sii)", path, 0, -1),
                  VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.getfile", "(sII)", path,
+                             (xmlrpc_int64)G_MAXINT64, (xmlrpc_int64)10),
+                 VA_FAULT_INVALID_ARGS);
+    /* Far past the end, yet representable: empty, at the end. */
+    read_chunk(fx_call(fx, "va.getfile", "(sII)", path,
+                       (xmlrpc_int64)1 << 62, (xmlrpc_int64)10), &chunk,
+               &eof, &size);
+    g_assert_cmpint(g_bytes_get_size(chunk), ==, 0);
+    g_assert_true(eof);
+    g_bytes_unref(chunk);
     assert_fault(fx, fx_call(fx, "va.getfile", "(sii)", "f", 0, 1),
                  VA_FAULT_INVALID_ARGS);
     assert_fault(fx, fx_call(fx, "va.getfile", "(ssi)", path, "0", 1),
