@@ -40,6 +40,23 @@ $(B)/va-call: $(va-call-obj) $(GLIB_LIB) $(CORE_LIB)
 
 ALL_EXTRA += $(B)/qemu-va $(B)/va-call
 
+# Into a guest's tree: make install-guest-agent DESTDIR=/mnt/guest
+PREFIX ?= /usr
+.PHONY: install-guest-agent
+install-guest-agent: $(B)/qemu-va $(B)/va-call
+	install -D -m 755 $(B)/qemu-va $(DESTDIR)$(PREFIX)/sbin/qemu-va
+	install -D -m 755 $(B)/va-call $(DESTDIR)$(PREFIX)/bin/va-call
+	install -D -m 644 qemu-va/qemu-va.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/qemu-va.8
+	install -D -m 644 qemu-va/va-call.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/va-call.1
+	install -D -m 644 qemu-va/qemu-va.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/qemu-va.service
+	install -D -m 644 qemu-va/99-qemu-va.rules \
+	    $(DESTDIR)$(PREFIX)/lib/udev/rules.d/99-qemu-va.rules
+	install -D -m 644 qemu-va/qemu-va.conf.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/qemu-va/qemu-va.conf.example
+
 # The test programs, one GTest binary each.
 guest-tests-y := test-guest-rpc test-guest-config test-va-call-args \
                  test-qemu-va
