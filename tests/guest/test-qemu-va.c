@@ -15,6 +15,7 @@
 #define _GNU_SOURCE     /* posix_openpt, ptsname */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1065,11 +1066,18 @@ static void test_forward(Fixture *fx, gconstpointer data)
     VAGlibChannel *clients[2];
     EchoBatch batch = { 0 };
     Run run1, run2, run3, run4;
+    struct group *gr;
+    struct stat st;
     int i, c;
 
-    daemon_start(fx, NULL);
+    /* A group given by name, found in /etc/group. */
+    daemon_start(fx, "-g", "daemon", NULL);
     host_connect(fx);
     g_assert_true(wait_for(path_exists, fx->local_sock));
+    gr = getgrnam("daemon");
+    g_assert_nonnull(gr);
+    g_assert_cmpint(stat(fx->local_sock, &st), ==, 0);
+    g_assert_cmpint(st.st_gid, ==, gr->gr_gid);
     run_start(&run1, va_call_bin, "-s", fx->local_sock, "va.notify",
               "backup-done", "s:ok", NULL);
     run_start(&run2, va_call_bin, "-s", fx->local_sock, "test.echo", "i:42",
