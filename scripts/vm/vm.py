@@ -214,7 +214,17 @@ class HMP:
 
     def cmd(self, line, timeout=60):
         """Run one command; return its output without echo and prompt."""
+        self.send(line)
+        return self.output(timeout)
+
+    def send(self, line):
+        """Start a command without waiting for it; output() collects it.
+        A va_* command keeps the monitor suspended until its answer, so
+        this leaves the test free to act meanwhile."""
         self.sock.sendall(line.encode() + b"\n")
+
+    def output(self, timeout=60):
+        """The output of the command send() started, up to the prompt."""
         out = self._ESC.sub(b"", self._read_prompt(_deadline(timeout)))
         out = out.replace(b"\r", b"").decode(errors="replace")
         # The monitor echoes the command line first.
