@@ -5,6 +5,8 @@
 #
 # make demo      boot the test guest with the virtagent chardev and show
 #                the monitor commands at work (scripts/demo.py)
+# make check-vm  the end-to-end tests against the real guest (tests/vm/),
+#                part of make check
 #
 # These boot build/qemu-system-x86_64 with the test image, so they depend
 # on both (rules in mk/qemu.mk and mk/guest.mk; the binary is named by its
@@ -12,6 +14,10 @@
 
 VM_DEPS := $(B)/qemu-system-x86_64 guest
 
-.PHONY: demo
+.PHONY: demo check-vm
 demo: $(VM_DEPS)
 	scripts/demo.py
+
+check-vm: $(VM_DEPS)
+	tests/vm/test-vm.py
+CHECK_EXTRA += check-vm

@@ -1,0 +1,584 @@
+#!/usr/bin/env python3
+# virtagent - end-to-end tests against the real guest in a TCG VM
+#
+# Copyright (c) 2026 The virtagent authors
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Usage: test-vm.py [--qemu BINARY] [-k SUBSTRING] [-v]
+#
+# Boots the test guest (build/guest/, qemu-va started by its /init) in
+# build/qemu-system-x86_64 through scripts/vm/vm.py, and drives the real
+# chain: QMP/HMP -> virtagent chardev -> virtserialport (or isa-serial)
+# -> guest kernel -> qemu-va, and back the other way with va-call run on
+# the guest console.  Tests of one transport share one boot and run in
+# order; a test that needs a fresh guest reboots it itself, and a VM that
+# died is booted again for the next test.  Waits are on QMP events and
+# console output with generous timeouts (TCG on a loaded 2-core machine),
+# never on sleeps.
+#
+# Ends with "N passed, N failed"; exits non-zero on any failure.
+
+import argparse
+import base64
+import hashlib
+import os
+import re
+import sys
+import time
+import traceback
+
+SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(SRCDIR, "scripts", "vm"))
+from vm import VM, QMPError, DEFAULT_QEMU  # noqa: E402
+
+# Generous: a loaded host can slow TCG several times over.
+T = 120
+GUEST_METHODS = {"va.ping", "va.capabilities", "va.info", "va.shutdown",
+                 "va.getfile", "va.getdmesg"}
+HOST_METHODS = {"va.hello", "va.ping", "va.capabilities", "va.notify"}
+MIB = 1 << 20
+DISCONNECTED = "disconnected during the call"
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def check_eq(got, want, what):
+    check(got == want, "%s: got %r, want %r" % (what, got, want))
+
+
+TESTS = []
+
+
+def test(group, first=False):
+    """Register a test run on the VM of @group ("virtio" or "isa").  The
+    @first test of a group checks the boot itself; the others, when they
+    get a fresh VM, start once its agent has connected."""
+    def reg(fn):
+        fn.group = group
+        fn.first = first
+        TESTS.append(fn)
+        return fn
+    return reg
+
+
+def guest(vm, cmd, timeout=T):
+    """Run a shell command in the guest; its output, or fail if it fails."""
+    status, out = vm.console.run(cmd, timeout)
+    check(status == 0, "guest: %r exited %d: %s" % (cmd, status, out))
+    return out
+
+
+def qmp_error(vm, cmd, args=None):
+    """The description of the error @cmd must give."""
+    try:
+        r = vm.qmp.execute(cmd, args, T)
+    except QMPError as e:
+        return e.desc
+    raise TestFailure("%s %r succeeded: %r" % (cmd, args, r))
+
+
+def info(vm):
+    return vm.qmp.execute("query-virtagent")[0]
+
+
+def call_done(vm, cid):
+    """The VA_CALL_DONE event of async call @cid."""
+    return vm.qmp.event("VA_CALL_DONE", T,
+                        lambda e: e["data"]["id"] == cid)["data"]
+
+
+def hmp_qmp(vm, line):
+    """An HMP command through QMP; its output with the monitor's CRLF line
+    ends made LF, as vm.hmp.cmd() gives them."""
+    return vm.qmp.execute("human-monitor-command",
+                          {"command-line": line}, T).replace("\r\n", "\n")
+
+
+def getfile(vm, path):
+    """A whole guest file through va-getfile, chunk by chunk."""
+    data = b""
+    while True:
+        r = vm.qmp.execute("va-getfile", {"path": path, "offset": len(data),
+                                          "length": MIB}, T)
+        chunk = base64.b64decode(r["data"])
+        data += chunk
+        if r["eof"]:
+            return data, r["size"]
+        check(chunk, "va-getfile: empty chunk before eof at %d" % len(data))
+
+
+def guest_sha256(vm, path, size=None):
+    cmd = ("sha256sum %s" % path if size is None else
+           "head -c %d %s | sha256sum" % (size, path))
+    return guest(vm, cmd, T * 2).split()[0]
+
+
+def wait_until(cond, what, timeout=T):
+    """Poll @cond for a state no event announces."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        check(time.monotonic() < deadline, "timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+def pause_agent(vm):
+    """Stop qemu-va (SIGSTOP) so that a call to it stays pending."""
+    guest(vm, "kill -STOP $(cat /run/qemu-va.pid)")
+
+
+# ---- virtio-serial: one boot for these, in this order ----
+
+@test("virtio", first=True)
+def boot_agent_connected(ctx):
+    vm = ctx.vm
+    check_eq(vm.wait_ready(T), "qemu-va started", "guest ready line")
+    ev = vm.qmp.event("VA_AGENT_CONNECTED", T)["data"]
+    check_eq(ev["chardev"], "va0", "event chardev")
+    i = info(vm)
+    check(i["open"] and i["connected"], "query-virtagent: %r" % i)
+    check_eq(i["session"], ev["session"], "session in query-virtagent")
+    check_eq(i["version"], ev["version"], "version in query-virtagent")
+    check_eq(set(i["methods"]), GUEST_METHODS, "methods from the hello")
+    check(re.fullmatch(r"[0-9a-f]{16}", ev["session"]), ev["session"])
+    ctx.session = ev["session"]
+
+
+@test("virtio")
+def qmp_ping(ctx):
+    vm = ctx.vm
+    before = info(vm)
+    check_eq(vm.qmp.execute("va-ping"), {}, "va-ping")
+    check_eq(vm.qmp.execute("va-ping", {"chardev": "va0", "timeout": 30}),
+             {}, "va-ping with chardev and timeout")
+    after = info(vm)
+    check_eq(after["sent"] - before["sent"], 2, "calls counted as sent")
+    check_eq(after["replied"] - before["replied"], 2, "replies counted")
+    desc = qmp_error(vm, "va-ping", {"chardev": "nosuch"})
+    check("nosuch" in desc, "unknown chardev error: %s" % desc)
+
+
+@test("virtio")
+def qmp_capabilities(ctx):
+    r = ctx.vm.qmp.execute("va-capabilities")
+    check_eq(set(r["methods"]), GUEST_METHODS, "methods")
+    check_eq(r["version"], info(ctx.vm)["version"], "version")
+
+
+@test("virtio")
+def qmp_info(ctx):
+    vm = ctx.vm
+    r = vm.qmp.execute("va-info")
+    check_eq(r["hostname"], guest(vm, "hostname").strip(), "hostname")
+    check_eq(r["kernel"], guest(vm, "uname -r").strip(), "kernel")
+    check_eq(r["arch"], "x86_64", "arch")
+    check_eq(r["session"], info(vm)["session"], "session")
+    check_eq(r["os"]["id"], "debian", "os id")
+    pretty = guest(vm, ". /etc/os-release; echo \"$PRETTY_NAME\"").strip()
+    check_eq(r["os"]["pretty_name"], pretty, "os pretty_name")
+    # Whole seconds, read before the guest's own /proc/uptime; either
+    # side may have rounded.
+    up = float(guest(vm, "cat /proc/uptime").split()[0])
+    check(-1 < up - r["uptime"] < T, "uptime %r vs %r" % (r["uptime"], up))
+
+
+@test("virtio")
+def qmp_getfile(ctx):
+    vm = ctx.vm
+    guest(vm, "printf abcdefghij > /tmp/ten; mkdir -p /tmp/dir")
+    r = vm.qmp.execute("va-getfile", {"path": "/etc/hostname"})
+    check_eq(base64.b64decode(r["data"]), b"virtagent-guest\n", "hostname")
+    check(r["eof"], "eof on a whole file")
+    r = vm.qmp.execute("va-getfile", {"path": "/tmp/ten", "offset": 3,
+                                      "length": 4})
+    check_eq((base64.b64decode(r["data"]), r["eof"], r["size"]),
+             (b"defg", False, 10), "middle chunk")
+    r = vm.qmp.execute("va-getfile", {"path": "/tmp/ten", "offset": 8,
+                                      "length": 100})
+    check_eq((base64.b64decode(r["data"]), r["eof"]), (b"ij", True),
+             "last chunk")
+    for path, err in (("/nonexistent", "No such file or directory"),
+                      ("/tmp/dir", "Is a directory")):
+        desc = qmp_error(vm, "va-getfile", {"path": path})
+        check("guest fault 1008" in desc and err in desc,
+              "%s: %s" % (path, desc))
+
+
+@test("virtio")
+def qmp_getdmesg(ctx):
+    vm = ctx.vm
+    marker = "va-test-marker-%d" % os.getpid()
+    guest(vm, "echo %s > /dev/kmsg" % marker)
+    text = vm.qmp.execute("va-getdmesg")["text"]
+    check(marker in text, "marker not in the kernel log")
+    check("Linux version" in text, "the log's start is missing")
+    text = vm.qmp.execute("va-getdmesg", {"max-bytes": 300})["text"]
+    check(len(text.encode()) <= 300 and marker in text,
+          "max-bytes 300: %r" % text)
+
+
+@test("virtio")
+def qmp_call(ctx):
+    vm = ctx.vm
+    check_eq(vm.qmp.execute("va-call", {"method": "va.ping"}),
+             {"result": "pong"}, "va.ping")
+    # An <i8> offset and a plain int length reach the guest as such.
+    r = vm.qmp.execute("va-call", {"method": "va.getfile",
+                                   "params": ["/tmp/ten", {"i8": 2}, 3]})
+    check_eq(r["result"]["data"], {"base64": base64.b64encode(
+        b"cde").decode()}, "va.getfile through va-call")
+    check_eq(r["result"]["size"], 10, "size")
+    r = vm.qmp.execute("va-call", {"method": "system.listMethods"})
+    check(GUEST_METHODS <= set(r["result"]), "listMethods: %r" % r)
+    desc = qmp_error(vm, "va-call", {"method": "no.such"})
+    check("guest fault -506" in desc, desc)
+    desc = qmp_error(vm, "va-call", {"method": "va.getfile",
+                                     "params": [42]})
+    check("guest fault 1007" in desc, desc)
+
+
+@test("virtio")
+def qmp_call_async(ctx):
+    vm = ctx.vm
+    a = vm.qmp.execute("va-call", {"method": "va.ping", "async": True})["id"]
+    b = vm.qmp.execute("va-call", {"method": "no.such", "async": True})["id"]
+    check(a != b, "ids differ")
+    check_eq(call_done(vm, a).get("result"), "pong", "async result")
+    done = call_done(vm, b)
+    check("result" not in done and "guest fault -506" in done["error"],
+          "async fault: %r" % done)
+
+
+@test("virtio")
+def hmp_commands(ctx):
+    vm = ctx.vm
+    guest(vm, "echo hmp-marker > /dev/kmsg")
+    check_eq(vm.hmp.cmd("va_ping"), "guest agent answered\n", "va_ping")
+    check_eq(vm.hmp.cmd("va_ping -c va0 -t 30"), "guest agent answered\n",
+             "va_ping -c -t")
+    out = vm.hmp.cmd("va_capabilities")
+    check(re.search(r"^guest agent version: \S+\nmethods: (.*)\n$", out)
+          and set(out.split("methods: ")[1].split()) == GUEST_METHODS, out)
+    out = vm.hmp.cmd("va_info")
+    check(re.search(r"^hostname: virtagent-guest$", out, re.M) and
+          re.search(r"^os: Debian GNU/Linux 12", out, re.M) and
+          re.search(r"^uptime: \d+ s$", out, re.M), out)
+    check_eq(vm.hmp.cmd("va_getfile /tmp/ten"), "abcdefghij\n",
+             "va_getfile text")
+    out = vm.hmp.cmd("va_getfile /bin/busybox")
+    check(out.startswith("binary file, hexdump") and
+          "00000000: 7f 45 4c 46" in out, out[:200])
+    check(re.search(r"^\(first 65536 of \d+ bytes\)$", out, re.M), out[-200:])
+    check("hmp-marker" in vm.hmp.cmd("va_getdmesg"), "va_getdmesg")
+    check_eq(vm.hmp.cmd("va_call va.ping"), '"pong"\n', "va_call")
+    out = vm.hmp.cmd("va_call va.getfile /tmp/ten 0 3")
+    check('"base64": "YWJj"' in out and '"size": 10' in out, out)
+    out = vm.hmp.cmd("va_call no.such")
+    check(out.startswith("Error: ") and "guest fault -506" in out, out)
+    out = vm.hmp.cmd("va_getfile /nonexistent")
+    check(out.startswith("Error: ") and "ENOENT" in out, out)
+    out = vm.hmp.cmd("info virtagent")
+    check(re.search(r"^va0: port open, agent connected \(version \S+, "
+                    r"session %s\)$" % info(vm)["session"], out, re.M), out)
+    check(re.search(r"calls: 0 in flight, 0 queued, \d+ sent", out), out)
+    check("va_ping" in vm.hmp.cmd("help va_ping"), "help va_ping")
+
+
+@test("virtio")
+def hmp_through_qmp(ctx):
+    """virsh qemu-monitor-command --hmp goes this way: no monitor to
+    suspend, the command waits in QMP's coroutine."""
+    vm = ctx.vm
+    check_eq(hmp_qmp(vm, "va_ping"), "guest agent answered\n", "va_ping")
+    check("methods: va.ping" in hmp_qmp(vm, "va_capabilities"),
+          "va_capabilities")
+    check("hostname: virtagent-guest" in hmp_qmp(vm, "va_info"), "va_info")
+    check_eq(hmp_qmp(vm, "va_getfile /tmp/ten"), "abcdefghij\n",
+             "va_getfile")
+    check("Linux version" in hmp_qmp(vm, "va_getdmesg"), "va_getdmesg")
+    check_eq(hmp_qmp(vm, "va_call va.ping"), '"pong"\n', "va_call")
+    check("guest fault -506" in hmp_qmp(vm, "va_call no.such"), "fault")
+    check("agent connected" in hmp_qmp(vm, "info virtagent"),
+          "info virtagent")
+    # Another QMP command right after: the coroutine returned for good.
+    check_eq(vm.qmp.execute("query-status")["status"], "running", "status")
+
+
+@test("virtio")
+def guest_calls_host(ctx):
+    vm = ctx.vm
+    before = info(vm)["guest-calls"]
+    check_eq(guest(vm, "va-call va.ping"), "pong\n", "va-call va.ping")
+    out = guest(vm, "va-call va.capabilities")
+    check(all('"%s"' % m in out for m in HOST_METHODS), out)
+    check_eq(guest(vm, "va-call va.notify backup-done s:ok"), "true\n",
+             "va.notify")
+    ev = vm.qmp.event("VA_GUEST_NOTIFY", T)["data"]
+    check_eq((ev["chardev"], ev["name"], ev["data"]),
+             ("va0", "backup-done", "ok"), "event")
+    guest(vm, "va-call va.notify structured '{\"k\": [1, true, null]}'")
+    ev = vm.qmp.event("VA_GUEST_NOTIFY", T)["data"]
+    check_eq(ev["data"], {"k": [1, True, None]}, "structured data")
+    # The host serves only its four methods to the untrusted guest.
+    status, out = vm.console.run("va-call system.listMethods", T)
+    check(status == 1 and "1006" in out, "system.listMethods: %d %s"
+          % (status, out))
+    check_eq(info(vm)["guest-calls"] - before, 5, "guest calls counted")
+
+
+@test("virtio")
+def getfile_64mib(ctx):
+    """A 64 MiB random file read in 1 MiB chunks, checked by checksum."""
+    vm = ctx.vm
+    guest(vm, "dd if=/dev/urandom of=/tmp/big bs=1M count=64 2>/dev/null",
+          T * 2)
+    want = guest_sha256(vm, "/tmp/big")
+    t = time.monotonic()
+    data, size = getfile(vm, "/tmp/big")
+    dt = time.monotonic() - t
+    guest(vm, "rm /tmp/big")
+    check_eq(size, 64 * MIB, "size")
+    check_eq(len(data), 64 * MIB, "bytes received")
+    check_eq(hashlib.sha256(data).hexdigest(), want, "sha256")
+    ctx.note = "%.1f MB/s" % (len(data) / dt / 1e6)
+
+
+@test("virtio")
+def calls_in_flight_both_ways(ctx):
+    """Host calls pile up (async va-getfile, 8 in flight, the rest queued)
+    while guest programs call the host at the same time."""
+    vm = ctx.vm
+    n = 32
+    guest(vm, "dd if=/dev/urandom of=/tmp/mid bs=1M count=%d 2>/dev/null"
+          % n, T * 2)
+    want = guest_sha256(vm, "/tmp/mid")
+    ids = [vm.qmp.execute("va-call", {
+        "method": "va.getfile", "async": True,
+        "params": ["/tmp/mid", {"i8": i * MIB}, MIB]})["id"]
+        for i in range(n)]
+    i = info(vm)
+    check(i["in-flight"] >= 2, "in flight: %d" % i["in-flight"])
+    # Six clients at once inside the guest, through qemu-va's forwarder.
+    out = guest(vm, "for i in 1 2 3 4; do va-call va.ping > /tmp/p$i & done;"
+                " for i in 1 2; do va-call va.notify par i:$i & done; wait;"
+                " cat /tmp/p1 /tmp/p2 /tmp/p3 /tmp/p4")
+    check_eq(out.count("pong"), 4, "guest pings")
+    notes = [vm.qmp.event("VA_GUEST_NOTIFY", T,
+                          lambda e: e["data"]["name"] == "par")
+             for _ in range(2)]
+    check_eq(sorted(e["data"]["data"] for e in notes), [1, 2], "notify data")
+    chunks = []
+    last = 0
+    for cid in ids:
+        ev = vm.qmp.event("VA_CALL_DONE", T,
+                          lambda e: e["data"]["id"] == cid)
+        check("result" in ev["data"], "call %d: %r" % (cid, ev["data"]))
+        chunks.append(base64.b64decode(ev["data"]["result"]["data"]
+                                       ["base64"]))
+        ts = ev["timestamp"]
+        last = max(last, ts["seconds"] + ts["microseconds"] / 1e6)
+    guest(vm, "rm /tmp/mid")
+    check_eq(hashlib.sha256(b"".join(chunks)).hexdigest(), want, "sha256")
+    # The guest's calls were answered while host calls were still pending.
+    first_note = min(e["timestamp"]["seconds"] +
+                     e["timestamp"]["microseconds"] / 1e6 for e in notes)
+    check(first_note < last, "guest calls ran only after the host's")
+
+
+@test("virtio")
+def agent_killed_mid_call(ctx):
+    """qemu-va stopped, then killed and restarted, with calls pending."""
+    vm = ctx.vm
+    old = info(vm)
+    pause_agent(vm)
+    desc = qmp_error(vm, "va-ping", {"timeout": 1})
+    check("timed out" in desc, desc)
+    check_eq(info(vm)["timed-out"] - old["timed-out"], 1, "timed-out count")
+    cid = vm.qmp.execute("va-call", {"method": "va.ping", "async": True})["id"]
+    vm.hmp.send("va_ping")
+    # The HMP monitor runs its command in its own time.
+    wait_until(lambda: info(vm)["in-flight"] == 2, "two calls pending")
+    guest(vm, "kill -KILL $(cat /run/qemu-va.pid); qemu-va-start")
+    done = call_done(vm, cid)
+    check(DISCONNECTED in done.get("error", ""), "async call: %r" % done)
+    out = vm.hmp.output(T)
+    check(out.startswith("Error: ") and DISCONNECTED in out, out)
+    check_eq(vm.qmp.event("VA_AGENT_DISCONNECTED", T)["data"]["reason"],
+             "port closed", "disconnect reason")
+    new = vm.qmp.event("VA_AGENT_CONNECTED", T)["data"]["session"]
+    check(new != old["session"], "same session after restart")
+    check_eq(vm.qmp.execute("va-ping"), {}, "ping after the new hello")
+    check_eq(info(vm)["session"], new, "session")
+
+
+@test("virtio")
+def reboot_mid_call(ctx):
+    vm = ctx.vm
+    old = info(vm)["session"]
+    pause_agent(vm)
+    cid = vm.qmp.execute("va-call", {"method": "va.ping", "async": True})["id"]
+    vm.console.send("reboot -f\n")
+    done = call_done(vm, cid)
+    check(DISCONNECTED in done.get("error", ""), "call: %r" % done)
+    vm.qmp.event("VA_AGENT_DISCONNECTED", T)
+    vm.qmp.event("RESET", T)
+    check_eq(vm.wait_ready(T), "qemu-va started", "ready after reboot")
+    new = vm.qmp.event("VA_AGENT_CONNECTED", T)["data"]["session"]
+    check(new != old, "same session after reboot")
+    check_eq(vm.qmp.execute("va-ping"), {}, "ping after reboot")
+    check(vm.qmp.execute("va-info")["uptime"] < T, "uptime after reboot")
+
+
+@test("virtio")
+def hmp_shutdown_reboot(ctx):
+    vm = ctx.vm
+    old = info(vm)["session"]
+    check_eq(vm.hmp.cmd("va_shutdown reboot"),
+             "guest agent accepted reboot\n", "va_shutdown reboot")
+    vm.qmp.event("RESET", T)
+    check_eq(vm.wait_ready(T), "qemu-va started", "ready after reboot")
+    new = vm.qmp.event("VA_AGENT_CONNECTED", T)["data"]["session"]
+    check(new != old, "same session after reboot")
+
+
+@test("virtio")
+def qmp_shutdown_powerdown(ctx):
+    vm = ctx.vm
+    check_eq(vm.qmp.execute("va-shutdown", {"mode": "powerdown"}), {},
+             "va-shutdown")
+    check_eq(vm.qmp.event("SHUTDOWN", T)["data"]["reason"],
+             "guest-shutdown", "SHUTDOWN reason")
+    check_eq(vm.wait_exit(T), 0, "QEMU exit status")
+
+
+# ---- isa-serial: the same chardev behind the guest's ttyS1 ----
+
+@test("isa", first=True)
+def isa_boot_connected(ctx):
+    vm = ctx.vm
+    check_eq(vm.wait_ready(T), "qemu-va started", "guest ready line")
+    ev = vm.qmp.event("VA_AGENT_CONNECTED", T)["data"]
+    check_eq(info(vm)["session"], ev["session"], "session")
+    check("isa-serial" in guest(vm, "logread | grep 'started on'"),
+          "qemu-va is not on isa-serial")
+
+
+@test("isa")
+def isa_ping_info_getfile(ctx):
+    vm = ctx.vm
+    check_eq(vm.qmp.execute("va-ping"), {}, "va-ping")
+    check_eq(vm.qmp.execute("va-info")["hostname"], "virtagent-guest",
+             "va-info")
+    r = vm.qmp.execute("va-getfile", {"path": "/etc/os-release"})
+    check("ID=debian" in base64.b64decode(r["data"]).decode(), "os-release")
+    check_eq(vm.hmp.cmd("va_ping"), "guest agent answered\n", "va_ping")
+    check(re.search(r"^ID=debian$", vm.hmp.cmd("va_getfile /etc/os-release"),
+                    re.M), "va_getfile")
+
+
+@test("isa")
+def isa_guest_notify(ctx):
+    vm = ctx.vm
+    check_eq(guest(vm, "va-call va.notify isa s:ok"), "true\n", "va-call")
+    check_eq(vm.qmp.event("VA_GUEST_NOTIFY", T)["data"]["name"], "isa",
+             "event")
+
+
+@test("isa")
+def isa_shutdown_halt(ctx):
+    vm = ctx.vm
+    since = vm.console.mark()
+    check_eq(hmp_qmp(vm, "va_shutdown halt"), "guest agent accepted halt\n",
+             "va_shutdown halt")
+    vm.console.wait_for(r"reboot: System halted", T, since)
+    # Halted, not powered off: QEMU is still there.
+    check_eq(vm.qmp.execute("query-status")["status"], "running", "status")
+
+
+class Ctx:
+    """The VM of the current test's group, booted when first needed."""
+
+    def __init__(self, qemu):
+        self.qemu = qemu
+        self.vm = None
+        self.group = None
+        self.note = None
+
+    def use(self, fn):
+        if self.vm and (self.group != fn.group or
+                        self.vm.proc.poll() is not None):
+            self.stop()
+        if not self.vm:
+            transport = ("isa-serial" if fn.group == "isa" else
+                         "virtio-serial")
+            self.vm = VM(qemu=self.qemu, transport=transport).launch()
+            self.group = fn.group
+            if not fn.first:
+                self.vm.wait_ready(T)
+                self.vm.qmp.event("VA_AGENT_CONNECTED", T)
+        # Events left over from an earlier test must not satisfy this one.
+        if self.vm.proc.poll() is None:
+            self.vm.qmp.events()
+        self.note = None
+
+    def stop(self):
+        if self.vm:
+            self.vm.close()
+            self.vm = None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qemu", default=os.environ.get("VA_QEMU", DEFAULT_QEMU))
+    ap.add_argument("-k", default="", help="run tests whose name has this")
+    ap.add_argument("-v", action="store_true",
+                    help="print the console of failed tests in full")
+    a = ap.parse_args()
+    passed = failed = 0
+    ctx = Ctx(a.qemu)
+    start = time.monotonic()
+    try:
+        for fn in TESTS:
+            if a.k not in fn.__name__:
+                continue
+            t = time.monotonic()
+            try:
+                ctx.use(fn)
+                fn(ctx)
+                passed += 1
+                print("ok - %s (%.1fs)%s" % (
+                    fn.__name__, time.monotonic() - t,
+                    ": " + ctx.note if ctx.note else ""))
+            except Exception as e:
+                failed += 1
+                print("not ok - %s: %s: %s" % (fn.__name__,
+                                               type(e).__name__, e))
+                if not isinstance(e, TestFailure):
+                    traceback.print_exc(file=sys.stdout)
+                if ctx.vm:
+                    con = ctx.vm.console.text
+                    print("  console:\n    " + (con if a.v else con[-1500:])
+                          .replace("\n", "\n    "))
+                    err = ctx.vm.stderr()
+                    if err:
+                        print("  QEMU stderr: " + err)
+                    # Whatever state it was left in, the next test boots
+                    # afresh rather than inherit it.
+                    ctx.stop()
+            sys.stdout.flush()
+    finally:
+        ctx.stop()
+    print("check-vm: %.0f s" % (time.monotonic() - start))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
