@@ -1407,6 +1407,136 @@ static void test_garbage(Fixture *fx, gconstpointer data)
     g_assert_true(fx->daemon.running);
 }
 
+/*
+ * xmlrpc-c 1.33.14 dereferences garbage while building the fault for a
+ * malformed <i8> ("12x", "1.5", out of range): the message must be
+ * refused before it reaches the parser, and the daemon live on.
+ */
+static void test_malformed_i8(Fixture *fx, gconstpointer data)
+{
+    static const char *const bodies[] = {
+        "<?xml version=\"1.0\"?><methodCall><methodName>va.ping"
+        "</methodName><params><param><value><i8>12x</i8></value></param>"
+        "</params></methodCall>",
+        "<?xml version=\"1.0\"?><methodCall><methodName>va.ping"
+        "</methodName><params><param><value><i8>9223372036854775808</i8>"
+        "</value></param></params></methodCall>",
+    };
+    size_t i;
+    int fd;
+
+    daemon_start(fx, NULL);
+    fd = connect_to(fx->host_sock);
+    for (i = 0; i < G_N_ELEMENTS(bodies); i++) {
+        g_autofree char *head =
+            g_strdup_printf("\xffPOST /RPC2 HTTP/1.1\r\n"
+                            "Content-Length: %zu\r\n"
+                            "X-Virtagent-Client-Tag: m.%zu\r\n\r\n",
+                            strlen(bodies[i]), i);
+
+        write_all(fd, head, strlen(head));
+        write_all(fd, bodies[i], strlen(bodies[i]));
+    }
+    spin(300);
+    if (!fx->daemon.running) {
+        g_error("daemon died: status %d", fx->daemon.status);
+    }
+    va_glib_channel_set_fd(fx->host.gc, fd, true);
+    call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+}
+
+/* Reads and drops whatever the daemon has sent so far. */
+static void drain(int fd)
+{
+    char buf[65536];
+
+    while (read(fd, buf, sizeof(buf)) > 0) {
+        continue;
+    }
+}
+
+/*
+ * Random calls, values of every type, flipped bytes and cut frames, over
+ * several connections: the daemon answers, drops, and carries on (under
+ * check-guest-asan, without a memory error either).
+ */
+static void test_fuzz_host(Fixture *fx, gconstpointer data)
+{
+    static const char *const methods[] = {
+        "va.ping", "va.capabilities", "va.info", "va.shutdown",
+        "va.getfile", "va.getdmesg", "system.multicall",
+        "system.methodHelp", "system.methodSignature", "va.nope",
+    };
+    static const char *const values[] = {
+        "<i4>1</i4>", "<i4>-1</i4>", "<i8>99999999999999</i8>",
+        "<i8>-9223372036854775808</i8>", "<string>/etc/hostname</string>",
+        "<string>reboot</string>", "<string></string>",
+        "<string>/dev/zero</string>", "<string>/</string>",
+        "<boolean>1</boolean>", "<double>1e308</double>",
+        "<base64>AAAA</base64>", "<nil/>",
+        "<array><data><value><i4>1</i4></value></data></array>",
+        "<struct><member><name>a</name><value><i4>1</i4></value>"
+        "</member></struct>",
+        "<dateTime.iso8601>20240102T03:04:05</dateTime.iso8601>",
+        "<i4>2147483647</i4>",
+    };
+    GRand *rand = g_rand_new_with_seed(7);
+    int conn, i, fd;
+
+    daemon_start(fx, "--powerdown-command=true", NULL);
+    for (conn = 0; conn < 10; conn++) {
+        fd = connect_to(fx->host_sock);
+        g_assert_true(g_unix_set_fd_nonblocking(fd, true, NULL));
+        for (i = 0; i < 100; i++) {
+            g_autoptr(GString) body = g_string_new(NULL);
+            g_autofree char *head = NULL;
+            int n = g_rand_int_range(rand, 0, 5);
+            size_t len;
+
+            g_string_append_printf(body, "<?xml version=\"1.0\"?>"
+                                   "<methodCall><methodName>%s</methodName>"
+                                   "<params>",
+                                   methods[g_rand_int_range(rand, 0,
+                                           G_N_ELEMENTS(methods))]);
+            while (n--) {
+                g_string_append_printf(body, "<param><value>%s</value>"
+                                       "</param>",
+                                       values[g_rand_int_range(rand, 0,
+                                              G_N_ELEMENTS(values))]);
+            }
+            g_string_append(body, "</params></methodCall>");
+            if (g_rand_int_range(rand, 0, 5) == 0) {
+                body->str[g_rand_int_range(rand, 0, body->len)] =
+                    g_rand_int(rand);
+            }
+            head = g_strdup_printf("\xff%s\r\nContent-Length: %zu\r\n"
+                                   "X-Virtagent-Client-Tag: f.%d\r\n\r\n",
+                                   g_rand_int_range(rand, 0, 10) ?
+                                   "POST /RPC2 HTTP/1.1" : "HTTP/1.1 200 OK",
+                                   body->len, i);
+            len = body->len;
+            if (g_rand_int_range(rand, 0, 20) == 0) {
+                len = g_rand_int_range(rand, 0, len);
+            }
+            /* A full socket drops the frame: garbage of its own kind. */
+            if (write(fd, head, strlen(head)) > 0 &&
+                write(fd, body->str, len) < 0) {
+                g_assert_cmpint(errno, ==, EAGAIN);
+            }
+            drain(fd);
+        }
+        spin(20);
+        drain(fd);
+        close(fd);
+        if (!fx->daemon.running) {
+            g_error("daemon died: status %d", fx->daemon.status);
+        }
+    }
+    g_rand_free(rand);
+    host_connect(fx);
+    call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+}
+
 static void test_binary_options(Fixture *fx, gconstpointer data)
 {
     static const char *const options[] = {
@@ -1493,6 +1623,9 @@ int main(int argc, char **argv)
     ADD("/qemu-va/host-absent", test_host_absent);
     ADD("/qemu-va/garbage", test_garbage);
     ADD("/qemu-va/options", test_binary_options);
+    /* Last: they fail while the core lets a malformed <i8> through. */
+    ADD("/qemu-va/malformed-i8", test_malformed_i8);
+    ADD("/qemu-va/fuzz-host", test_fuzz_host);
 #undef ADD
     ret = g_test_run();
     g_free(qemu_va_bin);
