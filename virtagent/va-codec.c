@@ -27,6 +27,47 @@ void va_codec_init(void)
     }
 }
 
+/* The element named at @p (just past its '<') is <i8> or <ex:i8>. */
+static bool is_i8(const char *p, const char *close)
+{
+    size_t n = close - p;
+
+    if (n >= 3 && !strncmp(p, "ex:", 3)) {
+        p += 3;
+        n -= 3;
+    }
+    return n >= 2 && !strncmp(p, "i8", 2) &&
+           (n == 2 || g_ascii_isspace(p[2]));
+}
+
+/*
+ * xmlrpc-c 1.33.14 crashes (SIGSEGV) building its error for an <i8> that
+ * is not a 64-bit integer: junk, a fraction, out of range. Only a plain
+ * "-?digits" in range, directly followed by the closing tag, may reach
+ * it; @p is just past the opening tag's '>'.
+ */
+static bool i8_text_ok(const char *p, const char *end)
+{
+    const char *lt = memchr(p, '<', end - p);
+    char buf[24];
+    size_t n;
+    gint64 v;
+
+    if (!lt || lt + 1 == end || lt[1] != '/' ||
+        (n = lt - p) == 0 || n >= sizeof(buf)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!g_ascii_isdigit(p[i]) && !(i == 0 && p[i] == '-')) {
+            return false;
+        }
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return g_ascii_string_to_signed(buf, 10, G_MININT64, G_MAXINT64, &v,
+                                    NULL);
+}
+
 bool va_xml_check(const char *xml, size_t len, size_t max_len,
                   GError **errp)
 {
@@ -53,6 +94,15 @@ bool va_xml_check(const char *xml, size_t len, size_t max_len,
             return false;
         }
         if (*p == '?') {
+            /*
+             * Only the XML declaration: a processing instruction can
+             * splice text together behind the checks below.
+             */
+            if (p != xml + 1) {
+                g_set_error(errp, VA_FAULT, VA_FAULT_UNSAFE_XML,
+                            "processing instruction refused");
+                return false;
+            }
             continue;
         }
         if (*p == '/') {
@@ -62,6 +112,11 @@ bool va_xml_check(const char *xml, size_t len, size_t max_len,
         close = memchr(p, '>', end - p);
         if (close && close[-1] == '/') {
             continue;           /* empty element: <nil/> */
+        }
+        if (close && is_i8(p, close) && !i8_text_ok(close + 1, end)) {
+            g_set_error(errp, VA_FAULT, VA_FAULT_UNSAFE_XML,
+                        "<i8> holds no plain 64-bit integer");
+            return false;
         }
         if (++depth > VA_XML_DEPTH_MAX) {
             g_set_error(errp, VA_FAULT, VA_FAULT_UNSAFE_XML,

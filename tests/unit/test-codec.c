@@ -201,6 +201,74 @@ static void test_comment_refused(void)
     g_assert_error(err, VA_FAULT, VA_FAULT_UNSAFE_XML);
 }
 
+static char *response_with(const char *type, const char *text)
+{
+    return g_strdup_printf("<?xml version=\"1.0\"?><methodResponse><params>"
+                           "<param><value><%s>%s</%s></value></param>"
+                           "</params></methodResponse>", type, text, type);
+}
+
+/*
+ * xmlrpc-c crashes on a malformed <i8>: the check must stop every such
+ * document (a crash here fails the test) and let good ones through.
+ */
+static void test_bad_i8_refused(void)
+{
+    static const char *types[] = { "i8", "ex:i8" };
+    static const char *bad[] = {
+        "12x", "x", "-", "1.5", "0x10", "9223372036854775808",
+        "-9223372036854775809", "&#49;x", "1 ", "5<?pi x?>x", "5<b/>x",
+        "+5", "",
+    };
+    static const struct {
+        const char *text;
+        gint64 value;
+    } good[] = {
+        { "0", 0 }, { "-0", 0 }, { "007", 7 },
+        { "9223372036854775807", G_MAXINT64 },
+        { "-9223372036854775808", G_MININT64 },
+    };
+
+    for (size_t t = 0; t < G_N_ELEMENTS(types); t++) {
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+            g_autofree char *xml = response_with(types[t], bad[i]);
+            g_autoptr(GError) err = NULL;
+
+            g_assert_null(va_codec_decode_reply(xml, strlen(xml), MAX_LEN,
+                                                &err));
+            g_assert_error(err, VA_ERROR, VA_ERROR_PROTOCOL);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+            g_autofree char *xml = response_with(types[t], good[i].text);
+            g_autoptr(GError) err = NULL;
+            xmlrpc_value *v = va_codec_decode_reply(xml, strlen(xml),
+                                                    MAX_LEN, &err);
+            xmlrpc_env env;
+            xmlrpc_int64 n = 1;
+
+            g_assert_no_error(err);
+            xmlrpc_env_init(&env);
+            xmlrpc_read_i8(&env, v, &n);
+            g_assert_false(env.fault_occurred);
+            g_assert_cmpint(n, ==, good[i].value);
+            xmlrpc_DECREF(v);
+            xmlrpc_env_clean(&env);
+        }
+    }
+}
+
+/* Processing instructions other than the XML declaration are refused. */
+static void test_processing_instruction(void)
+{
+    static const char ok[] = "<?xml version=\"1.0\"?><methodResponse/>";
+    static const char bad[] = "<methodResponse><?x y?></methodResponse>";
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(va_xml_check(ok, sizeof(ok) - 1, MAX_LEN, &err));
+    g_assert_false(va_xml_check(bad, sizeof(bad) - 1, MAX_LEN, &err));
+    g_assert_error(err, VA_FAULT, VA_FAULT_UNSAFE_XML);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -211,5 +279,8 @@ int main(int argc, char **argv)
     g_test_add_func("/codec/nesting-limit", test_nesting_limit);
     g_test_add_func("/codec/size-limit", test_size_limit);
     g_test_add_func("/codec/comment-refused", test_comment_refused);
+    g_test_add_func("/codec/bad-i8-refused", test_bad_i8_refused);
+    g_test_add_func("/codec/processing-instruction",
+                    test_processing_instruction);
     return g_test_run();
 }
