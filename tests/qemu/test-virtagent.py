@@ -41,6 +41,7 @@ COM1 = 0x3F8
 COM2 = 0x2F8
 LSR = 5
 LSR_DR = 0x01
+VA_FAULT_UNSAFE_XML = 1003
 VA_FAULT_TOO_LARGE = 1002
 VA_FAULT_RATE_LIMITED = 1005
 VA_FAULT_DISABLED = 1006
@@ -569,6 +570,36 @@ def garbage_and_oversize(ctx):
     except xmlrpc.client.Fault as f:
         check(f.faultCode == VA_FAULT_TOO_LARGE, "%r" % f)
     check(g1.call("va.ping", ()) == "pong", "ping after oversize")
+
+
+@test
+def hostile_xml(ctx):
+    """Documents that crash xmlrpc-c or expand entities never reach it."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    bad_i8 = (b'<?xml version="1.0"?><methodResponse><params><param>'
+              b'<value><i8>12x</i8></value></param></params>'
+              b'</methodResponse>')
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaa">'
+              b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><methodResponse>'
+              b'<params><param><value><string>&b;</string></value>'
+              b'</param></params></methodResponse>')
+    for body in (bad_i8, laughs):
+        cid = vm.qmp.send("va-ping", chardev="va0")
+        tag, _, _ = g.read_call()
+        g.write(g.frame("reply", tag, body))
+        desc = qmp_error(vm.qmp.wait(cid))
+        check("bad answer" in desc, desc)
+    # The same as calls from the guest: faults, and QEMU still answers.
+    call_i8 = (b'<?xml version="1.0"?><methodCall><methodName>va.notify'
+               b'</methodName><params><param><value><ex:i8>1.5</ex:i8>'
+               b'</value></param></params></methodCall>')
+    try:
+        g.call("va.notify", (), raw_body=call_i8)
+        raise TestFailure("malformed <ex:i8> call answered")
+    except xmlrpc.client.Fault as f:
+        check(f.faultCode == VA_FAULT_UNSAFE_XML, "%r" % f)
+    check(g.call("va.ping", ()) == "pong", "ping after hostile XML")
 
 
 @test
