@@ -7,6 +7,8 @@
 #                the monitor commands at work (scripts/demo.py)
 # make check-vm  the end-to-end tests against the real guest (tests/vm/),
 #                part of make check
+# make bench-vm  va-getfile throughput beside the raw port's, in one boot
+#                (bench/bench-vm.py; figures in docs/benchmarks.md)
 #
 # These boot build/qemu-system-x86_64 with the test image, so they depend
 # on both (rules in mk/qemu.mk and mk/guest.mk; the binary is named by its
@@ -14,10 +16,13 @@
 
 VM_DEPS := $(B)/qemu-system-x86_64 guest
 
-.PHONY: demo check-vm
+.PHONY: demo check-vm bench-vm
 demo: $(VM_DEPS)
 	scripts/demo.py
 
 check-vm: $(VM_DEPS)
 	tests/vm/test-vm.py
 CHECK_EXTRA += check-vm
+
+bench-vm: $(VM_DEPS)
+	bench/bench-vm.py
