@@ -20,6 +20,12 @@ typedef struct VAOutMark {
     uintptr_t token;
 } VAOutMark;
 
+typedef struct VAAfterAnswers {
+    uint64_t served;        /* calls_served that means "all written" */
+    VAWrittenFunc *fn;
+    void *opaque;
+} VAAfterAnswers;
+
 typedef struct VACallCtx {
     VAChannel *ch;
     VACallDone *done;
@@ -40,6 +46,7 @@ struct VAChannel {
     GQueue out_marks;       /* VAOutMark, by offset */
     VARateLimit peer_rate;
     char *peer_session;
+    GSList *after_answers;  /* VAAfterAnswers */
     bool pumping;
     bool pump_again;
     uint64_t rejected;
@@ -135,6 +142,50 @@ VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
     return ch;
 }
 
+/* Run the after-answers callbacks that are due, or all of them. */
+static void run_after_answers(VAChannel *ch, bool all)
+{
+    VAManagerStats st;
+    GSList *due = NULL;
+    GSList **link = &ch->after_answers;
+
+    va_manager_get_stats(ch->mgr, &st);
+    while (*link) {
+        VAAfterAnswers *a = (*link)->data;
+
+        if (all || st.calls_served >= a->served) {
+            GSList *l = *link;
+
+            *link = l->next;
+            l->next = due;
+            due = l;
+        } else {
+            link = &(*link)->next;
+        }
+    }
+    /* Taken out first: a callback may register another. */
+    due = g_slist_reverse(due);
+    for (GSList *l = due; l; l = l->next) {
+        VAAfterAnswers *a = l->data;
+
+        a->fn(ch, !all, a->opaque);
+    }
+    g_slist_free_full(due, g_free);
+}
+
+void va_channel_after_answers(VAChannel *ch, VAWrittenFunc *fn,
+                              void *opaque)
+{
+    VAAfterAnswers *a = g_new(VAAfterAnswers, 1);
+    VAManagerStats st;
+
+    va_manager_get_stats(ch->mgr, &st);
+    a->served = st.calls_served + st.server_jobs;
+    a->fn = fn;
+    a->opaque = opaque;
+    ch->after_answers = g_slist_append(ch->after_answers, a);
+}
+
 static void fail_all_calls(VAChannel *ch, const char *reason)
 {
     g_autoptr(GError) err = g_error_new(VA_ERROR, VA_ERROR_DISCONNECTED,
@@ -149,6 +200,7 @@ void va_channel_free(VAChannel *ch)
         return;
     }
     fail_all_calls(ch, "channel closed");
+    run_after_answers(ch, true);
     va_manager_free(ch->mgr);
     if (ch->registry) {
         xmlrpc_registry_free(ch->registry);
@@ -346,6 +398,9 @@ void va_channel_output_done(VAChannel *ch, size_t len)
         va_manager_frame_sent(ch->mgr, mark->token);
         g_free(mark);
     }
+    if (ch->after_answers) {
+        run_after_answers(ch, false);
+    }
     if (ch->out_pos == ch->out->len) {
         g_byte_array_set_size(ch->out, 0);
         ch->out_pos = 0;
@@ -484,6 +539,7 @@ void va_channel_reset(VAChannel *ch, const char *reason)
     va_manager_new_session(ch->mgr);
     g_clear_pointer(&ch->peer_session, g_free);
     /* Last: the callbacks may already start calls in the new session. */
+    run_after_answers(ch, true);
     fail_all_calls(ch, reason);
     pump(ch);
     wakeup(ch);

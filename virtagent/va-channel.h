@@ -164,6 +164,16 @@ void va_channel_reset(VAChannel *ch, const char *reason);
  */
 bool va_channel_peer_session(VAChannel *ch, const char *session);
 
+/*
+ * Run @fn once the answers to every peer call accepted so far, the one
+ * executing now included, have been written out (@written true), or when
+ * the channel is reset or freed first (@written false). For an action
+ * that must follow its own reply, such as a shutdown.
+ */
+typedef void VAWrittenFunc(VAChannel *ch, bool written, void *opaque);
+void va_channel_after_answers(VAChannel *ch, VAWrittenFunc *fn,
+                              void *opaque);
+
 /* Our session id: tags are "<session>.<counter>", never reused. */
 const char *va_channel_session(VAChannel *ch);
 void va_channel_get_stats(VAChannel *ch, VAChannelStats *st);

@@ -33,6 +33,8 @@ struct VAGlibChannel {
     unsigned max_threads;
     GSource *done_src;      /* jobs the pool finished */
     GHashTable *slow;       /* method names run in the pool */
+    VAGlibExecute *executor;
+    void *executor_opaque;
     bool in_dispatch;
     bool need_sync;
     VAGlibClosed *closed;
@@ -86,6 +88,10 @@ static void glib_execute(VAChannel *ch, VAServerJob *job, void *opaque)
 {
     VAGlibChannel *gc = opaque;
 
+    if (gc->executor) {
+        gc->executor(gc, job, gc->executor_opaque);
+        return;
+    }
     if (g_hash_table_size(gc->slow) &&
         g_hash_table_contains(gc->slow, va_server_job_method(job))) {
         start_pool(gc);
@@ -396,6 +402,13 @@ void va_glib_channel_set_fd(VAGlibChannel *gc, int fd, bool owned)
 bool va_glib_channel_connected(VAGlibChannel *gc)
 {
     return gc->fd >= 0;
+}
+
+void va_glib_channel_set_executor(VAGlibChannel *gc, VAGlibExecute *fn,
+                                  void *opaque)
+{
+    gc->executor = fn;
+    gc->executor_opaque = opaque;
 }
 
 void va_glib_channel_set_slow_methods(VAGlibChannel *gc,

@@ -43,6 +43,17 @@ void va_glib_channel_set_fd(VAGlibChannel *gc, int fd, bool owned);
 bool va_glib_channel_connected(VAGlibChannel *gc);
 
 /*
+ * Hand the peer's calls to @fn instead of the registry (a forwarder's).
+ * @fn answers each job (va_server_job_set_response() or _set_fault())
+ * and calls va_channel_job_executed(), at once or later, in this
+ * context's thread.
+ */
+typedef void VAGlibExecute(VAGlibChannel *gc, VAServerJob *job,
+                           void *opaque);
+void va_glib_channel_set_executor(VAGlibChannel *gc, VAGlibExecute *fn,
+                                  void *opaque);
+
+/*
  * Methods that run in the thread pool; the others run inline in the
  * main loop. NULL-terminated, copied.
  */

@@ -649,6 +649,83 @@ static void test_random_input(void)
     va_test_link_destroy(&l);
 }
 
+typedef struct AfterState {
+    int runs;
+    bool written;
+} AfterState;
+
+static void after_written(VAChannel *ch, bool written, void *opaque)
+{
+    AfterState *st = opaque;
+
+    st->runs++;
+    st->written = written;
+}
+
+static xmlrpc_value *method_after(xmlrpc_env *env, xmlrpc_value *params,
+                                  void *server_info, void *call_info)
+{
+    va_channel_after_answers(call_info, after_written, server_info);
+    return xmlrpc_string_new(env, "later");
+}
+
+/*
+ * A method's after-answers callback runs once its own answer is written,
+ * not before; on a reset it runs with written = false.
+ */
+static void test_after_answers(void)
+{
+    VATestLink l;
+    AfterState st = { 0 };
+    VATestResult r[2] = { 0 };
+
+    va_test_link_init(&l, NULL, NULL);
+    va_test_add_method(l.b, "test.after", method_after, &st, "s:");
+    call(l.a, "test.after", &r[0]);
+    l.chunk = 1;
+    while (!r[0].completions) {
+        size_t len;
+        const uint8_t *buf = va_channel_output(l.a, &len);
+        g_autofree uint8_t *copy = NULL;
+
+        if (len) {
+            copy = g_memdup2(buf, 1);
+            va_channel_output_done(l.a, 1);
+            va_channel_input(l.b, copy, 1);
+            continue;
+        }
+        buf = va_channel_output(l.b, &len);
+        g_assert_cmpuint(len, >, 0);
+        /* Not run while a byte of the answer is still unwritten. */
+        g_assert_cmpint(st.runs, ==, 0);
+        copy = g_memdup2(buf, 1);
+        va_channel_output_done(l.b, 1);
+        va_channel_input(l.a, copy, 1);
+    }
+    g_assert_cmpint(st.runs, ==, 1);
+    g_assert_true(st.written);
+
+    /* Registered, then the channel is reset before the answer goes. */
+    st.runs = 0;
+    call(l.a, "test.after", &r[1]);
+    {
+        size_t len;
+        const uint8_t *buf = va_channel_output(l.a, &len);
+        g_autofree uint8_t *copy = g_memdup2(buf, len);
+
+        va_channel_output_done(l.a, len);
+        va_channel_input(l.b, copy, len);
+    }
+    g_assert_cmpint(st.runs, ==, 0);
+    va_channel_reset(l.b, "gone");
+    g_assert_cmpint(st.runs, ==, 1);
+    g_assert_false(st.written);
+    va_test_link_destroy(&l);
+    g_assert_cmpint(st.runs, ==, 1);
+    va_test_result_clear(&r[0]);
+    va_test_result_clear(&r[1]);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -673,5 +750,6 @@ int main(int argc, char **argv)
     g_test_add_func("/channel/policy", test_policy);
     g_test_add_func("/channel/no-starvation", test_no_starvation);
     g_test_add_func("/channel/random-input", test_random_input);
+    g_test_add_func("/channel/after-answers", test_after_answers);
     return g_test_run();
 }

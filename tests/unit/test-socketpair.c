@@ -254,6 +254,53 @@ static void test_timeout_timer(void)
     close(sv[1]);
 }
 
+typedef struct Forward {
+    GQueue jobs;
+} Forward;
+
+static void hold_job(VAGlibChannel *gc, VAServerJob *job, void *opaque)
+{
+    g_queue_push_tail(&((Forward *)opaque)->jobs, job);
+}
+
+/* An executor answers jobs later, with answers made elsewhere. */
+static void test_executor(void)
+{
+    static const char answer[] =
+        "<?xml version=\"1.0\"?><methodResponse><params><param><value>"
+        "<string>forwarded</string></value></param></params>"
+        "</methodResponse>";
+    Pair p;
+    Forward fwd = { G_QUEUE_INIT };
+    VATestResult r = { 0 };
+    VAServerJob *job;
+    size_t len;
+    const char *body;
+
+    pair_init(&p, NULL);
+    va_glib_channel_set_executor(p.b, hold_job, &fwd);
+    g_assert_cmpuint(va_channel_call(va_glib_channel_get(p.a), "va.ping",
+                                     NULL, -1, va_test_result_done, &r,
+                                     NULL), !=, 0);
+    while (!fwd.jobs.length) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    job = g_queue_pop_head(&fwd.jobs);
+    body = va_server_job_body(job, &len);
+    g_assert_nonnull(g_strstr_len(body, len, "va.ping"));
+    g_assert_cmpstr(va_server_job_method(job), ==, "va.ping");
+    va_server_job_set_response(job, answer, sizeof(answer) - 1);
+    va_channel_job_executed(va_glib_channel_get(p.b), job);
+    run_until(&r.completions, 1);
+    {
+        g_autofree char *s = va_test_result_string(&r);
+
+        g_assert_cmpstr(s, ==, "forwarded");
+    }
+    va_test_result_clear(&r);
+    pair_destroy(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -263,5 +310,6 @@ int main(int argc, char **argv)
     g_test_add_func("/socketpair/slow-method-does-not-block",
                     test_slow_method_does_not_block);
     g_test_add_func("/socketpair/timeout-timer", test_timeout_timer);
+    g_test_add_func("/socketpair/executor", test_executor);
     return g_test_run();
 }
