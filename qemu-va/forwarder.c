@@ -5,15 +5,19 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * A connection's channel runs on a small fd loop of its own rather than
- * on VAGlibChannel, because its server jobs are not executed here: they
- * go to the host through VAChannelOps.execute, which the GLib adapter
- * keeps for itself.
+ * Each connection is a VAGlibChannel like the host's: the adapter does
+ * the reading, writing and timers, and its executor hook hands every
+ * call to us instead of a registry, to be sent on to the host
+ * (va_channel_call_xml) and answered with whatever the host says.
  *
  * Fairness: a connection executes at most VA_FWD_PER_CLIENT calls (its
  * channel's limit), and the jobs waiting for one of the
  * VA_FWD_IN_FLIGHT_MAX host slots are taken round-robin over the
  * connections, so a noisy client waits behind itself only.
+ *
+ * A connection that breaks is closed from inside its own adapter's
+ * callbacks, which still use it when ours returns: its calls on the host
+ * are cancelled at once, the VAGlibChannel is freed from an idle source.
  */
 #define _GNU_SOURCE     /* accept4 */
 #include <errno.h>
@@ -29,8 +33,6 @@
 
 #include "forwarder.h"
 
-#define READ_CHUNK (64 * 1024)
-
 typedef struct VAClient VAClient;
 
 struct VAForwarder {
@@ -39,21 +41,17 @@ struct VAForwarder {
     GSource *listen_src;
     VAGlibChannel *host;
     GQueue clients;         /* VAClient; the head is served first */
+    GQueue closed;          /* VAClient to free once out of its callbacks */
+    GSource *reap_src;      /* frees the closed ones */
     unsigned in_flight;     /* calls pending on the host channel */
     unsigned next_num;
 };
 
 struct VAClient {
     VAForwarder *fwd;
-    GList link;             /* in fwd->clients */
-    VAChannel *ch;
-    int fd;
+    GList link;             /* in fwd->clients, then in fwd->closed */
+    VAGlibChannel *gc;
     unsigned num;           /* names the connection in the log */
-    GSource *in_src;
-    GSource *out_src;
-    GSource *timer_src;
-    GSource *kick_src;
-    int64_t timer_deadline;
     GQueue waiting;         /* VAServerJob not yet forwarded */
     GQueue calls;           /* VAFwdCall pending on the host */
 };
@@ -78,9 +76,10 @@ static void drop_source(GSource **src)
 
 /*
  * The client is gone: its forwarded calls are cancelled on the host
- * channel (the answers would have no one to go to), nobody else's.
+ * channel (the answers would have no one to go to), nobody else's, and
+ * the host slots they held go to the others.
  */
-static void client_close(VAClient *c, const char *reason)
+static void client_drop(VAClient *c, const char *reason)
 {
     VAForwarder *fwd = c->fwd;
     VAFwdCall *call;
@@ -93,122 +92,46 @@ static void client_close(VAClient *c, const char *reason)
     }
     /* Jobs handed out and not returned are freed with the channel. */
     g_queue_clear(&c->waiting);
-    drop_source(&c->in_src);
-    drop_source(&c->out_src);
-    drop_source(&c->timer_src);
-    drop_source(&c->kick_src);
-    close(c->fd);
-    va_channel_free(c->ch);
-    g_free(c);
     fwd_pump(fwd);
 }
 
-static gboolean client_timer_cb(gpointer opaque);
-static gboolean client_out_cb(gint fd, GIOCondition cond, gpointer opaque);
-
-/* Writes what the socket takes and matches the watches; false if closed. */
-static bool client_sync(VAClient *c)
+static void client_free(VAClient *c)
 {
-    const uint8_t *buf;
-    size_t len;
-    int64_t deadline;
-
-    while ((buf = va_channel_output(c->ch, &len)) && len) {
-        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN) {
-            break;
-        }
-        if (n < 0) {
-            client_close(c, g_strerror(errno));
-            return false;
-        }
-        va_channel_output_done(c->ch, n);
-    }
-    if (len && !c->out_src) {
-        c->out_src = g_unix_fd_source_new(c->fd, G_IO_OUT);
-        g_source_set_callback(c->out_src, G_SOURCE_FUNC(client_out_cb), c,
-                              NULL);
-        g_source_attach(c->out_src, NULL);
-    } else if (!len) {
-        drop_source(&c->out_src);
-    }
-    deadline = va_channel_deadline(c->ch);
-    if (deadline != c->timer_deadline) {
-        drop_source(&c->timer_src);
-        c->timer_deadline = deadline;
-        if (deadline >= 0) {
-            int64_t delay = deadline - g_get_monotonic_time() / 1000;
-
-            c->timer_src = g_timeout_source_new(MAX(delay, 0));
-            g_source_set_callback(c->timer_src, client_timer_cb, c, NULL);
-            g_source_attach(c->timer_src, NULL);
-        }
-    }
-    return true;
+    va_glib_channel_free(c->gc);
+    g_free(c);
 }
 
-static gboolean client_out_cb(gint fd, GIOCondition cond, gpointer opaque)
+static void reap_closed(VAForwarder *fwd)
 {
-    client_sync(opaque);
-    return G_SOURCE_CONTINUE;
+    GList *l;
+
+    drop_source(&fwd->reap_src);
+    while ((l = g_queue_pop_head_link(&fwd->closed))) {
+        client_free(l->data);
+    }
 }
 
-static gboolean client_timer_cb(gpointer opaque)
+static gboolean reap_cb(gpointer opaque)
 {
-    VAClient *c = opaque;
-
-    g_clear_pointer(&c->timer_src, g_source_unref);
-    c->timer_deadline = -1;
-    va_channel_run_timers(c->ch);
-    client_sync(c);
+    reap_closed(opaque);
     return G_SOURCE_REMOVE;
 }
 
-static gboolean client_kick_cb(gpointer opaque)
+/* EOF or an error: the adapter has closed the fd and reset the channel. */
+static void client_closed(VAGlibChannel *gc, const char *reason,
+                          void *opaque)
 {
     VAClient *c = opaque;
+    VAForwarder *fwd = c->fwd;
 
-    g_clear_pointer(&c->kick_src, g_source_unref);
-    client_sync(c);
-    return G_SOURCE_REMOVE;
-}
-
-static gboolean client_in_cb(gint fd, GIOCondition cond, gpointer opaque)
-{
-    VAClient *c = opaque;
-    uint8_t buf[READ_CHUNK];
-    ssize_t n = read(fd, buf, sizeof(buf));
-
-    if (n > 0) {
-        va_channel_input(c->ch, buf, n);
-        return G_SOURCE_CONTINUE;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        return G_SOURCE_CONTINUE;
-    }
-    client_close(c, n == 0 ? "end of file" : g_strerror(errno));
-    return G_SOURCE_REMOVE;
-}
-
-static int64_t client_now_ms(void *opaque)
-{
-    return g_get_monotonic_time() / 1000;
-}
-
-/* Called inside channel functions: only schedule the sync. */
-static void client_wakeup(void *opaque)
-{
-    VAClient *c = opaque;
-
-    if (!c->kick_src) {
-        c->kick_src = g_idle_source_new();
-        g_source_set_priority(c->kick_src, G_PRIORITY_HIGH);
-        g_source_set_callback(c->kick_src, client_kick_cb, c, NULL);
-        g_source_attach(c->kick_src, NULL);
+    client_drop(c, reason);
+    g_queue_push_tail_link(&fwd->closed, &c->link);
+    /* High priority: clients that come and go must not pile up here. */
+    if (!fwd->reap_src) {
+        fwd->reap_src = g_idle_source_new();
+        g_source_set_priority(fwd->reap_src, G_PRIORITY_HIGH);
+        g_source_set_callback(fwd->reap_src, reap_cb, fwd, NULL);
+        g_source_attach(fwd->reap_src, NULL);
     }
 }
 
@@ -240,7 +163,7 @@ static void fwd_done(VAChannel *host, VACallId id, const char *xml,
         } else {
             va_server_job_set_response(call->job, xml, len);
         }
-        va_channel_job_executed(c->ch, call->job);
+        va_channel_job_executed(va_glib_channel_get(c->gc), call->job);
     }
     fwd_pump(call->fwd);
     g_free(call);
@@ -249,6 +172,7 @@ static void fwd_done(VAChannel *host, VACallId id, const char *xml,
 static void fwd_forward(VAClient *c, VAServerJob *job)
 {
     VAForwarder *fwd = c->fwd;
+    VAChannel *ch = va_glib_channel_get(c->gc);
     g_autoptr(GError) err = NULL;
     VAFwdCall *call;
     const char *body;
@@ -258,7 +182,7 @@ static void fwd_forward(VAClient *c, VAServerJob *job)
     if (!va_glib_channel_connected(fwd->host)) {
         va_server_job_set_fault(job, VA_FAULT_FAILED,
                                 "host not connected");
-        va_channel_job_executed(c->ch, job);
+        va_channel_job_executed(ch, job);
         return;
     }
     g_debug("client %u: forwarding %s", c->num, va_server_job_method(job));
@@ -272,7 +196,7 @@ static void fwd_forward(VAClient *c, VAServerJob *job)
     if (!call->id) {
         g_free(call);
         va_server_job_set_fault(job, fault_of(err), err->message);
-        va_channel_job_executed(c->ch, job);
+        va_channel_job_executed(ch, job);
         return;
     }
     g_queue_push_tail(&c->calls, call);
@@ -302,7 +226,9 @@ static void fwd_pump(VAForwarder *fwd)
     }
 }
 
-static void client_execute(VAChannel *ch, VAServerJob *job, void *opaque)
+/* The adapter's executor: the call waits for its turn on the host. */
+static void client_execute(VAGlibChannel *gc, VAServerJob *job,
+                           void *opaque)
 {
     VAClient *c = opaque;
 
@@ -312,11 +238,6 @@ static void client_execute(VAChannel *ch, VAServerJob *job, void *opaque)
 
 static void client_new(VAForwarder *fwd, int fd)
 {
-    static const VAChannelOps ops = {
-        .now_ms = client_now_ms,
-        .wakeup = client_wakeup,
-        .execute = client_execute,
-    };
     g_autoptr(GError) err = NULL;
     VAChannelConfig cfg;
     VAClient *c = g_new0(VAClient, 1);
@@ -324,24 +245,22 @@ static void client_new(VAForwarder *fwd, int fd)
     va_channel_config_init(&cfg);
     cfg.max_executing = VA_FWD_PER_CLIENT;
     cfg.max_server_jobs = 4 * VA_FWD_PER_CLIENT;
+    /* We never call a local client. */
     cfg.window = 1;
     cfg.max_queued_calls = 1;
-    c->ch = va_channel_new(&cfg, &ops, c, &err);
-    if (!c->ch) {
+    c->gc = va_glib_channel_new(NULL, &cfg, client_closed, c, &err);
+    if (!c->gc) {
         g_warning("local client: %s", err->message);
         close(fd);
         g_free(c);
         return;
     }
     c->fwd = fwd;
-    c->fd = fd;
     c->num = ++fwd->next_num;
-    c->timer_deadline = -1;
     c->link.data = c;
     g_queue_push_tail_link(&fwd->clients, &c->link);
-    c->in_src = g_unix_fd_source_new(fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
-    g_source_set_callback(c->in_src, G_SOURCE_FUNC(client_in_cb), c, NULL);
-    g_source_attach(c->in_src, NULL);
+    va_glib_channel_set_executor(c->gc, client_execute, c);
+    va_glib_channel_set_fd(c->gc, fd, true);
     g_debug("client %u: connected", c->num);
 }
 
@@ -462,8 +381,12 @@ void va_forwarder_free(VAForwarder *fwd)
         return;
     }
     while (fwd->clients.head) {
-        client_close(fwd->clients.head->data, "agent stopping");
+        VAClient *c = fwd->clients.head->data;
+
+        client_drop(c, "agent stopping");
+        client_free(c);
     }
+    reap_closed(fwd);
     drop_source(&fwd->listen_src);
     close(fwd->listen_fd);
     unlink(fwd->path);
