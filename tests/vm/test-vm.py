@@ -422,6 +422,57 @@ def agent_killed_mid_call(ctx):
 
 
 @test("virtio")
+def second_chardev_hotplugged(ctx):
+    """A second virtagent chardev and port added at run time, with a
+    second qemu-va on it: each command goes where -c/chardev says."""
+    vm = ctx.vm
+    vm.qmp.execute("chardev-add", {"id": "va1", "backend": {
+        "type": "virtagent", "data": {"timeout": 60}}})
+    vm.qmp.execute("device_add", {"driver": "virtserialport",
+                                  "bus": "vser0.0", "chardev": "va1",
+                                  "name": "org.qemu.va1", "id": "vaport1"})
+    desc = qmp_error(vm, "va-ping")
+    check("va0" in desc and "va1" in desc, "no chardev given: %s" % desc)
+    # No udev in the test guest: make the link it would, once the port
+    # has its name, then start an agent of its own on it.
+    guest(vm, "for i in $(seq 100); do grep -qx org.qemu.va1 "
+          "/sys/class/virtio-ports/*/name && break; sleep 0.1; done; "
+          "p=$(grep -lx org.qemu.va1 /sys/class/virtio-ports/*/name); "
+          "p=${p%/name}; ln -sf ../${p##*/} /dev/virtio-ports/org.qemu.va1; "
+          "qemu-va -d -p /dev/virtio-ports/org.qemu.va1 -f /run/va1.pid "
+          "-s /run/va1.sock -b va.getfile")
+    ev = vm.qmp.event("VA_AGENT_CONNECTED", T)["data"]
+    check_eq(ev["chardev"], "va1", "event chardev")
+    va0, va1 = vm.qmp.execute("query-virtagent")
+    check_eq((va0["chardev"], va1["chardev"]), ("va0", "va1"), "chardevs")
+    check(va0["session"] != va1["session"], "two agents, one session")
+    check_eq(vm.qmp.execute("va-info", {"chardev": "va1"})["session"],
+             va1["session"], "va-info on va1")
+    # The second agent blocks va.getfile; the first does not.
+    desc = qmp_error(vm, "va-getfile", {"chardev": "va1",
+                                        "path": "/etc/hostname"})
+    check("guest fault 1006" in desc, desc)
+    vm.qmp.execute("va-getfile", {"chardev": "va0", "path": "/etc/hostname"})
+    check_eq(vm.hmp.cmd("va_ping -c va1"), "guest agent answered\n",
+             "va_ping -c va1")
+    out = vm.hmp.cmd("va_ping")
+    check(out.startswith("Error: several virtagent chardevs"), out)
+    # Each agent's forwarder reaches its own chardev.
+    guest(vm, "va-call -s /run/va1.sock va.notify via-va1")
+    check_eq(vm.qmp.event("VA_GUEST_NOTIFY", T)["data"]["chardev"], "va1",
+             "notify through the second agent")
+    guest(vm, "kill $(cat /run/va1.pid)")
+    check_eq(vm.qmp.event("VA_AGENT_DISCONNECTED", T)["data"]["chardev"],
+             "va1", "disconnect")
+    vm.qmp.execute("device_del", {"id": "vaport1"})
+    vm.qmp.event("DEVICE_DELETED", T,
+                 lambda e: e["data"].get("device") == "vaport1")
+    vm.qmp.execute("chardev-remove", {"id": "va1"})
+    check_eq(len(vm.qmp.execute("query-virtagent")), 1, "va1 removed")
+    check_eq(vm.qmp.execute("va-ping"), {}, "va-ping with va0 alone")
+
+
+@test("virtio")
 def reboot_mid_call(ctx):
     vm = ctx.vm
     old = info(vm)["session"]
