@@ -37,7 +37,6 @@
 #define VA_HELLO_TIMEOUT_MS 5000
 /* va.shutdown: the longest wait for the reply to leave before acting. */
 #define VA_SHUTDOWN_FLUSH_MS 5000
-#define VA_SHUTDOWN_POLL_MS 10
 
 typedef struct VALog {
     FILE *file;             /* a log file, or NULL */
@@ -60,9 +59,19 @@ typedef struct VAAgent {
     unsigned backoff_ms;
     bool greeted;           /* the host answered our hello */
     int shutdown_mode;      /* pending va.shutdown, or -1 */
-    uint64_t shutdown_goal;
-    int64_t shutdown_deadline;
+    unsigned shutdown_seq;  /* numbers the va.shutdown requests */
+    GSource *shutdown_src;  /* fallback timer while the reply waits */
 } VAAgent;
+
+/*
+ * A va.shutdown's after-answers callback runs once in every case, maybe
+ * after the fallback timer has acted and another request has come: the
+ * number tells whether it is still the pending one.
+ */
+typedef struct VAShutdownWait {
+    VAAgent *agent;
+    unsigned seq;
+} VAShutdownWait;
 
 static VALog va_log = { .to_stderr = true };
 
@@ -366,41 +375,63 @@ static void shutdown_run(VAAgent *a)
     g_child_watch_add(pid, shutdown_child_done, NULL);
 }
 
-/* Acts once the reply has been written out, the host gone or time up. */
-static gboolean shutdown_poll(gpointer opaque)
+/* Whichever comes first, the reply leaving or the timer, acts. */
+static void shutdown_act(VAAgent *a)
+{
+    g_source_destroy(a->shutdown_src);
+    g_source_unref(a->shutdown_src);
+    a->shutdown_src = NULL;
+    shutdown_run(a);
+}
+
+/* A host that does not read must not keep the guest up. */
+static gboolean shutdown_timeout(gpointer opaque)
 {
     VAAgent *a = opaque;
-    VAChannelStats st;
 
-    va_channel_get_stats(va_glib_channel_get(a->host), &st);
-    if (st.calls_served < a->shutdown_goal && st.server_jobs &&
-        va_glib_channel_connected(a->host) &&
-        g_get_monotonic_time() / 1000 < a->shutdown_deadline) {
-        return G_SOURCE_CONTINUE;
-    }
-    shutdown_run(a);
+    g_warning("va.shutdown: reply not written out after %d ms",
+              VA_SHUTDOWN_FLUSH_MS);
+    shutdown_act(a);
     return G_SOURCE_REMOVE;
+}
+
+/*
+ * The reply has been written out, or the channel was reset before (the
+ * host is gone: nothing left to wait for). At exit the timer is gone
+ * first, so freeing the channel does not act.
+ */
+static void shutdown_written(VAChannel *ch, bool written, void *opaque)
+{
+    VAShutdownWait *w = opaque;
+    VAAgent *a = w->agent;
+
+    if (a->shutdown_src && w->seq == a->shutdown_seq) {
+        if (!written) {
+            g_debug("va.shutdown: channel reset before the reply left");
+        }
+        shutdown_act(a);
+    }
+    g_free(w);
 }
 
 static bool agent_shutdown(void *call_info, VAShutdownMode mode,
                            void *opaque)
 {
     VAAgent *a = opaque;
-    VAChannelStats st;
+    VAShutdownWait *w;
 
     if (a->shutdown_mode >= 0) {
         return false;
     }
     a->shutdown_mode = mode;
-    /*
-     * Every call accepted so far, this one included, is answered once
-     * calls_served reaches the goal: the reply is then on its way.
-     */
-    va_channel_get_stats(va_glib_channel_get(a->host), &st);
-    a->shutdown_goal = st.calls_served + st.server_jobs;
-    a->shutdown_deadline = g_get_monotonic_time() / 1000 +
-                           VA_SHUTDOWN_FLUSH_MS;
-    g_timeout_add(VA_SHUTDOWN_POLL_MS, shutdown_poll, a);
+    w = g_new(VAShutdownWait, 1);
+    w->agent = a;
+    w->seq = ++a->shutdown_seq;
+    va_channel_after_answers(va_glib_channel_get(a->host), shutdown_written,
+                             w);
+    a->shutdown_src = g_timeout_source_new(VA_SHUTDOWN_FLUSH_MS);
+    g_source_set_callback(a->shutdown_src, shutdown_timeout, a, NULL);
+    g_source_attach(a->shutdown_src, NULL);
     return true;
 }
 
@@ -489,6 +520,11 @@ static void agent_cleanup(VAAgent *a)
     if (a->retry_src) {
         g_source_destroy(a->retry_src);
         g_source_unref(a->retry_src);
+    }
+    /* A shutdown not yet run stays so: we are stopping. */
+    if (a->shutdown_src) {
+        g_source_destroy(a->shutdown_src);
+        g_clear_pointer(&a->shutdown_src, g_source_unref);
     }
     va_glib_channel_free(a->host);
     va_method_policy_free(a->policy);
