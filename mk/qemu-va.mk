@@ -15,11 +15,9 @@ $(QO)/%.o: qemu-va/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-guest-rpc-obj := $(QO)/guest-rpc.o
-
-qemu-va-obj := $(addprefix $(QO)/,qemu-va.o forwarder.o guest-config.o \
-                 pidfile.o) $(guest-rpc-obj)
-va-call-obj := $(addprefix $(QO)/,va-call.o va-call-args.o)
+guest-rpc-obj := $(addprefix $(QO)/,$(guest-rpc-obj-y))
+qemu-va-obj := $(addprefix $(QO)/,$(qemu-va-obj-y))
+va-call-obj := $(addprefix $(QO)/,$(va-call-obj-y))
 
 QEMU_VA_STATIC ?= yes
 ifeq ($(SAN)$(QEMU_VA_STATIC),yes)
@@ -57,9 +55,7 @@ install-guest-agent: $(B)/qemu-va $(B)/va-call
 	install -D -m 644 qemu-va/qemu-va.conf.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/qemu-va/qemu-va.conf.example
 
-# The test programs, one GTest binary each.
-guest-tests-y := test-guest-rpc test-guest-config test-va-call-args \
-                 test-qemu-va
+# The test programs (Makefile.objs), one GTest binary each.
 GUEST_TESTS := $(addprefix $(B)/tests/guest/,$(guest-tests-y))
 
 $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
