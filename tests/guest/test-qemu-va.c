@@ -662,6 +662,64 @@ static void test_rpcs(Fixture *fx, gconstpointer data)
     xmlrpc_env_clean(&env);
 }
 
+/* Completion order of a batch of calls. */
+typedef struct Order {
+    int done;
+    int ping_rank;          /* how many answers came before the ping's */
+} Order;
+
+static void order_getfile_done(VAChannel *ch, VACallId id,
+                               xmlrpc_value *value, const GError *err,
+                               void *opaque)
+{
+    g_assert_no_error(err);
+    ((Order *)opaque)->done++;
+}
+
+static void order_ping_done(VAChannel *ch, VACallId id, xmlrpc_value *value,
+                            const GError *err, void *opaque)
+{
+    Order *o = opaque;
+
+    g_assert_no_error(err);
+    o->ping_rank = o->done++;
+}
+
+static bool order_complete(gconstpointer p)
+{
+    return ((const Order *)p)->done == 5;
+}
+
+/*
+ * Large getfiles run in the thread pool: a ping sent after four of them
+ * is answered before they all are. Run inline, it would come last.
+ */
+static void test_slow_methods_in_pool(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *file = g_build_filename(fx->dir, "big", NULL);
+    g_autofree char *big = g_malloc0(VA_GETFILE_CHUNK_MAX);
+    VAChannel *ch;
+    Order order = { 0, -1 };
+
+    g_assert_true(g_file_set_contents(file, big, VA_GETFILE_CHUNK_MAX,
+                                      NULL));
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    ch = va_glib_channel_get(fx->host.gc);
+    for (int i = 0; i < 4; i++) {
+        xmlrpc_value *params = args("(sii)", file, 0, VA_GETFILE_CHUNK_MAX);
+
+        g_assert_cmpuint(va_channel_call(ch, "va.getfile", params, wait_ms,
+                                         order_getfile_done, &order, NULL),
+                         !=, 0);
+        xmlrpc_DECREF(params);
+    }
+    g_assert_cmpuint(va_channel_call(ch, "va.ping", NULL, wait_ms,
+                                     order_ping_done, &order, NULL), !=, 0);
+    g_assert_true(wait_for(order_complete, &order));
+    g_assert_cmpint(order.ping_rank, <, 4);
+}
+
 static bool path_exists(gconstpointer path)
 {
     return g_file_test(path, G_FILE_TEST_EXISTS);
@@ -1615,6 +1673,7 @@ int main(int argc, char **argv)
 #define ADD(name, fn) \
     g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
     ADD("/qemu-va/rpcs", test_rpcs);
+    ADD("/qemu-va/slow-methods-in-pool", test_slow_methods_in_pool);
     ADD("/qemu-va/hello-refused", test_hello_refused);
     ADD("/qemu-va/shutdown", test_shutdown);
     ADD("/qemu-va/shutdown-after-reply", test_shutdown_after_reply);
