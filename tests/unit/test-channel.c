@@ -23,35 +23,6 @@ static VACallId call(VAChannel *ch, const char *method, VATestResult *r)
     return id;
 }
 
-static VACallId call_echo(VAChannel *ch, int value, VATestResult *r)
-{
-    xmlrpc_env env;
-    xmlrpc_value *params;
-    VACallId id;
-
-    xmlrpc_env_init(&env);
-    params = xmlrpc_build_value(&env, "(i)", value);
-    id = va_channel_call(ch, "test.echo", params, -1, va_test_result_done,
-                         r, NULL);
-    g_assert_cmpuint(id, !=, 0);
-    xmlrpc_DECREF(params);
-    xmlrpc_env_clean(&env);
-    return id;
-}
-
-static int result_int(VATestResult *r)
-{
-    xmlrpc_env env;
-    int v = -1;
-
-    g_assert_nonnull(r->value);
-    xmlrpc_env_init(&env);
-    xmlrpc_read_int(&env, r->value, &v);
-    g_assert_false(env.fault_occurred);
-    xmlrpc_env_clean(&env);
-    return v;
-}
-
 static void check_pong(VATestResult *r)
 {
     g_autofree char *s = va_test_result_string(r);
@@ -102,15 +73,15 @@ static void test_crossed_calls_window_one(void)
     va_test_link_init(&l, &cfg, &cfg);
     l.chunk = 1;
     for (int i = 0; i < 3; i++) {
-        call_echo(l.a, i, &ra[i]);
-        call_echo(l.b, 100 + i, &rb[i]);
+        va_test_call_echo(l.a, i, &ra[i]);
+        va_test_call_echo(l.b, 100 + i, &rb[i]);
     }
     va_test_link_run(&l);
     for (int i = 0; i < 3; i++) {
         g_assert_cmpint(ra[i].completions, ==, 1);
         g_assert_cmpint(rb[i].completions, ==, 1);
-        g_assert_cmpint(result_int(&ra[i]), ==, i);
-        g_assert_cmpint(result_int(&rb[i]), ==, 100 + i);
+        g_assert_cmpint(va_test_result_int(&ra[i]), ==, i);
+        g_assert_cmpint(va_test_result_int(&rb[i]), ==, 100 + i);
         va_test_result_clear(&ra[i]);
         va_test_result_clear(&rb[i]);
     }
@@ -131,14 +102,14 @@ static void test_many_in_flight(void)
     va_test_link_init(&l, &cfg, &cfg);
     l.chunk = 333;
     for (int i = 0; i < N; i++) {
-        call_echo(l.a, i, &ra[i]);
-        call_echo(l.b, -i, &rb[i]);
+        va_test_call_echo(l.a, i, &ra[i]);
+        va_test_call_echo(l.b, -i, &rb[i]);
     }
     va_test_link_run(&l);
     for (int i = 0; i < N; i++) {
         g_assert_cmpint(ra[i].completions, ==, 1);
-        g_assert_cmpint(result_int(&ra[i]), ==, i);
-        g_assert_cmpint(result_int(&rb[i]), ==, -i);
+        g_assert_cmpint(va_test_result_int(&ra[i]), ==, i);
+        g_assert_cmpint(va_test_result_int(&rb[i]), ==, -i);
         va_test_result_clear(&ra[i]);
         va_test_result_clear(&rb[i]);
     }
@@ -471,7 +442,7 @@ static void test_policy(void)
     va_channel_config_init(&cfg_b);
     cfg_b.policy = policy;
     va_test_link_init(&l, NULL, &cfg_b);
-    call_echo(l.a, 1, &r[0]);
+    va_test_call_echo(l.a, 1, &r[0]);
     call(l.a, "va.ping", &r[1]);
     /* system.multicall must not be a way around the block list. */
     xmlrpc_env_init(&env);

@@ -99,35 +99,6 @@ static int completions(VATestResult *r, int n)
     return sum;
 }
 
-static VACallId echo(VAGlibChannel *gc, int value, VATestResult *r)
-{
-    xmlrpc_env env;
-    xmlrpc_value *params;
-    VACallId id;
-
-    xmlrpc_env_init(&env);
-    params = xmlrpc_build_value(&env, "(i)", value);
-    id = va_channel_call(va_glib_channel_get(gc), "test.echo", params, -1,
-                         va_test_result_done, r, NULL);
-    g_assert_cmpuint(id, !=, 0);
-    xmlrpc_DECREF(params);
-    xmlrpc_env_clean(&env);
-    return id;
-}
-
-static int value_of(VATestResult *r)
-{
-    xmlrpc_env env;
-    int v = 0;
-
-    g_assert_no_error(r->err);
-    xmlrpc_env_init(&env);
-    xmlrpc_read_int(&env, r->value, &v);
-    g_assert_false(env.fault_occurred);
-    xmlrpc_env_clean(&env);
-    return v;
-}
-
 /* The counter the test waits on: all completions of both arrays. */
 typedef struct Both {
     VATestResult *a;
@@ -157,16 +128,16 @@ static void test_many_calls_both_ways(void)
     cfg.max_queued_calls = N;
     pair_init(&p, &cfg);
     for (int i = 0; i < N; i++) {
-        echo(p.a, i, &both.a[i]);
-        echo(p.b, 1000 + i, &both.b[i]);
+        va_test_call_echo(va_glib_channel_get(p.a), i, &both.a[i]);
+        va_test_call_echo(va_glib_channel_get(p.b), 1000 + i, &both.b[i]);
     }
     counter = g_idle_add(count_both, &both);
     run_until(&both.total, 2 * N);
     g_source_remove(counter);
     for (int i = 0; i < N; i++) {
         g_assert_cmpint(both.a[i].completions, ==, 1);
-        g_assert_cmpint(value_of(&both.a[i]), ==, i);
-        g_assert_cmpint(value_of(&both.b[i]), ==, 1000 + i);
+        g_assert_cmpint(va_test_result_int(&both.a[i]), ==, i);
+        g_assert_cmpint(va_test_result_int(&both.b[i]), ==, 1000 + i);
         va_test_result_clear(&both.a[i]);
         va_test_result_clear(&both.b[i]);
     }
@@ -198,9 +169,9 @@ static void test_peer_restart(void)
     g_assert_cmpint(p.closed_a, ==, 1);
 
     connect_pair(&p);
-    echo(p.a, 7, &r[1]);
+    va_test_call_echo(va_glib_channel_get(p.a), 7, &r[1]);
     run_until(&r[1].completions, 1);
-    g_assert_cmpint(value_of(&r[1]), ==, 7);
+    g_assert_cmpint(va_test_result_int(&r[1]), ==, 7);
     g_assert_cmpint(r[0].completions, ==, 1);
     va_test_result_clear(&r[0]);
     va_test_result_clear(&r[1]);

@@ -162,3 +162,33 @@ char *va_test_result_string(VATestResult *r)
     xmlrpc_env_clean(&env);
     return out;
 }
+
+int va_test_result_int(VATestResult *r)
+{
+    xmlrpc_env env;
+    int v = 0;
+
+    g_assert_no_error(r->err);
+    g_assert_nonnull(r->value);
+    xmlrpc_env_init(&env);
+    xmlrpc_read_int(&env, r->value, &v);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return v;
+}
+
+VACallId va_test_call_echo(VAChannel *ch, int value, VATestResult *r)
+{
+    xmlrpc_env env;
+    xmlrpc_value *params;
+    VACallId id;
+
+    xmlrpc_env_init(&env);
+    params = xmlrpc_build_value(&env, "(i)", value);
+    id = va_channel_call(ch, "test.echo", params, -1, va_test_result_done,
+                         r, NULL);
+    g_assert_cmpuint(id, !=, 0);
+    xmlrpc_DECREF(params);
+    xmlrpc_env_clean(&env);
+    return id;
+}

@@ -49,5 +49,10 @@ void va_test_result_done(VAChannel *ch, VACallId id, xmlrpc_value *result,
 void va_test_result_clear(VATestResult *r);
 /* The answer's string, or NULL. */
 char *va_test_result_string(VATestResult *r);
+/* The answer's integer; the call must have succeeded. */
+int va_test_result_int(VATestResult *r);
+
+/* Call test.echo(@value); its answer goes to @r. */
+VACallId va_test_call_echo(VAChannel *ch, int value, VATestResult *r);
 
 #endif
