@@ -617,9 +617,11 @@ int main(int argc, char **argv)
     /*
      * A getfile chunk and its base64 and XML copies are each over glibc's
      * default 128 KiB mmap threshold: every call would map and unmap
-     * them, about 2,300 page faults per MiB read. Keep them on the heap.
+     * them, about 2,300 page faults per MiB read. Keep them on the heap,
+     * and keep the heap from being trimmed back after each call.
      */
     mallopt(M_MMAP_THRESHOLD, VA_MALLOC_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, 4 * VA_MALLOC_MMAP_THRESHOLD);
     g_log_set_default_handler(va_log_handler, NULL);
     if (!va_config_load(&a->cfg, &argc, &argv, &err)) {
         fprintf(stderr, "qemu-va: %s\n(see qemu-va --help)\n",
