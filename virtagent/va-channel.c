@@ -404,7 +404,13 @@ void va_channel_output_done(VAChannel *ch, size_t len)
     if (ch->out_pos == ch->out->len) {
         g_byte_array_set_size(ch->out, 0);
         ch->out_pos = 0;
-    } else if (ch->out_pos >= VA_WRITER_LOW_WATER) {
+    } else if (ch->out_pos >= VA_WRITER_LOW_WATER &&
+               ch->out_pos >= ch->out->len / 2) {
+        /*
+         * Only once the written part is at least half: a large frame
+         * drained in small writes (a virtio port takes a few KiB at a
+         * time) would otherwise be moved down again and again.
+         */
         g_byte_array_remove_range(ch->out, 0, ch->out_pos);
         ch->out_pos = 0;
     }
