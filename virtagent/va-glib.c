@@ -48,12 +48,34 @@ static int64_t glib_now_ms(void *opaque)
 
 static void sync_sources(VAGlibChannel *gc);
 
+/*
+ * Our callbacks run between begin() and end(): the channel's wake-ups in
+ * between only ask for a sync, which end() does. Writing inside the sync
+ * wakes the channel again (output_done), so it loops while asked, before
+ * it lets wake-ups schedule a kick: a kick per message would cost a
+ * main-loop iteration and an idle source each time.
+ */
+static void begin(VAGlibChannel *gc)
+{
+    gc->in_dispatch = true;
+}
+
+static void end(VAGlibChannel *gc)
+{
+    while (gc->need_sync) {
+        sync_sources(gc);
+    }
+    gc->in_dispatch = false;
+}
+
 static gboolean kick_cb(gpointer opaque)
 {
     VAGlibChannel *gc = opaque;
 
     g_clear_pointer(&gc->kick_src, g_source_unref);
-    sync_sources(gc);
+    begin(gc);
+    gc->need_sync = true;
+    end(gc);
     return G_SOURCE_REMOVE;
 }
 
@@ -116,19 +138,6 @@ static gboolean done_check(GSource *source)
 static void done_finalize(GSource *source)
 {
     g_async_queue_unref(((DoneSource *)source)->queue);
-}
-
-static void begin(VAGlibChannel *gc)
-{
-    gc->in_dispatch = true;
-}
-
-static void end(VAGlibChannel *gc)
-{
-    gc->in_dispatch = false;
-    if (gc->need_sync) {
-        sync_sources(gc);
-    }
 }
 
 static gboolean done_dispatch(GSource *source, GSourceFunc cb, gpointer data)
