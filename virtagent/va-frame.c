@@ -112,9 +112,11 @@ static bool parse_start_line(const char *line, size_t len, VAFrameKind *kind)
     return false;
 }
 
+/* Any case matches; the exact spelling, which we write, is checked first. */
 static bool header_is(const char *name, size_t len, const char *want)
 {
-    return len == strlen(want) && !g_ascii_strncasecmp(name, want, len);
+    return len == strlen(want) &&
+           (!memcmp(name, want, len) || !g_ascii_strncasecmp(name, want, len));
 }
 
 /*
