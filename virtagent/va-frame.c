@@ -5,7 +5,6 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "va-errors.h"
@@ -341,21 +340,34 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
     return VA_PARSE_MORE;
 }
 
+static void append(GByteArray *out, const char *s, size_t len)
+{
+    g_byte_array_append(out, (const guint8 *)s, len);
+}
+
+#define APPEND_LITERAL(out, s) append(out, s, sizeof(s) - 1)
+
+/* Built piece by piece: snprintf was a tenth of a ping's own cost. */
 void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
                      const void *body, size_t len)
 {
-    char header[VA_HEADER_MAX];
-    int n;
+    char digits[24];
+    size_t n = sizeof(digits);
+    size_t v = len;
 
-    n = snprintf(header, sizeof(header),
-                 "\xff%s\r\n"
-                 "Content-Type: text/xml\r\n"
-                 "Content-Length: %zu\r\n"
-                 TAG_HEADER ": %s\r\n"
-                 "\r\n",
-                 kind == VA_FRAME_CALL ? CALL_START_LINE : REPLY_START_LINE,
-                 len, tag);
-    g_assert(n > 0 && (size_t)n < sizeof(header));
-    g_byte_array_append(out, (const guint8 *)header, n);
+    do {
+        digits[--n] = '0' + v % 10;
+        v /= 10;
+    } while (v);
+    if (kind == VA_FRAME_CALL) {
+        APPEND_LITERAL(out, "\xff" CALL_START_LINE "\r\n");
+    } else {
+        APPEND_LITERAL(out, "\xff" REPLY_START_LINE "\r\n");
+    }
+    APPEND_LITERAL(out, "Content-Type: text/xml\r\nContent-Length: ");
+    append(out, digits + n, sizeof(digits) - n);
+    APPEND_LITERAL(out, "\r\n" TAG_HEADER ": ");
+    append(out, tag, strlen(tag));
+    APPEND_LITERAL(out, "\r\n\r\n");
     g_byte_array_append(out, body, len);
 }
