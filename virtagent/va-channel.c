@@ -595,11 +595,6 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st)
     };
 }
 
-VAChannel *va_server_job_channel(VAServerJob *job)
-{
-    return job->owner;
-}
-
 const char *va_server_job_body(VAServerJob *job, size_t *len)
 {
     gsize n;

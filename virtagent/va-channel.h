@@ -185,7 +185,6 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st);
  * va_server_job_set_response() (an answer from elsewhere, a forwarder's)
  * or va_server_job_set_fault().
  */
-VAChannel *va_server_job_channel(VAServerJob *job);
 /*
  * The method name, read without parsing the document: good for choosing
  * where to run the job, not for security decisions (the registry's

@@ -128,12 +128,6 @@ bool va_xml_check(const char *xml, size_t len, size_t max_len,
     return true;
 }
 
-void va_codec_propagate_env(GError **errp, const xmlrpc_env *env)
-{
-    g_set_error_literal(errp, VA_FAULT, env->fault_code,
-                        env->fault_string ? env->fault_string : "fault");
-}
-
 static void memblock_free(gpointer mb)
 {
     XMLRPC_MEMBLOCK_FREE(char, mb);

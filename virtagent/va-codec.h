@@ -47,7 +47,4 @@ GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
 xmlrpc_value *va_codec_decode_reply(const char *xml, size_t len,
                                     size_t max_len, GError **errp);
 
-/* Turn an xmlrpc-c env fault into a GError in the VA_FAULT domain. */
-void va_codec_propagate_env(GError **errp, const xmlrpc_env *env);
-
 #endif

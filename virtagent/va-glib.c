@@ -377,11 +377,6 @@ VAChannel *va_glib_channel_get(VAGlibChannel *gc)
     return gc->ch;
 }
 
-void *va_glib_channel_opaque(VAGlibChannel *gc)
-{
-    return gc->opaque;
-}
-
 void va_glib_channel_set_fd(VAGlibChannel *gc, int fd, bool owned)
 {
     GError *err = NULL;

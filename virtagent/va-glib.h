@@ -32,7 +32,6 @@ VAGlibChannel *va_glib_channel_new(GMainContext *ctx,
 /* Waits for methods still running in the pool; fails pending calls. */
 void va_glib_channel_free(VAGlibChannel *gc);
 VAChannel *va_glib_channel_get(VAGlibChannel *gc);
-void *va_glib_channel_opaque(VAGlibChannel *gc);
 
 /*
  * Attach @fd (made non-blocking; closed by the adapter when @owned), or
