@@ -184,11 +184,11 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st);
  * va_server_job_execute() (dispatch through the registry; thread-safe),
  * va_server_job_set_response() (an answer from elsewhere, a forwarder's)
  * or va_server_job_set_fault().
- */
-/*
- * The method name, read without parsing the document: good for choosing
- * where to run the job, not for security decisions (the registry's
- * pre-invoke check makes those on the parsed call).
+ *
+ * va_server_job_method() reads the method name without parsing the
+ * document: good for choosing where to run the job, not for security
+ * decisions (the registry's pre-invoke check makes those on the parsed
+ * call).
  */
 const char *va_server_job_method(VAServerJob *job);
 const char *va_server_job_body(VAServerJob *job, size_t *len);
