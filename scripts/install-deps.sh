@@ -10,8 +10,8 @@ set -e
 
 core="build-essential pkg-config libglib2.0-dev libxmlrpc-core-c3-dev valgrind"
 # clang's sanitizer runtime is not needed: gcc ships ASan/UBSan.
-all="$core ccache ninja-build python3-venv libpixman-1-dev libfdt-dev
-     dpkg-dev busybox-static cpio seabios qemu-system-data xz-utils zstd"
+all="$core ccache ninja-build python3 python3-venv libpixman-1-dev libfdt-dev
+     dpkg-dev patch busybox-static cpio seabios qemu-system-data xz-utils zstd"
 
 case "${1:-core}" in
 core) pkgs=$core ;;
