@@ -11,6 +11,7 @@
 #include "va-codec.h"
 #include "va-frame.h"
 #include "va-manager.h"
+#include "va-writer.h"
 
 /* Where va_server_job_method() stops looking for a method name. */
 #define METHOD_NAME_MAX 256
@@ -40,9 +41,7 @@ struct VAChannel {
     VAManager *mgr;
     VAFrameParser parser;
     xmlrpc_registry *registry;
-    GByteArray *out;
-    size_t out_pos;         /* first unwritten byte in out */
-    uint64_t out_written;   /* stream offset of out_pos */
+    VAWriter writer;
     GQueue out_marks;       /* VAOutMark, by offset */
     VARateLimit peer_rate;
     char *peer_session;
@@ -120,7 +119,7 @@ VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
     };
     ch->mgr = va_manager_new(&lim);
     va_frame_parser_init(&ch->parser, cfg->max_body);
-    ch->out = g_byte_array_new();
+    va_writer_init(&ch->writer);
     va_rate_limit_init(&ch->peer_rate, cfg->peer_call_rate,
                        cfg->peer_call_burst, ops->now_ms(opaque));
 
@@ -206,7 +205,7 @@ void va_channel_free(VAChannel *ch)
         xmlrpc_registry_free(ch->registry);
     }
     va_frame_parser_destroy(&ch->parser);
-    g_byte_array_unref(ch->out);
+    va_writer_destroy(&ch->writer);
     g_queue_clear_full(&ch->out_marks, g_free);
     g_free(ch->peer_session);
     g_free(ch);
@@ -236,7 +235,7 @@ static void wakeup(VAChannel *ch)
 
 static size_t out_pending(VAChannel *ch)
 {
-    return ch->out->len - ch->out_pos;
+    return ch->writer.pending;
 }
 
 static void execute_sync(VAChannel *ch, VAServerJob *job)
@@ -253,11 +252,8 @@ static void fill_writer(VAChannel *ch)
     while (out_pending(ch) < VA_WRITER_LOW_WATER &&
            va_manager_next_frame(ch->mgr, &f)) {
         VAOutMark *mark = g_new(VAOutMark, 1);
-        gsize len;
-        const void *body = g_bytes_get_data(f.body, &len);
 
-        va_frame_encode(ch->out, f.kind, f.tag, body, len);
-        mark->end = ch->out_written + out_pending(ch);
+        mark->end = va_writer_frame(&ch->writer, f.kind, f.tag, f.body);
         mark->token = f.token;
         g_queue_push_tail(&ch->out_marks, mark);
     }
@@ -296,8 +292,6 @@ static void answer_fault(VAChannel *ch, const char *tag, int code,
                          const char *msg)
 {
     g_autoptr(GBytes) fault = va_codec_encode_fault(code, msg);
-    gsize len;
-    const void *body;
 
     if (va_manager_add_answer(ch->mgr, tag, fault)) {
         return;
@@ -307,8 +301,7 @@ static void answer_fault(VAChannel *ch, const char *tag, int code,
      * writer has room; a peer that does not even read is just dropped.
      */
     if (out_pending(ch) < VA_WRITER_LOW_WATER) {
-        body = g_bytes_get_data(fault, &len);
-        va_frame_encode(ch->out, VA_FRAME_REPLY, tag, body, len);
+        va_writer_frame(&ch->writer, VA_FRAME_REPLY, tag, fault);
     }
 }
 
@@ -381,38 +374,22 @@ void va_channel_input(VAChannel *ch, const uint8_t *buf, size_t len)
 
 const uint8_t *va_channel_output(VAChannel *ch, size_t *len)
 {
-    *len = out_pending(ch);
-    return ch->out->data + ch->out_pos;
+    return va_writer_peek(&ch->writer, len);
 }
 
 void va_channel_output_done(VAChannel *ch, size_t len)
 {
     VAOutMark *mark;
 
-    g_assert(len <= out_pending(ch));
-    ch->out_pos += len;
-    ch->out_written += len;
+    va_writer_consumed(&ch->writer, len);
     while ((mark = g_queue_peek_head(&ch->out_marks)) &&
-           mark->end <= ch->out_written) {
+           mark->end <= ch->writer.written) {
         g_queue_pop_head(&ch->out_marks);
         va_manager_frame_sent(ch->mgr, mark->token);
         g_free(mark);
     }
     if (ch->after_answers) {
         run_after_answers(ch, false);
-    }
-    if (ch->out_pos == ch->out->len) {
-        g_byte_array_set_size(ch->out, 0);
-        ch->out_pos = 0;
-    } else if (ch->out_pos >= VA_WRITER_LOW_WATER &&
-               ch->out_pos >= ch->out->len / 2) {
-        /*
-         * Only once the written part is at least half: a large frame
-         * drained in small writes (a virtio port takes a few KiB at a
-         * time) would otherwise be moved down again and again.
-         */
-        g_byte_array_remove_range(ch->out, 0, ch->out_pos);
-        ch->out_pos = 0;
     }
     pump(ch);
     wakeup(ch);
@@ -538,8 +515,7 @@ void va_channel_reset(VAChannel *ch, const char *reason)
 {
     ch->resets++;
     va_frame_parser_reset(&ch->parser);
-    g_byte_array_set_size(ch->out, 0);
-    ch->out_pos = 0;
+    va_writer_clear(&ch->writer);
     g_queue_clear_full(&ch->out_marks, g_free);
     va_manager_drop_server_jobs(ch->mgr);
     va_manager_new_session(ch->mgr);

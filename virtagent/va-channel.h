@@ -119,7 +119,10 @@ void *va_channel_opaque(VAChannel *ch);
 /* Bytes from the peer; all are consumed. */
 void va_channel_input(VAChannel *ch, const uint8_t *buf, size_t len);
 
-/* Bytes to send, and how many of them were written. */
+/*
+ * Bytes to send (a contiguous run: ask again after writing it, until the
+ * length is 0), and how many of them were written.
+ */
 const uint8_t *va_channel_output(VAChannel *ch, size_t *len);
 void va_channel_output_done(VAChannel *ch, size_t len);
 

@@ -348,8 +348,8 @@ static void append(GByteArray *out, const char *s, size_t len)
 #define APPEND_LITERAL(out, s) append(out, s, sizeof(s) - 1)
 
 /* Built piece by piece: snprintf was a tenth of a ping's own cost. */
-void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
-                     const void *body, size_t len)
+void va_frame_encode_header(GByteArray *out, VAFrameKind kind,
+                            const char *tag, size_t len)
 {
     char digits[24];
     size_t n = sizeof(digits);
@@ -369,5 +369,11 @@ void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
     APPEND_LITERAL(out, "\r\n" TAG_HEADER ": ");
     append(out, tag, strlen(tag));
     APPEND_LITERAL(out, "\r\n\r\n");
+}
+
+void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
+                     const void *body, size_t len)
+{
+    va_frame_encode_header(out, kind, tag, len);
     g_byte_array_append(out, body, len);
 }

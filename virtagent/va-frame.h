@@ -83,9 +83,11 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
                                    size_t len, size_t *consumed,
                                    VAFrame *frame, VAFrameError *err);
 
-/* Append one message. */
+/* Append one message, or only its header (the body follows elsewhere). */
 void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
                      const void *body, size_t len);
+void va_frame_encode_header(GByteArray *out, VAFrameKind kind,
+                            const char *tag, size_t len);
 
 /* A tag we accept from the peer: 1..VA_TAG_MAX_LEN of [A-Za-z0-9._:-]. */
 bool va_tag_valid(const char *tag, size_t len);
