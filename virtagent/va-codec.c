@@ -72,7 +72,7 @@ bool va_xml_check(const char *xml, size_t len, size_t max_len,
                   GError **errp)
 {
     const char *p = xml;
-    const char *end = xml + len;
+    const char *end;
     int depth = 0;
 
     if (len > max_len) {
@@ -81,7 +81,10 @@ bool va_xml_check(const char *xml, size_t len, size_t max_len,
                     max_len);
         return false;
     }
-    /* An empty GBytes has no data pointer at all. */
+    if (!len) {
+        return true;    /* an empty GBytes has no data pointer at all */
+    }
+    end = xml + len;
     while (p != end && (p = memchr(p, '<', end - p)) != NULL) {
         const char *close;
 
