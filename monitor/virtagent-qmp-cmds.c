@@ -39,13 +39,29 @@ static VirtagentChardev *va_target(const char *chardev, bool has_timeout,
     return virtagent_find(chardev, errp);
 }
 
+/* Wait for the answer and convert it; NULL with @errp set. */
+static QObject *coroutine_fn va_co_call_qobject(VirtagentChardev *va,
+                                                const char *method,
+                                                xmlrpc_value *params,
+                                                int64_t ms, Error **errp)
+{
+    xmlrpc_value *result = virtagent_co_call(va, method, params, ms, errp);
+    QObject *obj;
+
+    if (!result) {
+        return NULL;
+    }
+    obj = virtagent_to_qobject(result, errp);
+    xmlrpc_DECREF(result);
+    return obj;
+}
+
 /* The answer as a QDict, or NULL with @errp set. */
 static QDict *va_call_dict(const char *chardev, bool has_timeout,
                            double timeout, const char *method,
                            xmlrpc_value *params, Error **errp)
 {
     VirtagentChardev *va;
-    xmlrpc_value *result;
     QObject *obj;
     QDict *dict;
     int64_t ms;
@@ -54,12 +70,7 @@ static QDict *va_call_dict(const char *chardev, bool has_timeout,
     if (!va) {
         return NULL;
     }
-    result = virtagent_co_call(va, method, params, ms, errp);
-    if (!result) {
-        return NULL;
-    }
-    obj = virtagent_to_qobject(result, errp);
-    xmlrpc_DECREF(result);
+    obj = va_co_call_qobject(va, method, params, ms, errp);
     if (!obj) {
         return NULL;
     }
@@ -357,7 +368,7 @@ VaCallResult *coroutine_fn qmp_va_call(const char *chardev, bool has_timeout,
     static int64_t next_async_id = 1;
     g_autoptr(QList) list = qlist_new();
     VirtagentChardev *va;
-    xmlrpc_value *xparams, *result;
+    xmlrpc_value *xparams;
     VaCallResult *ret;
     anyList *p;
     QObject *obj;
@@ -392,13 +403,8 @@ VaCallResult *coroutine_fn qmp_va_call(const char *chardev, bool has_timeout,
         ret->id = c->id;
         return ret;
     }
-    result = virtagent_co_call(va, method, xparams, ms, errp);
+    obj = va_co_call_qobject(va, method, xparams, ms, errp);
     xmlrpc_DECREF(xparams);
-    if (!result) {
-        return NULL;
-    }
-    obj = virtagent_to_qobject(result, errp);
-    xmlrpc_DECREF(result);
     if (!obj) {
         return NULL;
     }
