@@ -1,0 +1,352 @@
+/*
+ * virtagent - the methods the guest calls on the host
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * va.hello, va.ping, va.capabilities and va.notify, run by the core's
+ * channel when a guest call arrives, under the BQL.
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-events-virtagent.h"
+#include "qobject/qjson.h"
+#include "qobject/qobject.h"
+#include "hw/virtagent/virtagent-internal.h"
+#include "trace.h"
+
+/* Bounds of what a guest's hello and notify may carry. */
+#define VA_NAME_MAX 64
+#define VA_HELLO_METHODS_MAX 256
+#define VA_NOTIFY_DATA_MAX 4096
+
+#define VA_HOST_VERSION "qemu " QEMU_VERSION
+
+static VirtagentChardev *va_from_call(void *call_info)
+{
+    return va_channel_opaque(call_info);
+}
+
+static bool va_count_params(xmlrpc_env *env, xmlrpc_value *params,
+                            int min, int max)
+{
+    int n = xmlrpc_array_size(env, params);
+
+    if (!env->fault_occurred && (n < min || n > max)) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "expected %d to %d parameters, got %d",
+                                       min, max, n);
+    }
+    return !env->fault_occurred;
+}
+
+/*
+ * A bounded string of printable ASCII: names and sessions, and versions,
+ * which may also hold spaces.
+ */
+static char *va_read_name(xmlrpc_env *env, xmlrpc_value *v, const char *what,
+                          bool spaces)
+{
+    const char *s;
+    size_t len, i;
+    char *ret;
+
+    xmlrpc_read_string_lp(env, v, &len, &s);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    for (i = 0; i < len && (g_ascii_isgraph(s[i]) ||
+                            (spaces && s[i] == ' ')); i++) {
+        continue;
+    }
+    if (!len || len > VA_NAME_MAX || i < len) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "%s must be 1 to %d printable "
+                                       "characters", what, VA_NAME_MAX);
+        free((void *)s);
+        return NULL;
+    }
+    ret = g_strndup(s, len);
+    free((void *)s);
+    return ret;
+}
+
+static char *va_struct_name(xmlrpc_env *env, xmlrpc_value *st,
+                            const char *key)
+{
+    xmlrpc_value *v;
+    char *ret;
+
+    xmlrpc_struct_find_value(env, st, key, &v);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (!v) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "hello lacks '%s'", key);
+        return NULL;
+    }
+    ret = va_read_name(env, v, key, !strcmp(key, "version"));
+    xmlrpc_DECREF(v);
+    return ret;
+}
+
+/* The optional method list of a hello, NULL-terminated. */
+static GStrv va_hello_methods(xmlrpc_env *env, xmlrpc_value *st)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    xmlrpc_value *methods;
+    int i, n;
+
+    xmlrpc_struct_find_value(env, st, "methods", &methods);
+    if (env->fault_occurred || !methods) {
+        return NULL;
+    }
+    n = xmlrpc_value_type(methods) == XMLRPC_TYPE_ARRAY ?
+        xmlrpc_array_size(env, methods) : -1;
+    if (n < 0 || n > VA_HELLO_METHODS_MAX) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "methods must be an array of at "
+                                       "most %d names", VA_HELLO_METHODS_MAX);
+    }
+    for (i = 0; i < n && !env->fault_occurred; i++) {
+        xmlrpc_value *item;
+        char *name;
+
+        xmlrpc_array_read_item(env, methods, i, &item);
+        if (env->fault_occurred) {
+            break;
+        }
+        name = va_read_name(env, item, "a method name", false);
+        xmlrpc_DECREF(item);
+        if (name) {
+            g_ptr_array_add(names, name);
+        }
+    }
+    xmlrpc_DECREF(methods);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    g_ptr_array_add(names, NULL);
+    return (GStrv)g_ptr_array_free(g_steal_pointer(&names), false);
+}
+
+static xmlrpc_value *va_host_methods(xmlrpc_env *env)
+{
+    g_auto(GStrv) names = g_strsplit(VA_HOST_METHODS, ",", -1);
+    xmlrpc_value *list = xmlrpc_array_new(env);
+    char **p;
+
+    for (p = names; *p && !env->fault_occurred; p++) {
+        xmlrpc_value *s = xmlrpc_string_new(env, *p);
+
+        if (s) {
+            xmlrpc_array_append_item(env, list, s);
+            xmlrpc_DECREF(s);
+        }
+    }
+    return list;
+}
+
+/* {version, methods}: what va.capabilities and va.hello answer */
+static xmlrpc_value *va_host_info(xmlrpc_env *env, VirtagentChardev *va,
+                                  bool with_session)
+{
+    xmlrpc_value *methods = va_host_methods(env);
+    xmlrpc_value *ret;
+
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (with_session) {
+        ret = xmlrpc_build_value(env, "{s:s,s:s,s:A}",
+                                 "version", VA_HOST_VERSION,
+                                 "session", va_channel_session(va->ch),
+                                 "methods", methods);
+    } else {
+        ret = xmlrpc_build_value(env, "{s:s,s:A}",
+                                 "version", VA_HOST_VERSION,
+                                 "methods", methods);
+    }
+    xmlrpc_DECREF(methods);
+    return ret;
+}
+
+/*
+ * va.hello({version, session, methods, ...}): the agent (re)connected.
+ * Other members (its limits) are accepted and ignored.
+ */
+static xmlrpc_value *va_rpc_hello(xmlrpc_env *env, xmlrpc_value *params,
+                                  void *server_info, void *call_info)
+{
+    VirtagentChardev *va = va_from_call(call_info);
+    g_autofree char *version = NULL;
+    g_autofree char *session = NULL;
+    g_auto(GStrv) methods = NULL;
+    xmlrpc_value *st;
+    bool restarted;
+
+    if (!va_count_params(env, params, 1, 1)) {
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 0, &st);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (xmlrpc_value_type(st) != XMLRPC_TYPE_STRUCT) {
+        xmlrpc_env_set_fault(env, VA_FAULT_INVALID_ARGS,
+                             "hello takes a struct");
+        xmlrpc_DECREF(st);
+        return NULL;
+    }
+    version = va_struct_name(env, st, "version");
+    if (version) {
+        session = va_struct_name(env, st, "session");
+    }
+    if (session) {
+        methods = va_hello_methods(env, st);
+    }
+    xmlrpc_DECREF(st);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+
+    trace_virtagent_hello(va_label(va), version, session);
+    /* A new session fails our calls to the old one. */
+    restarted = va_channel_peer_session(va->ch, session);
+    if (va->connected && !restarted) {
+        /* A repeated hello of the same session changes nothing. */
+        return va_host_info(env, va, true);
+    }
+    virtagent_agent_gone(va, "agent restarted");
+    va->connected = true;
+    va->agent_version = g_steal_pointer(&version);
+    va->agent_session = g_steal_pointer(&session);
+    va->agent_methods = g_steal_pointer(&methods);
+    qapi_event_send_va_agent_connected(va_label(va), va->agent_version,
+                                       va->agent_session);
+    return va_host_info(env, va, true);
+}
+
+static xmlrpc_value *va_rpc_ping(xmlrpc_env *env, xmlrpc_value *params,
+                                 void *server_info, void *call_info)
+{
+    if (!va_count_params(env, params, 0, 0)) {
+        return NULL;
+    }
+    return xmlrpc_string_new(env, "pong");
+}
+
+static xmlrpc_value *va_rpc_capabilities(xmlrpc_env *env,
+                                         xmlrpc_value *params,
+                                         void *server_info, void *call_info)
+{
+    if (!va_count_params(env, params, 0, 0)) {
+        return NULL;
+    }
+    return va_host_info(env, va_from_call(call_info), false);
+}
+
+/* va.notify(name[, data]) -> VA_GUEST_NOTIFY, rate-limited */
+static xmlrpc_value *va_rpc_notify(xmlrpc_env *env, xmlrpc_value *params,
+                                   void *server_info, void *call_info)
+{
+    VirtagentChardev *va = va_from_call(call_info);
+    g_autofree char *name = NULL;
+    g_autoptr(GString) json = NULL;
+    QObject *data = NULL;
+    xmlrpc_value *v;
+    Error *err = NULL;
+
+    if (!va_count_params(env, params, 1, 2)) {
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 0, &v);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    name = va_read_name(env, v, "name", false);
+    xmlrpc_DECREF(v);
+    if (!name) {
+        return NULL;
+    }
+    if (!va_rate_limit_take(&va->notify_rate, va_now_ms(NULL))) {
+        va->notify_dropped++;
+        trace_virtagent_notify(va_label(va), name, true);
+        xmlrpc_env_set_fault(env, VA_FAULT_RATE_LIMITED,
+                             "too many notifications");
+        return NULL;
+    }
+    if (xmlrpc_array_size(env, params) == 2) {
+        xmlrpc_array_read_item(env, params, 1, &v);
+        if (env->fault_occurred) {
+            return NULL;
+        }
+        data = virtagent_to_qobject(v, &err);
+        xmlrpc_DECREF(v);
+        if (!data) {
+            xmlrpc_env_set_fault(env, VA_FAULT_INVALID_ARGS,
+                                 error_get_pretty(err));
+            error_free(err);
+            return NULL;
+        }
+        json = qobject_to_json(data);
+        if (json->len > VA_NOTIFY_DATA_MAX) {
+            qobject_unref(data);
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_TOO_LARGE,
+                                           "data over %d bytes as JSON",
+                                           VA_NOTIFY_DATA_MAX);
+            return NULL;
+        }
+    }
+    trace_virtagent_notify(va_label(va), name, false);
+    qapi_event_send_va_guest_notify(va_label(va), name, data);
+    qobject_unref(data);
+    return xmlrpc_bool_new(env, true);
+}
+
+bool virtagent_register_methods(VirtagentChardev *va, Error **errp)
+{
+    static const struct xmlrpc_method_info3 methods[] = {
+        {
+            .methodName = "va.hello",
+            .methodFunction = va_rpc_hello,
+            .signatureString = "S:S",
+            .help = "va.hello({version, session, methods}): the agent "
+                    "(re)connected; returns the host's "
+                    "{version, session, methods}",
+        }, {
+            .methodName = "va.ping",
+            .methodFunction = va_rpc_ping,
+            .signatureString = "s:",
+            .help = "va.ping(): returns \"pong\"",
+        }, {
+            .methodName = "va.capabilities",
+            .methodFunction = va_rpc_capabilities,
+            .signatureString = "S:",
+            .help = "va.capabilities(): returns {version, methods}",
+        }, {
+            .methodName = "va.notify",
+            .methodFunction = va_rpc_notify,
+            .help = "va.notify(name[, data]): emits QMP event "
+                    "VA_GUEST_NOTIFY; rate-limited",
+        },
+    };
+    xmlrpc_registry *reg = va_channel_registry(va->ch);
+    xmlrpc_env env;
+    size_t i;
+    bool ok;
+
+    xmlrpc_env_init(&env);
+    for (i = 0; i < ARRAY_SIZE(methods) && !env.fault_occurred; i++) {
+        xmlrpc_registry_add_method3(&env, reg, &methods[i]);
+    }
+    ok = !env.fault_occurred;
+    if (!ok) {
+        error_setg(errp, "cannot register virtagent methods: %s",
+                   env.fault_string);
+    }
+    xmlrpc_env_clean(&env);
+    return ok;
+}

@@ -1,0 +1,89 @@
+/*
+ * virtagent - the QEMU chardev's state, shared by its source files
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * virtagent.c is the chardev backend, virtagent-host-methods.c serves the
+ * guest's calls, virtagent-call.c makes ours, virtagent-query.c finds and
+ * describes the chardevs. Not for the monitor commands: they use
+ * hw/virtagent/virtagent.h.
+ */
+#ifndef HW_VIRTAGENT_INTERNAL_H
+#define HW_VIRTAGENT_INTERNAL_H
+
+#include "chardev/char.h"
+#include "qemu/queue.h"
+#include "qemu/timer.h"
+#include "hw/virtagent/virtagent.h"
+#include "va-channel.h"
+
+#define TYPE_CHARDEV_VIRTAGENT "chardev-virtagent"
+OBJECT_DECLARE_SIMPLE_TYPE(VirtagentChardev, CHARDEV_VIRTAGENT)
+
+/* Longest timeout, from the chardev option or a monitor command. */
+#define VA_TIMEOUT_MAX_S 3600
+
+struct VirtagentChardev {
+    Chardev parent;
+    VAChannel *ch;
+    VAMethodPolicy *policy;
+    /* Runs completions, flushes output, re-arms the timer. */
+    QEMUBH *bh;
+    QEMUTimer *timer;
+    Error *migration_blocker;
+    /* VirtagentCall whose completion waits for the bottom half. */
+    GQueue completed;
+    /* The guest side of the port is open. */
+    bool fe_open;
+    /* Guards against the frontend asking for more output while we write. */
+    bool flushing;
+    /* The agent said hello in this session; what it said. */
+    bool connected;
+    char *agent_version;
+    char *agent_session;
+    GStrv agent_methods;
+    VARateLimit notify_rate;
+    uint64_t notify_dropped;
+    bool listed;
+    QTAILQ_ENTRY(VirtagentChardev) next;
+};
+
+typedef struct VirtagentCall {
+    VACallId id;
+    VirtagentDone *done;
+    void *opaque;
+    xmlrpc_value *result;
+    Error *err;
+} VirtagentCall;
+
+typedef QTAILQ_HEAD(, VirtagentChardev) VirtagentList;
+
+/* Every virtagent chardev, in creation order. */
+extern VirtagentList virtagents;
+
+static inline const char *va_label(VirtagentChardev *va)
+{
+    return CHARDEV(va)->label;
+}
+
+static inline int64_t va_now_ms(void *opaque)
+{
+    return qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+}
+
+/* virtagent.c: the agent is gone or restarted; tell the management layer. */
+void virtagent_agent_gone(VirtagentChardev *va, const char *reason);
+
+/*
+ * virtagent-host-methods.c: what the guest may call here (system.multicall
+ * would evade the limits), and the methods themselves.
+ */
+#define VA_HOST_METHODS "va.hello,va.ping,va.capabilities,va.notify"
+bool virtagent_register_methods(VirtagentChardev *va, Error **errp);
+
+/* virtagent-call.c: run the completions queued by the channel. */
+void virtagent_run_completed(VirtagentChardev *va);
+
+#endif
