@@ -44,6 +44,7 @@ struct VAChannel {
     VAWriter writer;
     GQueue out_marks;       /* VAOutMark, by offset */
     VARateLimit peer_rate;
+    VARateLimit peer_bytes;
     char *peer_session;
     GSList *after_answers;  /* VAAfterAnswers */
     bool pumping;
@@ -51,6 +52,7 @@ struct VAChannel {
     uint64_t rejected;
     uint64_t peer_rejected;
     uint64_t bad_frames;
+    uint64_t refused_documents;
     uint64_t resets;
 };
 
@@ -77,6 +79,11 @@ static void preinvoke(xmlrpc_env *env, const char *method,
     }
 }
 
+static size_t peer_call_limit(const VAChannelConfig *cfg)
+{
+    return cfg->max_peer_call ? cfg->max_peer_call : cfg->max_body;
+}
+
 static bool config_valid(const VAChannelConfig *cfg, GError **errp)
 {
     if (!cfg->window || !cfg->max_executing || !cfg->max_queued_calls ||
@@ -90,6 +97,18 @@ static bool config_valid(const VAChannelConfig *cfg, GError **errp)
         g_set_error(errp, VA_ERROR, VA_ERROR_INVALID,
                     "message size limit must be 256 to %d bytes",
                     VA_MAX_BODY_LIMIT);
+        return false;
+    }
+    if (cfg->max_peer_call > cfg->max_body) {
+        g_set_error(errp, VA_ERROR, VA_ERROR_INVALID,
+                    "peer call size limit over the message size limit");
+        return false;
+    }
+    /* Else a call of the largest allowed size could never pass. */
+    if (cfg->peer_byte_rate > 0 &&
+        cfg->peer_byte_burst < peer_call_limit(cfg)) {
+        g_set_error(errp, VA_ERROR, VA_ERROR_INVALID,
+                    "peer byte burst below the peer call size limit");
         return false;
     }
     return true;
@@ -119,9 +138,12 @@ VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
     };
     ch->mgr = va_manager_new(&lim);
     va_frame_parser_init(&ch->parser, cfg->max_body);
+    va_frame_parser_limit_calls(&ch->parser, peer_call_limit(cfg));
     va_writer_init(&ch->writer);
     va_rate_limit_init(&ch->peer_rate, cfg->peer_call_rate,
                        cfg->peer_call_burst, ops->now_ms(opaque));
+    va_rate_limit_init(&ch->peer_bytes, cfg->peer_byte_rate,
+                       cfg->peer_byte_burst, ops->now_ms(opaque));
 
     xmlrpc_env_init(&env);
     ch->registry = xmlrpc_registry_new(&env);
@@ -238,10 +260,20 @@ static size_t out_pending(VAChannel *ch)
     return ch->writer.pending;
 }
 
+/*
+ * Back from execution: the request is not needed any more, and a peer
+ * that does not read our answers must not pin its calls' bodies.
+ */
+static void job_executed(VAChannel *ch, VAServerJob *job)
+{
+    g_clear_pointer(&job->request, g_bytes_unref);
+    va_manager_job_executed(ch->mgr, job);
+}
+
 static void execute_sync(VAChannel *ch, VAServerJob *job)
 {
     va_server_job_execute(job);
-    va_manager_job_executed(ch->mgr, job);
+    job_executed(ch, job);
 }
 
 /* Move frames to the writer while it holds less than the low water mark. */
@@ -308,11 +340,23 @@ static void answer_fault(VAChannel *ch, const char *tag, int code,
 static void handle_call(VAChannel *ch, const VAFrame *frame)
 {
     g_autoptr(GBytes) request = NULL;
+    int64_t now = ch->ops.now_ms(ch->opaque);
 
-    if (!va_rate_limit_take(&ch->peer_rate, ch->ops.now_ms(ch->opaque))) {
+    /*
+     * Both budgets before the document is parsed: what a call costs to
+     * parse grows with its size, so counting calls alone would let a
+     * peer send many large ones.
+     */
+    if (!va_rate_limit_take(&ch->peer_rate, now)) {
         ch->peer_rejected++;
         answer_fault(ch, frame->tag, VA_FAULT_RATE_LIMITED,
                      "too many calls: rate limit exceeded");
+        return;
+    }
+    if (!va_rate_limit_take_n(&ch->peer_bytes, now, frame->len)) {
+        ch->peer_rejected++;
+        answer_fault(ch, frame->tag, VA_FAULT_RATE_LIMITED,
+                     "too many bytes of calls: rate limit exceeded");
         return;
     }
     request = g_bytes_new(frame->body, frame->len);
@@ -562,6 +606,7 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st)
         .calls_served = ms.calls_served,
         .peer_rejected = ch->peer_rejected,
         .bad_frames = ch->bad_frames,
+        .refused_documents = ch->refused_documents,
         .garbage_bytes = ch->parser.garbage,
         .resets = ch->resets,
         .queued = ms.queued,
@@ -629,7 +674,7 @@ void va_server_job_set_fault(VAServerJob *job, int code, const char *msg)
 
 void va_channel_job_executed(VAChannel *ch, VAServerJob *job)
 {
-    va_manager_job_executed(ch->mgr, job);
+    job_executed(ch, job);
     pump(ch);
     wakeup(ch);
 }

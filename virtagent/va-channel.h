@@ -74,6 +74,11 @@ typedef struct VAChannelConfig {
     unsigned max_server_jobs;
     /* Largest message body, either way. */
     size_t max_body;
+    /*
+     * Largest body of a call from the peer (0: max_body). A host keeps it
+     * small: the guest's calls are parsed on its main loop.
+     */
+    size_t max_peer_call;
     /* Timeout of a call when the caller gives none (milliseconds). */
     int64_t default_timeout_ms;
     /* Replies sent in a row while one of our calls waits (anti-starvation). */
@@ -81,6 +86,9 @@ typedef struct VAChannelConfig {
     /* Peer calls per second accepted on average, and the burst; 0 = off. */
     double peer_call_rate;
     double peer_call_burst;
+    /* Bytes of peer calls per second on average, and the burst; 0 = off. */
+    double peer_byte_rate;
+    double peer_byte_burst;
     /* Which methods the peer may call; NULL allows all. Not owned. */
     const VAMethodPolicy *policy;
 } VAChannelConfig;
@@ -96,6 +104,7 @@ typedef struct VAChannelStats {
     uint64_t calls_served;      /* peer calls answered */
     uint64_t peer_rejected;     /* peer calls answered busy/rate-limited */
     uint64_t bad_frames;        /* malformed, oversized, truncated frames */
+    uint64_t refused_documents; /* calls and answers the boundary refused */
     uint64_t garbage_bytes;     /* bytes skipped while resynchronising */
     uint64_t resets;
     unsigned queued;            /* our calls waiting for the window */

@@ -18,7 +18,13 @@ void va_frame_parser_init(VAFrameParser *p, size_t max_body)
 {
     memset(p, 0, sizeof(*p));
     p->max_body = max_body;
+    p->max_call = max_body;
     p->state = VA_PARSER_SYNC;
+}
+
+void va_frame_parser_limit_calls(VAFrameParser *p, size_t max_call)
+{
+    p->max_call = MIN(max_call, p->max_body);
 }
 
 void va_frame_parser_reset(VAFrameParser *p)
@@ -201,6 +207,11 @@ static VAParseResult parse_header(VAFrameParser *p, VAFrameError *err)
         p->state = VA_PARSER_DISCARD;
         return parse_error(p, err, VA_FAULT_TOO_LARGE, true,
                            "message too large");
+    }
+    if (p->kind == VA_FRAME_CALL && length > p->max_call) {
+        p->state = VA_PARSER_DISCARD;
+        return parse_error(p, err, VA_FAULT_TOO_LARGE, true,
+                           "call too large");
     }
     p->state = VA_PARSER_BODY;
     return VA_PARSE_MORE;

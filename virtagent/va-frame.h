@@ -59,6 +59,7 @@ typedef struct VAFrameParser {
         VA_PARSER_DISCARD,  /* skipping an oversized body */
     } state;
     size_t max_body;
+    size_t max_call;        /* calls may have a lower limit than replies */
     char header[VA_HEADER_MAX];
     size_t header_len;
     VAFrameKind kind;
@@ -70,6 +71,8 @@ typedef struct VAFrameParser {
 } VAFrameParser;
 
 void va_frame_parser_init(VAFrameParser *p, size_t max_body);
+/* Calls over @max_call (at most max_body) are dropped as too large. */
+void va_frame_parser_limit_calls(VAFrameParser *p, size_t max_call);
 /* Drop any partial message and wait for the next sentinel. */
 void va_frame_parser_reset(VAFrameParser *p);
 void va_frame_parser_destroy(VAFrameParser *p);

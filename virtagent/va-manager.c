@@ -70,7 +70,9 @@ static void client_job_free(VAClientJob *job)
 
 static void server_job_free(VAServerJob *job)
 {
-    g_bytes_unref(job->request);
+    if (job->request) {
+        g_bytes_unref(job->request);
+    }
     if (job->response) {
         g_bytes_unref(job->response);
     }

@@ -80,6 +80,11 @@ void va_rate_limit_init(VARateLimit *rl, double rate, double burst,
 
 bool va_rate_limit_take(VARateLimit *rl, int64_t now_ms)
 {
+    return va_rate_limit_take_n(rl, now_ms, 1);
+}
+
+bool va_rate_limit_take_n(VARateLimit *rl, int64_t now_ms, double n)
+{
     if (rl->rate <= 0) {
         return true;
     }
@@ -90,9 +95,9 @@ bool va_rate_limit_take(VARateLimit *rl, int64_t now_ms)
         }
         rl->last_ms = now_ms;
     }
-    if (rl->tokens < 1) {
+    if (rl->tokens < n) {
         return false;
     }
-    rl->tokens -= 1;
+    rl->tokens -= n;
     return true;
 }

@@ -34,5 +34,7 @@ void va_rate_limit_init(VARateLimit *rl, double rate, double burst,
                         int64_t now_ms);
 /* Take one token; false when none is left. Always true when rate is 0. */
 bool va_rate_limit_take(VARateLimit *rl, int64_t now_ms);
+/* Take @n tokens at once, or none. */
+bool va_rate_limit_take_n(VARateLimit *rl, int64_t now_ms, double n);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "va-errors.h"
 #include "va-frame.h"
+#include "va-manager.h"
 #include "va-test-util.h"
 
 static VACallId call(VAChannel *ch, const char *method, VATestResult *r)
@@ -434,6 +435,144 @@ static void test_rate_limited(void)
     va_test_link_destroy(&l);
 }
 
+static int64_t clock_zero(void *opaque)
+{
+    return 0;
+}
+
+/* An echo of @size bytes from @from to @to, its answer in @r. */
+static VACallId call_echo_big(VAChannel *from, size_t size, VATestResult *r)
+{
+    g_autofree char *big = g_strnfill(size, 'x');
+    xmlrpc_env env;
+    xmlrpc_value *params;
+    VACallId id;
+
+    xmlrpc_env_init(&env);
+    params = xmlrpc_build_value(&env, "(s)", big);
+    g_assert_false(env.fault_occurred);
+    id = va_channel_call(from, "test.echo", params, -1, va_test_result_done,
+                         r, NULL);
+    g_assert_cmpuint(id, !=, 0);
+    xmlrpc_DECREF(params);
+    xmlrpc_env_clean(&env);
+    return id;
+}
+
+/*
+ * The peer's calls have a limit of their own, below the one for answers:
+ * a host keeps the guest's calls small, yet reads large answers.
+ */
+static void test_peer_call_limit(void)
+{
+    VAChannelConfig cfg_b;
+    VATestLink l;
+    VATestResult r[3] = { 0 };
+    VAChannelStats st;
+
+    va_channel_config_init(&cfg_b);
+    cfg_b.max_body = 64 * 1024;
+    cfg_b.max_peer_call = 1024;
+    va_test_link_init(&l, NULL, &cfg_b);
+
+    call_echo_big(l.a, 2000, &r[0]);        /* a's call to b: too big */
+    call_echo_big(l.b, 20000, &r[1]);       /* b's call, a big answer */
+    call(l.a, "va.ping", &r[2]);
+    va_test_link_run(&l);
+    g_assert_cmpint(r[0].completions, ==, 1);
+    g_assert_error(r[0].err, VA_FAULT, VA_FAULT_TOO_LARGE);
+    g_assert_cmpint(r[1].completions, ==, 1);
+    g_assert_no_error(r[1].err);
+    check_pong(&r[2]);
+    va_channel_get_stats(l.b, &st);
+    g_assert_cmpuint(st.bad_frames, ==, 1);
+    for (int i = 0; i < 3; i++) {
+        va_test_result_clear(&r[i]);
+    }
+    va_test_link_destroy(&l);
+}
+
+/* Bytes of peer calls are budgeted as well as their number. */
+static void test_byte_budget(void)
+{
+    VAChannelConfig cfg_b;
+    VATestLink l;
+    VATestResult r[4] = { 0 };
+    VAChannelStats st;
+    g_autoptr(GError) err = NULL;
+
+    va_channel_config_init(&cfg_b);
+    cfg_b.max_peer_call = 4096;
+    cfg_b.peer_byte_rate = 1000;
+    cfg_b.peer_byte_burst = 100;        /* below the call limit: refused */
+    g_assert_null(va_channel_new(&cfg_b, &(VAChannelOps) {
+                                     .now_ms = clock_zero,
+                                 }, NULL, &err));
+    g_assert_error(err, VA_ERROR, VA_ERROR_INVALID);
+    cfg_b.peer_byte_burst = 4096;
+    va_test_link_init(&l, NULL, &cfg_b);
+
+    /* Each call is over 2000 bytes: the burst takes one, not two. */
+    call_echo_big(l.a, 2000, &r[0]);
+    call_echo_big(l.a, 2000, &r[1]);
+    call(l.a, "va.ping", &r[2]);            /* small: still fits */
+    va_test_link_run(&l);
+    g_assert_no_error(r[0].err);
+    g_assert_error(r[1].err, VA_FAULT, VA_FAULT_RATE_LIMITED);
+    check_pong(&r[2]);
+    /* Refilled at 1000 bytes a second. */
+    va_test_link_advance(&l, 3000);
+    call_echo_big(l.a, 2000, &r[3]);
+    va_test_link_run(&l);
+    g_assert_no_error(r[3].err);
+    va_channel_get_stats(l.b, &st);
+    g_assert_cmpuint(st.peer_rejected, ==, 1);
+    for (int i = 0; i < 4; i++) {
+        va_test_result_clear(&r[i]);
+    }
+    va_test_link_destroy(&l);
+}
+
+static void keep_job(VAChannel *ch, VAServerJob *job, void *opaque)
+{
+    *(VAServerJob **)opaque = job;
+}
+
+/*
+ * A peer that sends a call and never reads the answer must not pin the
+ * call's body: it is freed once the call has executed.
+ */
+static void test_request_freed_when_executed(void)
+{
+    VAServerJob *job = NULL;
+    static const VAChannelOps ops = {
+        .now_ms = clock_zero,
+        .execute = keep_job,
+    };
+    VAChannelConfig cfg;
+    g_autoptr(GByteArray) in = g_byte_array_new();
+    static const char body[] = "<?xml version=\"1.0\"?><methodCall>"
+                               "<methodName>va.ping</methodName>"
+                               "<params/></methodCall>";
+    VAChannel *ch;
+    size_t len;
+
+    va_channel_config_init(&cfg);
+    ch = va_channel_new(&cfg, &ops, &job, NULL);
+    va_test_add_method(ch, "va.ping", va_test_ping, NULL, "s:");
+    va_frame_encode(in, VA_FRAME_CALL, "peer.1", body, strlen(body));
+    va_channel_input(ch, in->data, in->len);
+    g_assert_nonnull(job);
+    g_assert_nonnull(job->request);
+    va_server_job_execute(job);
+    va_channel_job_executed(ch, job);
+    /* The answer waits for a reader; the request is gone already. */
+    g_assert_null(job->request);
+    va_channel_output(ch, &len);
+    g_assert_cmpuint(len, >, 0);
+    va_channel_free(ch);
+}
+
 static void test_policy(void)
 {
     VAMethodPolicy *policy = va_method_policy_new(NULL, "test.echo");
@@ -722,6 +861,10 @@ int main(int argc, char **argv)
     g_test_add_func("/channel/oversized-call", test_oversized_call);
     g_test_add_func("/channel/busy", test_busy);
     g_test_add_func("/channel/rate-limited", test_rate_limited);
+    g_test_add_func("/channel/peer-call-limit", test_peer_call_limit);
+    g_test_add_func("/channel/byte-budget", test_byte_budget);
+    g_test_add_func("/channel/request-freed-when-executed",
+                    test_request_freed_when_executed);
     g_test_add_func("/channel/policy", test_policy);
     g_test_add_func("/channel/no-starvation", test_no_starvation);
     g_test_add_func("/channel/random-input", test_random_input);
