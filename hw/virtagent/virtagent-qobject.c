@@ -10,6 +10,7 @@
  * the core already refused documents nested deeper than VA_XML_DEPTH_MAX.
  */
 #include "qemu/osdep.h"
+#include <math.h>
 #include "qapi/error.h"
 #include "qobject/qbool.h"
 #include "qobject/qdict.h"
@@ -148,6 +149,18 @@ static QObject *va_to_qobject(xmlrpc_env *env, xmlrpc_value *v,
         double d;
 
         xmlrpc_read_double(env, v, &d);
+        if (env->fault_occurred) {
+            break;
+        }
+        /*
+         * JSON has no NaN or infinity: one would make the whole QMP
+         * stream unparsable. The boundary refuses them already; this
+         * holds for every way into QMP.
+         */
+        if (!isfinite(d)) {
+            error_setg(errp, "XML-RPC double is not finite");
+            return NULL;
+        }
         obj = QOBJECT(qnum_from_double(d));
         break;
     }
@@ -344,6 +357,11 @@ static xmlrpc_value *va_from_qobject(xmlrpc_env *env, QObject *obj,
         int64_t i;
 
         if (n->kind == QNUM_DOUBLE) {
+            /* QEMU's JSON parser turns 1e999 into infinity. */
+            if (!isfinite(qnum_get_double(n))) {
+                error_setg(errp, "number is not finite");
+                return NULL;
+            }
             v = xmlrpc_double_new(env, qnum_get_double(n));
         } else if (!qnum_get_try_int(n, &i)) {
             error_setg(errp, "integer too large for XML-RPC");
