@@ -130,7 +130,7 @@ static double codec_floor(xmlrpc_registry *reg, long rounds)
         gsize len;
         const char *xml = g_bytes_get_data(call, &len);
         g_autoptr(GBytes) answer = va_codec_dispatch(reg, xml, len,
-                                                     1 << 20, NULL);
+                                                     1 << 20, NULL, NULL);
         xmlrpc_value *v;
 
         xml = g_bytes_get_data(answer, &len);

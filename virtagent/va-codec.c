@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "va-boundary.h"
 #include "va-codec.h"
 #include "va-errors.h"
 #include "va-limits.h"
@@ -25,110 +26,6 @@ void va_codec_init(void)
         xmlrpc_limit_set(XMLRPC_NESTING_LIMIT_ID, VA_XML_DEPTH_MAX);
         g_once_init_leave(&done, 1);
     }
-}
-
-/* The element named at @p (just past its '<') is <i8> or <ex:i8>. */
-static bool is_i8(const char *p, const char *close)
-{
-    size_t n = close - p;
-
-    if (n >= 3 && !strncmp(p, "ex:", 3)) {
-        p += 3;
-        n -= 3;
-    }
-    return n >= 2 && !strncmp(p, "i8", 2) &&
-           (n == 2 || g_ascii_isspace(p[2]));
-}
-
-/*
- * xmlrpc-c 1.33.14 crashes (SIGSEGV) building its error for an <i8> that
- * is not a 64-bit integer: junk, a fraction, out of range. Only a plain
- * "-?digits" in range, directly followed by the closing tag, may reach
- * it; @p is just past the opening tag's '>'.
- */
-static bool i8_text_ok(const char *p, const char *end)
-{
-    const char *lt = memchr(p, '<', end - p);
-    char buf[24];
-    size_t n;
-    gint64 v;
-
-    if (!lt || lt + 1 == end || lt[1] != '/' ||
-        (n = lt - p) == 0 || n >= sizeof(buf)) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!g_ascii_isdigit(p[i]) && !(i == 0 && p[i] == '-')) {
-            return false;
-        }
-    }
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return g_ascii_string_to_signed(buf, 10, G_MININT64, G_MAXINT64, &v,
-                                    NULL);
-}
-
-bool va_xml_check(const char *xml, size_t len, size_t max_len,
-                  GError **errp)
-{
-    const char *p = xml;
-    const char *end;
-    int depth = 0;
-
-    if (len > max_len) {
-        g_set_error(errp, VA_FAULT, VA_FAULT_TOO_LARGE,
-                    "message of %zu bytes over the limit of %zu", len,
-                    max_len);
-        return false;
-    }
-    if (!len) {
-        return true;    /* an empty GBytes has no data pointer at all */
-    }
-    end = xml + len;
-    while (p != end && (p = memchr(p, '<', end - p)) != NULL) {
-        const char *close;
-
-        if (++p == end) {
-            break;
-        }
-        if (*p == '!') {
-            g_set_error(errp, VA_FAULT, VA_FAULT_UNSAFE_XML,
-                        "DTD, entity, comment or CDATA refused");
-            return false;
-        }
-        if (*p == '?') {
-            /*
-             * Only the XML declaration: a processing instruction can
-             * splice text together behind the checks below.
-             */
-            if (p != xml + 1) {
-                g_set_error(errp, VA_FAULT, VA_FAULT_UNSAFE_XML,
-                            "processing instruction refused");
-                return false;
-            }
-            continue;
-        }
-        if (*p == '/') {
-            depth--;
-            continue;
-        }
-        close = memchr(p, '>', end - p);
-        if (close && close[-1] == '/') {
-            continue;           /* empty element: <nil/> */
-        }
-        if (close && is_i8(p, close) && !i8_text_ok(close + 1, end)) {
-            g_set_error(errp, VA_FAULT, VA_FAULT_UNSAFE_XML,
-                        "<i8> holds no plain 64-bit integer");
-            return false;
-        }
-        if (++depth > VA_XML_DEPTH_MAX) {
-            g_set_error(errp, VA_FAULT, VA_FAULT_UNSAFE_XML,
-                        "XML nested deeper than %d elements",
-                        VA_XML_DEPTH_MAX);
-            return false;
-        }
-    }
-    return true;
 }
 
 static void memblock_free(gpointer mb)
@@ -197,14 +94,18 @@ GBytes *va_codec_encode_fault(int code, const char *msg)
 }
 
 GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
-                          size_t max_len, void *call_info)
+                          size_t max_len, void *call_info, bool *refused)
 {
     g_autoptr(GError) err = NULL;
     xmlrpc_env env;
     xmlrpc_mem_block *mb = NULL;
     GBytes *out;
+    bool ok = va_boundary_check(xml, len, max_len, VA_DOC_CALL, &err);
 
-    if (!va_xml_check(xml, len, max_len, &err)) {
+    if (refused) {
+        *refused = !ok;
+    }
+    if (!ok) {
         return va_codec_encode_fault(err->code, err->message);
     }
     xmlrpc_env_init(&env);
@@ -228,7 +129,7 @@ xmlrpc_value *va_codec_decode_reply(const char *xml, size_t len,
     const char *fault_string = NULL;
     int fault_code = 0;
 
-    if (!va_xml_check(xml, len, max_len, &err)) {
+    if (!va_boundary_check(xml, len, max_len, VA_DOC_RESPONSE, &err)) {
         g_set_error(errp, VA_ERROR, VA_ERROR_PROTOCOL, "bad answer: %s",
                     err->message);
         return NULL;

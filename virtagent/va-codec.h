@@ -6,10 +6,8 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * xmlrpc-c's bundled Expat expands entities without limit, so no document
- * containing "<!" (DOCTYPE, ENTITY; also comments and CDATA, which the
- * serializer never writes) reaches it, and element nesting is bounded
- * before parsing. Bodies travel as GBytes.
+ * Every document received passes va-boundary.c's checks before xmlrpc-c
+ * parses it. Bodies travel as GBytes.
  */
 #ifndef VIRTAGENT_CODEC_H
 #define VIRTAGENT_CODEC_H
@@ -22,27 +20,24 @@
 /* Process-wide xmlrpc-c limits; idempotent, call before any parse. */
 void va_codec_init(void);
 
-/*
- * Refuse what must not reach the parser: over @max_len bytes, "<!", or
- * elements nested deeper than VA_XML_DEPTH_MAX. Sets a VA_FAULT error.
- */
-bool va_xml_check(const char *xml, size_t len, size_t max_len,
-                  GError **errp);
-
 GBytes *va_codec_encode_call(const char *method, xmlrpc_value *params,
                              GError **errp);
 GBytes *va_codec_encode_fault(int code, const char *msg);
 
 /*
  * Run a call through @reg and return the answer document (faults
- * included). @call_info reaches the method as its callInfo.
+ * included). @call_info reaches the method as its callInfo. *@refused
+ * (if not NULL) tells whether the boundary refused the document, which
+ * the answer then reports as a VA_FAULT_TOO_LARGE or VA_FAULT_UNSAFE_XML
+ * fault.
  */
 GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
-                          size_t max_len, void *call_info);
+                          size_t max_len, void *call_info, bool *refused);
 
 /*
  * Decode an answer: the result (a new reference), or NULL with a VA_FAULT
- * error (the peer's fault) or VA_ERROR_PROTOCOL (not an answer).
+ * error (the peer's fault) or VA_ERROR_PROTOCOL ("bad answer: ...": the
+ * boundary refused it, or it is not an XML-RPC answer).
  */
 xmlrpc_value *va_codec_decode_reply(const char *xml, size_t len,
                                     size_t max_len, GError **errp);
