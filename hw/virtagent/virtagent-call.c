@@ -5,31 +5,44 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * Completions never run inside the chardev's I/O callbacks (chr_write
- * holds chr_write_lock and may run in a vCPU thread): the channel's
- * callback queues them, and the chardev's bottom half runs them.
+ * The channel hands us each answer as raw XML, inside chr_write (which
+ * holds chr_write_lock and may run in a vCPU thread). Up to max-message
+ * bytes of guest-controlled XML are too much to parse there, under the
+ * BQL: the answer is queued, the chardev's bottom half submits it to
+ * QEMU's thread pool, and the worker checks and parses it (va-codec,
+ * xmlrpc-c: thread-safe once va_codec_init() ran) and converts it to a
+ * QObject when the caller wants one (plain refcounted data, no BQL
+ * needed). The completion then runs in the main loop, from the thread
+ * pool's bottom half: never inside the chardev's I/O callbacks.
  */
 #include "qemu/osdep.h"
+#include "block/thread-pool.h"
 #include "qapi/error.h"
 #include "qemu/coroutine.h"
 #include "qemu/main-loop.h"
+#include "qobject/qobject.h"
 #include "hw/virtagent/virtagent-internal.h"
 #include "trace.h"
+#include "va-codec.h"
+#include "va-errors.h"
 
-void virtagent_run_completed(VirtagentChardev *va)
-{
-    VirtagentCall *c;
+/* Work for the thread pool; outlives its call if the chardev goes away. */
+struct VirtagentDecode {
+    VirtagentCall *call;        /* NULL once the call was abandoned */
+    GBytes *answer;
+    size_t max_len;
+    bool want_qobject;
+    /* The worker's output. */
+    xmlrpc_value *result;
+    QObject *qresult;
+    GError *gerr;
+    Error *err;
+    /* What the worker spent, and the main loop copying the answer. */
+    int64_t worker_us;
+    int64_t copy_us;
+};
 
-    while ((c = g_queue_pop_head(&va->completed))) {
-        trace_virtagent_call_done(va_label(va), c->id,
-                                  c->err ? error_get_pretty(c->err) : "ok");
-        c->done(c->result, c->err, c->opaque);
-        if (c->result) {
-            xmlrpc_DECREF(c->result);
-        }
-        g_free(c);
-    }
-}
+static uint64_t va_next_call_id = 1;
 
 static Error *va_call_error(VirtagentChardev *va, const GError *gerr)
 {
@@ -44,34 +57,160 @@ static Error *va_call_error(VirtagentChardev *va, const GError *gerr)
                gerr->code == VA_ERROR_DISCONNECTED) {
         error_setg(&err, "virtagent '%s': guest agent disconnected during "
                    "the call (%s)", va_label(va), gerr->message);
+    } else if (gerr->domain == VA_ERROR &&
+               gerr->code == VA_ERROR_CANCELLED) {
+        error_setg(&err, "virtagent '%s': cancelled by va-cancel",
+                   va_label(va));
     } else {
         error_setg(&err, "virtagent '%s': %s", va_label(va), gerr->message);
     }
     return err;
 }
 
-static void va_call_finished(VAChannel *ch, VACallId id,
-                             xmlrpc_value *result, const GError *gerr,
-                             void *opaque)
+/* Run the completion once, then forget the call. */
+static void va_call_complete(VirtagentCall *c, xmlrpc_value *result,
+                             QObject *qresult)
+{
+    VirtagentChardev *va = c->va;
+
+    trace_virtagent_call_done(va_label(va), c->id,
+                              c->err ? error_get_pretty(c->err) : "ok");
+    QTAILQ_REMOVE(&va->calls, c, next);
+    if (c->done_qobject) {
+        c->done_qobject(c->err ? NULL : qresult, c->err, c->opaque);
+    } else {
+        c->done(c->err ? NULL : result, c->err, c->opaque);
+    }
+    g_clear_pointer(&c->answer, g_bytes_unref);
+    g_free(c->method);
+    g_free(c);
+}
+
+static int va_decode_work(void *opaque)
+{
+    VirtagentDecode *d = opaque;
+    int64_t start = g_get_monotonic_time();
+    size_t len;
+    const char *xml = g_bytes_get_data(d->answer, &len);
+
+    d->result = va_codec_decode_reply(xml ? xml : "", len, d->max_len,
+                                      &d->gerr);
+    if (d->result && d->want_qobject) {
+        d->qresult = virtagent_to_qobject(d->result, &d->err);
+        g_clear_pointer(&d->result, xmlrpc_DECREF);
+    }
+    d->worker_us = g_get_monotonic_time() - start;
+    return 0;
+}
+
+/* Back in the main loop, from the thread pool's bottom half. */
+static void va_decode_done(void *opaque, int ret)
+{
+    VirtagentDecode *d = opaque;
+    VirtagentCall *c = d->call;
+    int64_t start = g_get_monotonic_time();
+
+    if (c) {
+        const char *label = va_label(c->va);
+        uint64_t id = c->id;
+
+        c->decode = NULL;
+        /* An error already set is va-cancel's, which wins. */
+        if (!c->err && d->gerr) {
+            c->err = va_call_error(c->va, d->gerr);
+        } else if (!c->err && d->err) {
+            c->err = g_steal_pointer(&d->err);
+        }
+        va_call_complete(c, d->result, d->qresult);
+        trace_virtagent_answer_decoded(label, id, g_bytes_get_size(d->answer),
+                                       d->worker_us, d->copy_us,
+                                       g_get_monotonic_time() - start);
+    }
+    if (d->result) {
+        xmlrpc_DECREF(d->result);
+    }
+    qobject_unref(d->qresult);
+    g_clear_error(&d->gerr);
+    error_free(d->err);
+    g_bytes_unref(d->answer);
+    g_free(d);
+}
+
+static void va_decode_start(VirtagentCall *c)
+{
+    VirtagentDecode *d = g_new0(VirtagentDecode, 1);
+
+    d->call = c;
+    d->answer = g_steal_pointer(&c->answer);
+    d->copy_us = c->copy_us;
+    d->max_len = c->va->max_body;
+    d->want_qobject = c->done_qobject != NULL;
+    c->decode = d;
+    thread_pool_submit_aio(va_decode_work, d, va_decode_done, d);
+}
+
+void virtagent_run_completed(VirtagentChardev *va)
+{
+    VirtagentCall *c;
+
+    while ((c = g_queue_pop_head(&va->completed))) {
+        if (c->err) {
+            va_call_complete(c, NULL, NULL);
+        } else {
+            va_decode_start(c);
+        }
+    }
+}
+
+void virtagent_abandon_calls(VirtagentChardev *va, const char *reason)
+{
+    VirtagentCall *c, *tmp;
+
+    g_queue_clear(&va->completed);
+    QTAILQ_FOREACH_SAFE(c, &va->calls, next, tmp) {
+        /* The channel was reset first: no call is left in it. */
+        assert(!c->ch_id);
+        if (c->decode) {
+            c->decode->call = NULL;
+            c->decode = NULL;
+        }
+        if (!c->err) {
+            error_setg(&c->err, "virtagent '%s': %s", va_label(va), reason);
+        }
+        va_call_complete(c, NULL, NULL);
+    }
+}
+
+/* Called from inside the channel (chr_write, timers, reset): only queue. */
+static void va_call_answered(VAChannel *ch, VACallId id, const char *xml,
+                             size_t len, const GError *gerr, void *opaque)
 {
     VirtagentChardev *va = va_channel_opaque(ch);
     VirtagentCall *c = opaque;
 
+    c->ch_id = 0;
     if (gerr) {
         c->err = va_call_error(va, gerr);
     } else {
-        xmlrpc_INCREF(result);
-        c->result = result;
+        int64_t start = g_get_monotonic_time();
+
+        c->answer = g_bytes_new(xml, len);
+        c->copy_us = g_get_monotonic_time() - start;
     }
     g_queue_push_tail(&va->completed, c);
     qemu_bh_schedule(va->bh);
 }
 
-bool virtagent_call(VirtagentChardev *va, const char *method,
-                    xmlrpc_value *params, int64_t timeout_ms,
-                    VirtagentDone *done, void *opaque, Error **errp)
+static uint64_t va_call_start(VirtagentChardev *va, const char *method,
+                              xmlrpc_value *params, int64_t timeout_ms,
+                              VirtagentDone *done,
+                              VirtagentDoneQObject *done_qobject,
+                              void *opaque, Error **errp)
 {
     g_autoptr(GError) gerr = NULL;
+    g_autoptr(GBytes) body = NULL;
+    const char *xml;
+    size_t len;
     VirtagentCall *c;
 
     /*
@@ -82,28 +221,103 @@ bool virtagent_call(VirtagentChardev *va, const char *method,
     if (!va->fe_open && qemu_chr_be_can_write(CHARDEV(va)) <= 0) {
         error_setg(errp, "virtagent '%s': guest agent not connected "
                    "(port closed)", va_label(va));
-        return false;
+        return 0;
+    }
+    body = va_codec_encode_call(method, params, &gerr);
+    if (!body) {
+        error_setg(errp, "virtagent '%s': %s", va_label(va), gerr->message);
+        return 0;
     }
     c = g_new0(VirtagentCall, 1);
+    c->va = va;
+    c->method = g_strdup(method);
+    c->start_ms = va_now_ms(NULL);
     c->done = done;
+    c->done_qobject = done_qobject;
     c->opaque = opaque;
-    c->id = va_channel_call(va->ch, method, params, timeout_ms,
-                            va_call_finished, c, &gerr);
-    if (!c->id) {
+    xml = g_bytes_get_data(body, &len);
+    c->ch_id = va_channel_call_xml(va->ch, xml, len, timeout_ms,
+                                   va_call_answered, c, &gerr);
+    if (!c->ch_id) {
         error_setg(errp, "virtagent '%s': %s", va_label(va), gerr->message);
+        g_free(c->method);
         g_free(c);
-        return false;
+        return 0;
     }
+    c->id = va_next_call_id++;
+    QTAILQ_INSERT_TAIL(&va->calls, c, next);
     trace_virtagent_call(va_label(va), method, c->id);
-    return true;
+    return c->id;
+}
+
+uint64_t virtagent_call(VirtagentChardev *va, const char *method,
+                        xmlrpc_value *params, int64_t timeout_ms,
+                        VirtagentDone *done, void *opaque, Error **errp)
+{
+    return va_call_start(va, method, params, timeout_ms, done, NULL, opaque,
+                         errp);
+}
+
+uint64_t virtagent_call_qobject(VirtagentChardev *va, const char *method,
+                                xmlrpc_value *params, int64_t timeout_ms,
+                                VirtagentDoneQObject *done, void *opaque,
+                                Error **errp)
+{
+    return va_call_start(va, method, params, timeout_ms, NULL, done, opaque,
+                         errp);
+}
+
+bool virtagent_cancel(const char *chardev, uint64_t id, Error **errp)
+{
+    VirtagentChardev *va;
+    VirtagentCall *c;
+
+    QTAILQ_FOREACH(va, &virtagents, next) {
+        if (chardev && strcmp(va_label(va), chardev)) {
+            continue;
+        }
+        QTAILQ_FOREACH(c, &va->calls, next) {
+            if (c->id != id) {
+                continue;
+            }
+            if (c->ch_id) {
+                /* Completes through va_call_answered(). */
+                va_channel_cancel(va->ch, c->ch_id);
+            } else if (!c->err) {
+                /* Answered: drop the answer, decoded or not. */
+                error_setg(&c->err, "virtagent '%s': cancelled by "
+                           "va-cancel", va_label(va));
+            }
+            return true;
+        }
+    }
+    if (chardev) {
+        error_setg(errp, "virtagent '%s' has no pending call %" PRIu64,
+                   chardev, id);
+    } else {
+        error_setg(errp, "no pending virtagent call %" PRIu64, id);
+    }
+    return false;
 }
 
 typedef struct VirtagentCoWait {
     Coroutine *co;
     bool done;
     xmlrpc_value *result;
+    QObject *qresult;
     Error *err;
 } VirtagentCoWait;
+
+static void va_co_wake(VirtagentCoWait *w, Error *err)
+{
+    w->err = err;
+    w->done = true;
+    /*
+     * Deferred: this may run inside a chardev's finalize or the shutdown
+     * notifier, where re-entering the caller's coroutine is unexpected.
+     */
+    aio_co_schedule(qemu_get_aio_context(), w->co);
+}
 
 static void va_co_done(xmlrpc_value *result, Error *err, void *opaque)
 {
@@ -113,13 +327,27 @@ static void va_co_done(xmlrpc_value *result, Error *err, void *opaque)
         xmlrpc_INCREF(result);
     }
     w->result = result;
-    w->err = err;
-    w->done = true;
-    /*
-     * Deferred: this may run inside a chardev's finalize or the shutdown
-     * notifier, where re-entering the caller's coroutine is unexpected.
-     */
-    aio_co_schedule(qemu_get_aio_context(), w->co);
+    va_co_wake(w, err);
+}
+
+static void va_co_done_qobject(QObject *result, Error *err, void *opaque)
+{
+    VirtagentCoWait *w = opaque;
+
+    w->qresult = qobject_ref(result);
+    va_co_wake(w, err);
+}
+
+static bool coroutine_fn va_co_wait(VirtagentCoWait *w, Error **errp)
+{
+    while (!w->done) {
+        qemu_coroutine_yield();
+    }
+    if (w->err) {
+        error_propagate(errp, w->err);
+        return false;
+    }
+    return true;
 }
 
 xmlrpc_value *coroutine_fn virtagent_co_call(VirtagentChardev *va,
@@ -134,14 +362,22 @@ xmlrpc_value *coroutine_fn virtagent_co_call(VirtagentChardev *va,
                         errp)) {
         return NULL;
     }
-    while (!w.done) {
-        qemu_coroutine_yield();
-    }
-    if (w.err) {
-        error_propagate(errp, w.err);
+    return va_co_wait(&w, errp) ? w.result : NULL;
+}
+
+QObject *coroutine_fn virtagent_co_call_qobject(VirtagentChardev *va,
+                                                const char *method,
+                                                xmlrpc_value *params,
+                                                int64_t timeout_ms,
+                                                Error **errp)
+{
+    VirtagentCoWait w = { .co = qemu_coroutine_self() };
+
+    if (!virtagent_call_qobject(va, method, params, timeout_ms,
+                                va_co_done_qobject, &w, errp)) {
         return NULL;
     }
-    return w.result;
+    return va_co_wait(&w, errp) ? w.qresult : NULL;
 }
 
 int64_t virtagent_timeout_ms(bool has_timeout, double timeout, Error **errp)

@@ -33,7 +33,11 @@ struct VirtagentChardev {
     QEMUBH *bh;
     QEMUTimer *timer;
     Error *migration_blocker;
-    /* VirtagentCall whose completion waits for the bottom half. */
+    /* Largest answer accepted (max-message). */
+    size_t max_body;
+    /* Our calls not completed yet, oldest first. */
+    QTAILQ_HEAD(, VirtagentCall) calls;
+    /* VirtagentCall answered or failed, waiting for the bottom half. */
     GQueue completed;
     /* The guest side of the port is open. */
     bool fe_open;
@@ -50,12 +54,30 @@ struct VirtagentChardev {
     QTAILQ_ENTRY(VirtagentChardev) next;
 };
 
+typedef struct VirtagentDecode VirtagentDecode;
+
+/*
+ * One of our calls, from virtagent_call() until its completion has run:
+ * waiting for the guest (@ch_id set), then answered (@answer) or failed
+ * (@err) and queued for the bottom half, then decoding in the thread
+ * pool (@decode).
+ */
 typedef struct VirtagentCall {
-    VACallId id;
+    VirtagentChardev *va;
+    /* Unique among every chardev's calls: what the monitor shows. */
+    uint64_t id;
+    /* The channel's id while the channel holds the call, else 0. */
+    VACallId ch_id;
+    char *method;
+    int64_t start_ms;
     VirtagentDone *done;
+    VirtagentDoneQObject *done_qobject;
     void *opaque;
-    xmlrpc_value *result;
+    GBytes *answer;
+    int64_t copy_us;
+    VirtagentDecode *decode;
     Error *err;
+    QTAILQ_ENTRY(VirtagentCall) next;
 } VirtagentCall;
 
 typedef QTAILQ_HEAD(, VirtagentChardev) VirtagentList;
@@ -83,7 +105,12 @@ void virtagent_agent_gone(VirtagentChardev *va, const char *reason);
 #define VA_HOST_METHODS "va.hello,va.ping,va.capabilities,va.notify"
 bool virtagent_register_methods(VirtagentChardev *va, Error **errp);
 
-/* virtagent-call.c: run the completions queued by the channel. */
+/*
+ * virtagent-call.c: start decoding or complete the calls queued by the
+ * channel (from the bottom half); complete every call of a chardev that
+ * goes away at once, with @reason unless it already failed.
+ */
 void virtagent_run_completed(VirtagentChardev *va);
+void virtagent_abandon_calls(VirtagentChardev *va, const char *reason);
 
 #endif

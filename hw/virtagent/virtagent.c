@@ -138,7 +138,7 @@ static void va_shutdown_notify(Notifier *n, void *data)
 
     QTAILQ_FOREACH(va, &virtagents, next) {
         va_reset(va, "QEMU is shutting down");
-        virtagent_run_completed(va);
+        virtagent_abandon_calls(va, "QEMU is shutting down");
     }
 }
 
@@ -192,6 +192,7 @@ static void va_chr_open(Chardev *chr, ChardevBackend *backend,
     g_autoptr(GError) gerr = NULL;
     VAChannelConfig cfg;
 
+    QTAILQ_INIT(&va->calls);
     va_channel_config_init(&cfg);
     if (opts->has_timeout) {
         if (!opts->timeout || opts->timeout > VA_TIMEOUT_MAX_S) {
@@ -218,6 +219,7 @@ static void va_chr_open(Chardev *chr, ChardevBackend *backend,
         }
         cfg.max_body = opts->max_message;
     }
+    va->max_body = cfg.max_body;
     cfg.peer_call_rate = VA_GUEST_CALL_RATE;
     cfg.peer_call_burst = VA_GUEST_CALL_BURST;
     va->policy = va_method_policy_new(VA_HOST_METHODS, NULL);
@@ -264,7 +266,7 @@ static void va_chr_finalize(Object *obj)
     }
     if (va->ch) {
         va_reset(va, "chardev removed");
-        virtagent_run_completed(va);
+        virtagent_abandon_calls(va, "chardev removed");
         va_channel_free(va->ch);
     }
     migrate_del_blocker(&va->migration_blocker);

@@ -14,10 +14,13 @@
 typedef struct VirtagentChardev VirtagentChardev;
 
 /*
- * Completion of virtagent_call(), run once from a bottom half (never from
- * inside the chardev's I/O): @result (borrowed) or @err (to free).
+ * Completion of virtagent_call(), run once in the main loop (never from
+ * inside the chardev's I/O): @result (borrowed) or @err (to free). The
+ * answer was decoded in QEMU's thread pool, off the main loop.
  */
 typedef void VirtagentDone(xmlrpc_value *result, Error *err, void *opaque);
+/* The same with the answer already converted (virtagent_to_qobject). */
+typedef void VirtagentDoneQObject(QObject *result, Error *err, void *opaque);
 
 /* The chardev @id, or the only one when @id is NULL. */
 VirtagentChardev *virtagent_find(const char *id, Error **errp);
@@ -25,12 +28,18 @@ const char *virtagent_id(VirtagentChardev *va);
 
 /*
  * Call @method with @params (an XML-RPC array, borrowed; NULL = none).
- * @timeout_ms < 0 takes the chardev's default. False with @errp set when
- * the call cannot start (port closed, queue full); @done then never runs.
+ * @timeout_ms < 0 takes the chardev's default. Returns the call's id
+ * (unique among every chardev's calls, for virtagent_cancel() and
+ * query-virtagent), or 0 with @errp set when the call cannot start (port
+ * closed, queue full); @done then never runs.
  */
-bool virtagent_call(VirtagentChardev *va, const char *method,
-                    xmlrpc_value *params, int64_t timeout_ms,
-                    VirtagentDone *done, void *opaque, Error **errp);
+uint64_t virtagent_call(VirtagentChardev *va, const char *method,
+                        xmlrpc_value *params, int64_t timeout_ms,
+                        VirtagentDone *done, void *opaque, Error **errp);
+uint64_t virtagent_call_qobject(VirtagentChardev *va, const char *method,
+                                xmlrpc_value *params, int64_t timeout_ms,
+                                VirtagentDoneQObject *done, void *opaque,
+                                Error **errp);
 
 /*
  * The same, waiting in the current coroutine while the main loop runs.
@@ -41,6 +50,18 @@ xmlrpc_value *coroutine_fn virtagent_co_call(VirtagentChardev *va,
                                              xmlrpc_value *params,
                                              int64_t timeout_ms,
                                              Error **errp);
+QObject *coroutine_fn virtagent_co_call_qobject(VirtagentChardev *va,
+                                                const char *method,
+                                                xmlrpc_value *params,
+                                                int64_t timeout_ms,
+                                                Error **errp);
+
+/*
+ * End pending call @id of chardev @id (any chardev's when NULL): it
+ * completes with the error "cancelled by va-cancel". False with @errp set
+ * when there is no such call.
+ */
+bool virtagent_cancel(const char *chardev, uint64_t id, Error **errp);
 
 /* A timeout in seconds from the monitor, as milliseconds (-1: default). */
 int64_t virtagent_timeout_ms(bool has_timeout, double timeout, Error **errp);
