@@ -5,20 +5,26 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * The va-* commands are coroutine commands: they yield in the QMP
- * dispatcher until the guest answers or the call times out, while the
- * main loop, the guest and HMP go on. Answers come from an untrusted
- * guest, so each is checked member by member before it becomes a QAPI
- * return value.
+ * The va-* commands are coroutine commands. In their synchronous form
+ * they yield in the QMP dispatcher until the guest answers or the call
+ * times out, while the main loop, the guest and HMP go on (but no other
+ * QMP command); in their asynchronous form they return the call's id at
+ * once and VA_CALL_DONE carries the outcome. Answers come from an
+ * untrusted guest, so each is checked member by member before it becomes
+ * a QAPI value; the same function builds the synchronous return and the
+ * event's result.
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-virtagent.h"
 #include "qapi/qapi-events-virtagent.h"
+#include "qapi/qapi-visit-virtagent.h"
+#include "qapi/qobject-output-visitor.h"
 #include "qobject/qbool.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "qobject/qnum.h"
+#include "qobject/qobject.h"
 #include "qobject/qstring.h"
 #include "hw/virtagent/virtagent.h"
 
@@ -26,61 +32,109 @@
 #define VA_QMP_CHUNK_DEFAULT (64 * 1024)
 #define VA_QMP_CHUNK_MAX (1024 * 1024)
 
-static VirtagentChardev *va_target(const char *chardev, bool has_timeout,
-                                   double timeout, int64_t *timeout_ms,
-                                   Error **errp)
+/*
+ * Default timeout of the synchronous forms: while one waits, no QMP
+ * client gets an answer to anything (qapi/virtagent.json says more).
+ */
+#define VA_QMP_SYNC_TIMEOUT_MS 5000
+
+/* A QAPI value as a QObject: what an event's 'any' member takes. */
+#define VA_TO_QOBJECT(type, val) ({                         \
+    QObject *obj_ = NULL;                                   \
+    Visitor *v_ = qobject_output_visitor_new(&obj_);        \
+    type *val_ = (val);                                     \
+    visit_type_##type(v_, NULL, &val_, &error_abort);       \
+    visit_complete(v_, &obj_);                              \
+    visit_free(v_);                                         \
+    obj_;                                                   \
+})
+
+/*
+ * The guest's answer checked and turned into what the synchronous form
+ * returns, as a QObject; NULL with @errp set. @answer is borrowed.
+ */
+typedef QObject *VaShapeFunc(QObject *answer, Error **errp);
+
+typedef struct VaPendingAsync {
+    int64_t id;
+    char *chardev;
+    VaShapeFunc *shape;
+} VaPendingAsync;
+
+static void va_async_done(QObject *answer, Error *err, void *opaque)
+{
+    VaPendingAsync *c = opaque;
+    QObject *obj = NULL;
+
+    if (!err) {
+        obj = c->shape(answer, &err);
+    }
+    qapi_event_send_va_call_done(c->id, c->chardev, obj,
+                                 err ? error_get_pretty(err) : NULL);
+    qobject_unref(obj);
+    error_free(err);
+    g_free(c->chardev);
+    g_free(c);
+}
+
+/*
+ * Make the call: synchronously, true with the answer in *@answer (a new
+ * reference); asynchronously, true with *@answer NULL and the call's id
+ * in *@id, VA_CALL_DONE carrying @shape's output later. @params is
+ * borrowed.
+ */
+static bool coroutine_fn va_run(const char *chardev, bool has_timeout,
+                                double timeout, bool async,
+                                const char *method, xmlrpc_value *params,
+                                VaShapeFunc *shape, QObject **answer,
+                                int64_t *id, Error **errp)
 {
     ERRP_GUARD();
-
-    *timeout_ms = virtagent_timeout_ms(has_timeout, timeout, errp);
-    if (*errp) {
-        return NULL;
-    }
-    return virtagent_find(chardev, errp);
-}
-
-/* Wait for the answer and convert it; NULL with @errp set. */
-static QObject *coroutine_fn va_co_call_qobject(VirtagentChardev *va,
-                                                const char *method,
-                                                xmlrpc_value *params,
-                                                int64_t ms, Error **errp)
-{
-    xmlrpc_value *result = virtagent_co_call(va, method, params, ms, errp);
-    QObject *obj;
-
-    if (!result) {
-        return NULL;
-    }
-    obj = virtagent_to_qobject(result, errp);
-    xmlrpc_DECREF(result);
-    return obj;
-}
-
-/* The answer as a QDict, or NULL with @errp set. */
-static QDict *va_call_dict(const char *chardev, bool has_timeout,
-                           double timeout, const char *method,
-                           xmlrpc_value *params, Error **errp)
-{
     VirtagentChardev *va;
-    QObject *obj;
-    QDict *dict;
+    VaPendingAsync *c;
     int64_t ms;
 
-    va = va_target(chardev, has_timeout, timeout, &ms, errp);
+    *answer = NULL;
+    ms = virtagent_timeout_ms(has_timeout, timeout, errp);
+    if (*errp) {
+        return false;
+    }
+    if (!has_timeout && !async) {
+        ms = VA_QMP_SYNC_TIMEOUT_MS;
+    }
+    va = virtagent_find(chardev, errp);
     if (!va) {
-        return NULL;
+        return false;
     }
-    obj = va_co_call_qobject(va, method, params, ms, errp);
-    if (!obj) {
-        return NULL;
+    if (!async) {
+        *answer = virtagent_co_call_qobject(va, method, params, ms, errp);
+        return *answer != NULL;
     }
-    dict = qobject_to(QDict, obj);
-    if (!dict) {
+    c = g_new0(VaPendingAsync, 1);
+    c->chardev = g_strdup(virtagent_id(va));
+    c->shape = shape;
+    /* The completion runs from a bottom half, after this returns. */
+    c->id = virtagent_call_qobject(va, method, params, ms, va_async_done, c,
+                                   errp);
+    if (!c->id) {
+        g_free(c->chardev);
+        g_free(c);
+        return false;
+    }
+    *id = c->id;
+    return true;
+}
+
+static QDict *va_answer_dict(QObject *answer, const char *method,
+                             Error **errp)
+{
+    QDict *d = qobject_to(QDict, answer);
+
+    if (!d) {
         error_setg(errp, "%s: the guest agent's answer is not a struct",
                    method);
-        qobject_unref(obj);
     }
-    return dict;
+    return d;
 }
 
 static const char *va_get_str(QDict *d, const char *method, const char *key,
@@ -106,40 +160,93 @@ static bool va_get_int(QDict *d, const char *method, const char *key,
     return true;
 }
 
-void coroutine_fn qmp_va_ping(const char *chardev, bool has_timeout,
-                              double timeout, Error **errp)
+static xmlrpc_value *va_params(Error **errp, const char *format, ...)
 {
-    VirtagentChardev *va;
-    xmlrpc_value *result;
-    int64_t ms;
+    xmlrpc_value *params;
+    const char *tail;
+    xmlrpc_env env;
+    va_list ap;
 
-    va = va_target(chardev, has_timeout, timeout, &ms, errp);
-    if (!va) {
-        return;
+    xmlrpc_env_init(&env);
+    va_start(ap, format);
+    xmlrpc_build_value_va(&env, format, ap, &params, &tail);
+    va_end(ap);
+    if (env.fault_occurred) {
+        error_setg(errp, "%s", env.fault_string);
+        params = NULL;
     }
-    result = virtagent_co_call(va, "va.ping", NULL, ms, errp);
-    if (result) {
-        xmlrpc_DECREF(result);
-    }
+    xmlrpc_env_clean(&env);
+    return params;
 }
 
-VaCapabilities *coroutine_fn qmp_va_capabilities(const char *chardev,
-                                                 bool has_timeout,
-                                                 double timeout,
-                                                 Error **errp)
+/* -- va-ping, va-shutdown: the answer does not matter ----------------- */
+
+static QObject *va_shape_none(QObject *answer, Error **errp)
 {
-    g_autoptr(QDict) d = va_call_dict(chardev, has_timeout, timeout,
-                                      "va.capabilities", NULL, errp);
+    return QOBJECT(qdict_new());
+}
+
+static VaAsyncCall *va_no_answer(bool ok, QObject *answer, int64_t id)
+{
+    VaAsyncCall *ret;
+
+    if (!ok) {
+        return NULL;
+    }
+    ret = g_new0(VaAsyncCall, 1);
+    if (answer) {
+        qobject_unref(answer);
+    } else {
+        ret->has_id = true;
+        ret->id = id;
+    }
+    return ret;
+}
+
+VaAsyncCall *coroutine_fn qmp_va_ping(const char *chardev, bool has_timeout,
+                                      double timeout, bool has_async,
+                                      bool async, Error **errp)
+{
+    QObject *answer;
+    int64_t id;
+    bool ok;
+
+    ok = va_run(chardev, has_timeout, timeout, has_async && async,
+                "va.ping", NULL, va_shape_none, &answer, &id, errp);
+    return va_no_answer(ok, answer, id);
+}
+
+VaAsyncCall *coroutine_fn qmp_va_shutdown(const char *chardev,
+                                          bool has_timeout, double timeout,
+                                          bool has_async, bool async,
+                                          VaShutdownMode mode, Error **errp)
+{
+    xmlrpc_value *params = va_params(errp, "(s)", VaShutdownMode_str(mode));
+    QObject *answer;
+    int64_t id;
+    bool ok;
+
+    if (!params) {
+        return NULL;
+    }
+    ok = va_run(chardev, has_timeout, timeout, has_async && async,
+                "va.shutdown", params, va_shape_none, &answer, &id, errp);
+    xmlrpc_DECREF(params);
+    return va_no_answer(ok, answer, id);
+}
+
+/* -- va-capabilities -------------------------------------------------- */
+
+static VaCapabilities *va_capabilities_from(QObject *answer, Error **errp)
+{
+    QDict *d = va_answer_dict(answer, "va.capabilities", errp);
     g_autoptr(VaCapabilities) caps = NULL;
+    const char *version;
     strList **tail;
     QListEntry *e;
     QList *list;
-    const char *version;
 
-    if (!d) {
-        return NULL;
-    }
-    version = va_get_str(d, "va.capabilities", "version", errp);
+    version = d ? va_get_str(d, "va.capabilities", "version", errp) : NULL;
     if (!version) {
         return NULL;
     }
@@ -151,6 +258,7 @@ VaCapabilities *coroutine_fn qmp_va_capabilities(const char *chardev,
     }
     caps = g_new0(VaCapabilities, 1);
     caps->version = g_strdup(version);
+    caps->has_methods = true;
     tail = &caps->methods;
     QLIST_FOREACH_ENTRY(list, e) {
         QString *s = qobject_to(QString, qlist_entry_obj(e));
@@ -165,20 +273,50 @@ VaCapabilities *coroutine_fn qmp_va_capabilities(const char *chardev,
     return g_steal_pointer(&caps);
 }
 
-VaGuestInfo *coroutine_fn qmp_va_info(const char *chardev, bool has_timeout,
-                                      double timeout, Error **errp)
+static QObject *va_shape_capabilities(QObject *answer, Error **errp)
 {
-    g_autoptr(QDict) d = va_call_dict(chardev, has_timeout, timeout,
-                                      "va.info", NULL, errp);
-    g_autoptr(VaGuestInfo) info = NULL;
+    g_autoptr(VaCapabilities) ret = va_capabilities_from(answer, errp);
+
+    return ret ? VA_TO_QOBJECT(VaCapabilities, ret) : NULL;
+}
+
+VaCapabilities *coroutine_fn qmp_va_capabilities(const char *chardev,
+                                                 bool has_timeout,
+                                                 double timeout,
+                                                 bool has_async, bool async,
+                                                 Error **errp)
+{
+    QObject *answer;
+    VaCapabilities *ret;
+    int64_t id;
+
+    if (!va_run(chardev, has_timeout, timeout, has_async && async,
+                "va.capabilities", NULL, va_shape_capabilities, &answer,
+                &id, errp)) {
+        return NULL;
+    }
+    if (answer) {
+        ret = va_capabilities_from(answer, errp);
+        qobject_unref(answer);
+        return ret;
+    }
+    ret = g_new0(VaCapabilities, 1);
+    ret->has_id = true;
+    ret->id = id;
+    return ret;
+}
+
+/* -- va-info ---------------------------------------------------------- */
+
+static VaGuestInfo *va_info_from(QObject *answer, Error **errp)
+{
+    QDict *d = va_answer_dict(answer, "va.info", errp);
     const char *version, *session, *hostname, *kernel;
+    VaGuestInfo *info;
     int64_t uptime;
     QDict *os;
 
-    if (!d) {
-        return NULL;
-    }
-    version = va_get_str(d, "va.info", "version", errp);
+    version = d ? va_get_str(d, "va.info", "version", errp) : NULL;
     session = version ? va_get_str(d, "va.info", "session", errp) : NULL;
     hostname = session ? va_get_str(d, "va.info", "hostname", errp) : NULL;
     kernel = hostname ? va_get_str(d, "va.info", "kernel", errp) : NULL;
@@ -190,80 +328,57 @@ VaGuestInfo *coroutine_fn qmp_va_info(const char *chardev, bool has_timeout,
     info->session = g_strdup(session);
     info->hostname = g_strdup(hostname);
     info->kernel = g_strdup(kernel);
+    info->has_uptime = true;
     info->uptime = uptime;
     info->arch = g_strdup(qdict_get_try_str(d, "arch"));
     os = qdict_get_qdict(d, "os");
     if (os) {
         info->os = QOBJECT(qobject_ref(os));
     }
-    return g_steal_pointer(&info);
+    return info;
 }
 
-void coroutine_fn qmp_va_shutdown(const char *chardev, bool has_timeout,
-                                  double timeout, VaShutdownMode mode,
-                                  Error **errp)
+static QObject *va_shape_info(QObject *answer, Error **errp)
 {
-    VirtagentChardev *va;
-    xmlrpc_value *params, *result;
-    xmlrpc_env env;
-    int64_t ms;
+    g_autoptr(VaGuestInfo) ret = va_info_from(answer, errp);
 
-    va = va_target(chardev, has_timeout, timeout, &ms, errp);
-    if (!va) {
-        return;
-    }
-    xmlrpc_env_init(&env);
-    params = xmlrpc_build_value(&env, "(s)", VaShutdownMode_str(mode));
-    xmlrpc_env_clean(&env);
-    if (!params) {
-        error_setg(errp, "out of memory");
-        return;
-    }
-    result = virtagent_co_call(va, "va.shutdown", params, ms, errp);
-    xmlrpc_DECREF(params);
-    if (result) {
-        xmlrpc_DECREF(result);
-    }
+    return ret ? VA_TO_QOBJECT(VaGuestInfo, ret) : NULL;
 }
 
-VaFileChunk *coroutine_fn qmp_va_getfile(const char *chardev,
-                                         bool has_timeout, double timeout,
-                                         const char *path, bool has_offset,
-                                         int64_t offset, bool has_length,
-                                         int64_t length, Error **errp)
+VaGuestInfo *coroutine_fn qmp_va_info(const char *chardev, bool has_timeout,
+                                      double timeout, bool has_async,
+                                      bool async, Error **errp)
 {
-    g_autoptr(QDict) d = NULL;
-    g_autoptr(VaFileChunk) chunk = NULL;
-    xmlrpc_value *params;
-    xmlrpc_env env;
+    QObject *answer;
+    VaGuestInfo *ret;
+    int64_t id;
+
+    if (!va_run(chardev, has_timeout, timeout, has_async && async,
+                "va.info", NULL, va_shape_info, &answer, &id, errp)) {
+        return NULL;
+    }
+    if (answer) {
+        ret = va_info_from(answer, errp);
+        qobject_unref(answer);
+        return ret;
+    }
+    ret = g_new0(VaGuestInfo, 1);
+    ret->has_id = true;
+    ret->id = id;
+    return ret;
+}
+
+/* -- va-getfile ------------------------------------------------------- */
+
+static VaFileChunk *va_file_chunk_from(QObject *answer, Error **errp)
+{
+    QDict *d = va_answer_dict(answer, "va.getfile", errp);
+    VaFileChunk *chunk;
     const char *data;
     QDict *b64;
     QBool *eof;
     int64_t size;
 
-    if (!has_offset) {
-        offset = 0;
-    }
-    if (!has_length) {
-        length = VA_QMP_CHUNK_DEFAULT;
-    }
-    if (offset < 0 || length <= 0 || length > VA_QMP_CHUNK_MAX) {
-        error_setg(errp, "offset must be at least 0 and length 1 to %d",
-                   VA_QMP_CHUNK_MAX);
-        return NULL;
-    }
-    xmlrpc_env_init(&env);
-    params = xmlrpc_build_value(&env, "(sIi)", path, (xmlrpc_int64)offset,
-                                (int)length);
-    if (env.fault_occurred) {
-        error_setg(errp, "path: %s", env.fault_string);
-        xmlrpc_env_clean(&env);
-        return NULL;
-    }
-    xmlrpc_env_clean(&env);
-    d = va_call_dict(chardev, has_timeout, timeout, "va.getfile", params,
-                     errp);
-    xmlrpc_DECREF(params);
     if (!d) {
         return NULL;
     }
@@ -281,22 +396,102 @@ VaFileChunk *coroutine_fn qmp_va_getfile(const char *chardev,
     }
     chunk = g_new0(VaFileChunk, 1);
     chunk->data = g_strdup(data);
+    chunk->has_eof = true;
     chunk->eof = qbool_get_bool(eof);
+    chunk->has_size = true;
     chunk->size = size;
-    return g_steal_pointer(&chunk);
+    return chunk;
+}
+
+static QObject *va_shape_file_chunk(QObject *answer, Error **errp)
+{
+    g_autoptr(VaFileChunk) ret = va_file_chunk_from(answer, errp);
+
+    return ret ? VA_TO_QOBJECT(VaFileChunk, ret) : NULL;
+}
+
+VaFileChunk *coroutine_fn qmp_va_getfile(const char *chardev,
+                                         bool has_timeout, double timeout,
+                                         bool has_async, bool async,
+                                         const char *path, bool has_offset,
+                                         int64_t offset, bool has_length,
+                                         int64_t length, Error **errp)
+{
+    ERRP_GUARD();
+    QObject *answer;
+    xmlrpc_value *params;
+    VaFileChunk *ret;
+    int64_t id;
+    bool ok;
+
+    if (!has_offset) {
+        offset = 0;
+    }
+    if (!has_length) {
+        length = VA_QMP_CHUNK_DEFAULT;
+    }
+    if (offset < 0 || length <= 0 || length > VA_QMP_CHUNK_MAX) {
+        error_setg(errp, "offset must be at least 0 and length 1 to %d",
+                   VA_QMP_CHUNK_MAX);
+        return NULL;
+    }
+    params = va_params(errp, "(sIi)", path, (xmlrpc_int64)offset,
+                       (int)length);
+    if (!params) {
+        error_prepend(errp, "path: ");
+        return NULL;
+    }
+    ok = va_run(chardev, has_timeout, timeout, has_async && async,
+                "va.getfile", params, va_shape_file_chunk, &answer, &id,
+                errp);
+    xmlrpc_DECREF(params);
+    if (!ok) {
+        return NULL;
+    }
+    if (answer) {
+        ret = va_file_chunk_from(answer, errp);
+        qobject_unref(answer);
+        return ret;
+    }
+    ret = g_new0(VaFileChunk, 1);
+    ret->has_id = true;
+    ret->id = id;
+    return ret;
+}
+
+/* -- va-getdmesg ------------------------------------------------------ */
+
+static VaDmesg *va_dmesg_from(QObject *answer, Error **errp)
+{
+    QString *text = qobject_to(QString, answer);
+    VaDmesg *ret;
+
+    if (!text) {
+        error_setg(errp, "va.getdmesg: the answer is not a string");
+        return NULL;
+    }
+    ret = g_new0(VaDmesg, 1);
+    ret->text = g_strdup(qstring_get_str(text));
+    return ret;
+}
+
+static QObject *va_shape_dmesg(QObject *answer, Error **errp)
+{
+    g_autoptr(VaDmesg) ret = va_dmesg_from(answer, errp);
+
+    return ret ? VA_TO_QOBJECT(VaDmesg, ret) : NULL;
 }
 
 VaDmesg *coroutine_fn qmp_va_getdmesg(const char *chardev, bool has_timeout,
-                                      double timeout, bool has_max_bytes,
+                                      double timeout, bool has_async,
+                                      bool async, bool has_max_bytes,
                                       int64_t max_bytes, Error **errp)
 {
-    VirtagentChardev *va;
-    xmlrpc_value *params, *result;
-    xmlrpc_env env;
-    const char *text;
-    size_t len;
-    VaDmesg *ret = NULL;
-    int64_t ms;
+    QObject *answer;
+    xmlrpc_value *params;
+    VaDmesg *ret;
+    int64_t id;
+    bool ok;
 
     if (!has_max_bytes) {
         max_bytes = VA_QMP_CHUNK_DEFAULT;
@@ -305,79 +500,49 @@ VaDmesg *coroutine_fn qmp_va_getdmesg(const char *chardev, bool has_timeout,
         error_setg(errp, "max-bytes must be 1 to %d", VA_QMP_CHUNK_MAX);
         return NULL;
     }
-    va = va_target(chardev, has_timeout, timeout, &ms, errp);
-    if (!va) {
-        return NULL;
-    }
-    xmlrpc_env_init(&env);
-    params = xmlrpc_build_value(&env, "(i)", (int)max_bytes);
-    xmlrpc_env_clean(&env);
+    params = va_params(errp, "(i)", (int)max_bytes);
     if (!params) {
-        error_setg(errp, "out of memory");
         return NULL;
     }
-    result = virtagent_co_call(va, "va.getdmesg", params, ms, errp);
+    ok = va_run(chardev, has_timeout, timeout, has_async && async,
+                "va.getdmesg", params, va_shape_dmesg, &answer, &id, errp);
     xmlrpc_DECREF(params);
-    if (!result) {
+    if (!ok) {
         return NULL;
     }
-    xmlrpc_env_init(&env);
-    xmlrpc_read_string_lp(&env, result, &len, &text);
-    if (env.fault_occurred || memchr(text, 0, len)) {
-        error_setg(errp, "va.getdmesg: the answer is not a string");
-    } else {
-        ret = g_new0(VaDmesg, 1);
-        ret->text = g_strndup(text, len);
+    if (answer) {
+        ret = va_dmesg_from(answer, errp);
+        qobject_unref(answer);
+        return ret;
     }
-    if (!env.fault_occurred) {
-        free((void *)text);
-    }
-    xmlrpc_env_clean(&env);
-    xmlrpc_DECREF(result);
+    ret = g_new0(VaDmesg, 1);
+    ret->has_id = true;
+    ret->id = id;
     return ret;
 }
 
-typedef struct VaAsyncCall {
-    int64_t id;
-    char *chardev;
-} VaAsyncCall;
+/* -- va-call ---------------------------------------------------------- */
 
-static void va_async_done(xmlrpc_value *result, Error *err, void *opaque)
+/* VA_CALL_DONE carries va-call's answer itself, not {"result": ...}. */
+static QObject *va_shape_any(QObject *answer, Error **errp)
 {
-    VaAsyncCall *c = opaque;
-    QObject *obj = NULL;
-
-    if (!err) {
-        obj = virtagent_to_qobject(result, &err);
-    }
-    qapi_event_send_va_call_done(c->id, c->chardev, obj,
-                                 err ? error_get_pretty(err) : NULL);
-    qobject_unref(obj);
-    error_free(err);
-    g_free(c->chardev);
-    g_free(c);
+    return qobject_ref(answer);
 }
 
 VaCallResult *coroutine_fn qmp_va_call(const char *chardev, bool has_timeout,
-                                       double timeout, const char *method,
+                                       double timeout, bool has_async,
+                                       bool async, const char *method,
                                        bool has_params, anyList *params,
-                                       bool has_async,
-                                       bool async, Error **errp)
+                                       Error **errp)
 {
-    /* Unique among every chardev's calls, so one event stream suffices. */
-    static int64_t next_async_id = 1;
     g_autoptr(QList) list = qlist_new();
-    VirtagentChardev *va;
+    QObject *answer;
     xmlrpc_value *xparams;
     VaCallResult *ret;
     anyList *p;
-    QObject *obj;
-    int64_t ms;
+    int64_t id;
+    bool ok;
 
-    va = va_target(chardev, has_timeout, timeout, &ms, errp);
-    if (!va) {
-        return NULL;
-    }
     for (p = params; p; p = p->next) {
         qlist_append_obj(list, qobject_ref(p->value));
     }
@@ -385,32 +550,28 @@ VaCallResult *coroutine_fn qmp_va_call(const char *chardev, bool has_timeout,
     if (!xparams) {
         return NULL;
     }
-    if (has_async && async) {
-        VaAsyncCall *c = g_new0(VaAsyncCall, 1);
-
-        c->id = next_async_id++;
-        c->chardev = g_strdup(virtagent_id(va));
-        if (!virtagent_call(va, method, xparams, ms, va_async_done, c,
-                            errp)) {
-            g_free(c->chardev);
-            g_free(c);
-            xmlrpc_DECREF(xparams);
-            return NULL;
-        }
-        xmlrpc_DECREF(xparams);
-        ret = g_new0(VaCallResult, 1);
-        ret->has_id = true;
-        ret->id = c->id;
-        return ret;
-    }
-    obj = va_co_call_qobject(va, method, xparams, ms, errp);
+    ok = va_run(chardev, has_timeout, timeout, has_async && async, method,
+                xparams, va_shape_any, &answer, &id, errp);
     xmlrpc_DECREF(xparams);
-    if (!obj) {
+    if (!ok) {
         return NULL;
     }
     ret = g_new0(VaCallResult, 1);
-    ret->result = obj;
+    if (answer) {
+        ret->result = answer;
+    } else {
+        ret->has_id = true;
+        ret->id = id;
+    }
     return ret;
+}
+
+void qmp_va_cancel(const char *chardev, int64_t id, Error **errp)
+{
+    if (chardev && !virtagent_find(chardev, errp)) {
+        return;
+    }
+    virtagent_cancel(chardev, id, errp);
 }
 
 VirtagentInfoList *qmp_query_virtagent(Error **errp)

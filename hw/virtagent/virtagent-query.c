@@ -55,6 +55,21 @@ VirtagentChardev *virtagent_find(const char *id, Error **errp)
     return NULL;
 }
 
+static void va_list_calls(VirtagentChardev *va, VaPendingCallList **tail)
+{
+    int64_t now = va_now_ms(NULL);
+    VirtagentCall *c;
+
+    QTAILQ_FOREACH(c, &va->calls, next) {
+        VaPendingCall *p = g_new0(VaPendingCall, 1);
+
+        p->id = c->id;
+        p->method = g_strdup(c->method);
+        p->age_ms = now - c->start_ms;
+        QAPI_LIST_APPEND(tail, p);
+    }
+}
+
 VirtagentInfoList *virtagent_query(void)
 {
     VirtagentInfoList *head = NULL, **tail = &head;
@@ -90,6 +105,7 @@ VirtagentInfoList *virtagent_query(void)
         info->guest_rejected = st.peer_rejected;
         info->notify_dropped = va->notify_dropped;
         info->bad_frames = st.bad_frames;
+        va_list_calls(va, &info->calls);
         QAPI_LIST_APPEND(tail, info);
     }
     return head;
