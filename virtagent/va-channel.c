@@ -266,6 +266,9 @@ static size_t out_pending(VAChannel *ch)
  */
 static void job_executed(VAChannel *ch, VAServerJob *job)
 {
+    if (job->refused) {
+        ch->refused_documents++;
+    }
     g_clear_pointer(&job->request, g_bytes_unref);
     va_manager_job_executed(ch->mgr, job);
 }
@@ -466,6 +469,9 @@ static void call_finish(uint64_t id, const uint8_t *body, size_t len,
             result = va_codec_decode_reply((const char *)body, len,
                                            ch->cfg.max_body, &local_err);
             err = local_err;
+            if (g_error_matches(err, VA_ERROR, VA_ERROR_PROTOCOL)) {
+                ch->refused_documents++;
+            }
         }
         ctx->done(ch, id, result, err, ctx->opaque);
         if (result) {
@@ -590,6 +596,11 @@ bool va_channel_peer_session(VAChannel *ch, const char *session)
     return restarted;
 }
 
+void va_channel_count_refused(VAChannel *ch)
+{
+    ch->refused_documents++;
+}
+
 void va_channel_get_stats(VAChannel *ch, VAChannelStats *st)
 {
     VAManagerStats ms;
@@ -658,7 +669,7 @@ void va_server_job_execute(VAServerJob *job)
     const char *body = va_server_job_body(job, &len);
 
     job->response = va_codec_dispatch(ch->registry, body, len,
-                                      ch->cfg.max_body, ch);
+                                      ch->cfg.max_body, ch, &job->refused);
 }
 
 void va_server_job_set_response(VAServerJob *job, const char *xml,

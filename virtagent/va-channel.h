@@ -186,6 +186,12 @@ typedef void VAWrittenFunc(VAChannel *ch, bool written, void *opaque);
 void va_channel_after_answers(VAChannel *ch, VAWrittenFunc *fn,
                               void *opaque);
 
+/*
+ * An embedder that decodes answers itself (va_channel_call_xml) counts
+ * those it refused as not XML-RPC or unsafe in refused_documents.
+ */
+void va_channel_count_refused(VAChannel *ch);
+
 /* Our session id: tags are "<session>.<counter>", never reused. */
 const char *va_channel_session(VAChannel *ch);
 void va_channel_get_stats(VAChannel *ch, VAChannelStats *st);

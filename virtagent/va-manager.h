@@ -46,6 +46,7 @@ struct VAServerJob {
     char *method;           /* cached by va_server_job_method() */
     VAServerState state;
     bool orphaned;          /* reset while executing: free, don't answer */
+    bool refused;           /* the input boundary refused the request */
     GList link;             /* in the exec or ready queue */
 };
 

@@ -573,6 +573,57 @@ static void test_request_freed_when_executed(void)
     va_channel_free(ch);
 }
 
+/* What the input boundary refuses is answered, and counted. */
+static void test_refused_documents_counted(void)
+{
+    static const char evil[] = "<?xml version=\"1.0\"?>"
+        "<!DOCTYPE x [<!ENTITY a \"aaaa\">]><methodCall>"
+        "<methodName>va.ping</methodName></methodCall>";
+    VATestLink l;
+    VATestResult r = { 0 };
+    VAChannelStats st;
+    g_autoptr(GByteArray) in = g_byte_array_new();
+    VACallId id;
+    size_t len;
+    const uint8_t *out;
+    char tag[VA_TAG_MAX_LEN + 1];
+
+    va_test_link_init(&l, NULL, NULL);
+    va_frame_encode(in, VA_FRAME_CALL, "peer.1", evil, strlen(evil));
+    va_channel_input(l.b, in->data, in->len);
+    out = va_channel_output(l.b, &len);
+    g_assert_nonnull(g_strstr_len((const char *)out, len, "<i4>1003</i4>"));
+    va_channel_output_done(l.b, len);
+
+    /* The same document as the answer to one of b's calls. */
+    id = call(l.b, "va.ping", &r);
+    out = va_channel_output(l.b, &len);
+    g_assert_cmpuint(len, >, 0);
+    {
+        const char *t = g_strstr_len((const char *)out, len,
+                                     "X-Virtagent-Client-Tag: ");
+        const char *e;
+
+        g_assert_nonnull(t);
+        t += strlen("X-Virtagent-Client-Tag: ");
+        e = strchr(t, '\r');
+        g_assert_nonnull(e);
+        g_strlcpy(tag, t, MIN((size_t)(e - t) + 1, sizeof(tag)));
+    }
+    va_channel_output_done(l.b, len);
+    g_byte_array_set_size(in, 0);
+    va_frame_encode(in, VA_FRAME_REPLY, tag, evil, strlen(evil));
+    va_channel_input(l.b, in->data, in->len);
+    g_assert_cmpint(r.completions, ==, 1);
+    g_assert_error(r.err, VA_ERROR, VA_ERROR_PROTOCOL);
+    g_assert_cmpuint(id, !=, 0);
+
+    va_channel_get_stats(l.b, &st);
+    g_assert_cmpuint(st.refused_documents, ==, 2);
+    va_test_result_clear(&r);
+    va_test_link_destroy(&l);
+}
+
 static void test_policy(void)
 {
     VAMethodPolicy *policy = va_method_policy_new(NULL, "test.echo");
@@ -865,6 +916,8 @@ int main(int argc, char **argv)
     g_test_add_func("/channel/byte-budget", test_byte_budget);
     g_test_add_func("/channel/request-freed-when-executed",
                     test_request_freed_when_executed);
+    g_test_add_func("/channel/refused-documents-counted",
+                    test_refused_documents_counted);
     g_test_add_func("/channel/policy", test_policy);
     g_test_add_func("/channel/no-starvation", test_no_starvation);
     g_test_add_func("/channel/random-input", test_random_input);
