@@ -921,6 +921,201 @@ def every_info_command_through_qmp(ctx):
           "QEMU unhealthy after the info commands")
 
 
+ASYNC = {"async": True}
+
+
+def vm_with_second_qmp(ctx, extra=()):
+    """A VM with va0 only and a second QMP monitor; returns (vm, qmp2)."""
+    d = tempfile.mkdtemp(dir=ctx.tmp)
+    path = os.path.join(d, "qmp2.sock")
+    v = Vm(ctx.binary, ctx.extra,
+           ["-chardev", "virtagent,id=va0",
+            "-device", "isa-serial,chardev=va0,iobase=0x3f8,irq=4",
+            "-chardev", "socket,id=qmp2,path=%s,server=on,wait=off" % path,
+            "-mon", "chardev=qmp2,mode=control"] + list(extra),
+           d, ctx.wrapper)
+    ctx.vms.append(v)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    return v, Qmp(s)
+
+
+def call_done(q, cid):
+    return q.event("VA_CALL_DONE", pred=lambda e: e["data"]["id"] == cid)
+
+
+@test
+def async_form_of_every_command(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    info = {"version": "2.0.0", "session": "abc", "uptime_s": 12,
+            "hostname": "vm1", "kernel": "6.1.0"}
+    cases = (
+        ("va-ping", {}, "va.ping", "pong", {}),
+        ("va-capabilities", {}, "va.capabilities",
+         {"version": "2.0.0", "methods": ["va.ping"]},
+         {"version": "2.0.0", "methods": ["va.ping"]}),
+        ("va-info", {}, "va.info", info,
+         {"version": "2.0.0", "session": "abc", "uptime": 12,
+          "hostname": "vm1", "kernel": "6.1.0"}),
+        ("va-shutdown", {"mode": "reboot"}, "va.shutdown", True, {}),
+        ("va-getfile", {"path": "/f"}, "va.getfile",
+         {"data": b"hi", "eof": True, "size": 2},
+         {"data": "aGk=", "eof": True, "size": 2}),
+        ("va-getdmesg", {}, "va.getdmesg", "log\n", {"text": "log\n"}),
+        ("va-call", {"method": "test.x", "params": [1]}, "test.x",
+         [1, "a"], [1, "a"]),
+    )
+    for cmd, args, method, answer, expect in cases:
+        r = q.cmd(cmd, chardev="va0", **args, **ASYNC)
+        check(list(r) == ["id"] and isinstance(r["id"], int),
+              "%s: %r" % (cmd, r))
+        g.answer(method, answer)
+        e = call_done(q, r["id"])["data"]
+        check(e == {"id": r["id"], "chardev": "va0", "result": expect},
+              "%s: %r" % (cmd, e))
+    # an answer the sync form refuses: the same error in the event
+    r = q.cmd("va-info", chardev="va0", **ASYNC)
+    g.answer("va.info", {"version": 7})
+    e = call_done(q, r["id"])["data"]
+    check("result" not in e and "lacks string 'version'" in e["error"],
+          "%r" % e)
+    # a fault
+    r = q.cmd("va-getdmesg", chardev="va0", **ASYNC)
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 42, "boom")
+    e = call_done(q, r["id"])["data"]
+    check(e.get("error") == "guest fault 42: boom", "%r" % e)
+    check(q.cmd("query-virtagent")[0]["calls"] == [], "calls left")
+
+
+@test
+def va_cancel_async_and_errors(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    r = q.cmd("va-ping", chardev="va0", **ASYNC)
+    tag, _, _ = g.read_call()
+    calls = q.cmd("query-virtagent")[0]["calls"]
+    check(len(calls) == 1 and calls[0]["id"] == r["id"] and
+          calls[0]["method"] == "va.ping" and calls[0]["age-ms"] >= 0,
+          "%r" % calls)
+    check(q.cmd("va-cancel", chardev="va0", id=r["id"]) == {}, "va-cancel")
+    e = call_done(q, r["id"])["data"]
+    check(e == {"id": r["id"], "chardev": "va0",
+                "error": "virtagent 'va0': cancelled by va-cancel"},
+          "%r" % e)
+    # the guest's late answer is dropped; cancelling again fails
+    g.reply(tag, "pong")
+    desc = qmp_error(q.cmd_raw("va-cancel", id=r["id"]))
+    check(desc == "no pending virtagent call %d" % r["id"], desc)
+    desc = qmp_error(q.cmd_raw("va-cancel", chardev="va0", id=99999))
+    check(desc == "virtagent 'va0' has no pending call 99999", desc)
+    desc = qmp_error(q.cmd_raw("va-cancel", chardev="nosuch", id=1))
+    check("'nosuch' is not a virtagent chardev" in desc, desc)
+    # a call of va0 is not va1's to cancel
+    r = q.cmd("va-call", chardev="va0", method="test.x", **ASYNC)
+    tag, _, _ = g.read_call()
+    desc = qmp_error(q.cmd_raw("va-cancel", chardev="va1", id=r["id"]))
+    check("has no pending call" in desc, desc)
+    # cancel after completion
+    g.reply(tag, 1)
+    check(call_done(q, r["id"])["data"].get("result") == 1, "va-call")
+    desc = qmp_error(q.cmd_raw("va-cancel", id=r["id"]))
+    check(desc == "no pending virtagent call %d" % r["id"], desc)
+    # the channel goes on
+    cid = q.send("va-ping", chardev="va0")
+    g.answer("va.ping", "pong")
+    check(q.wait(cid).get("return") == {}, "va-ping after va-cancel")
+    info = q.cmd("query-virtagent")[0]
+    check(info["calls"] == [] and info["dropped"] == 1, "%r" % info)
+
+
+@test
+def va_cancel_sync_call(ctx):
+    # A sync QMP call holds the QMP dispatcher (no in-band command runs,
+    # and va-cancel cannot be out-of-band: it needs the BQL), so the sync
+    # call cancelled here is HMP's, whose monitor waits while QMP goes on.
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_ping -c va0")
+    g.read_call()
+    calls = vm.qmp.cmd("query-virtagent")[0]["calls"]
+    check(len(calls) == 1 and calls[0]["method"] == "va.ping", "%r" % calls)
+    vm.qmp.cmd("va-cancel", id=calls[0]["id"])
+    out = hmp.until_prompt()
+    check("cancelled by va-cancel" in out, out)
+    check(vm.qmp.cmd("query-virtagent")[0]["calls"] == [], "calls left")
+
+
+@test
+def sync_call_holds_qmp_async_does_not(ctx):
+    vm, q2 = vm_with_second_qmp(ctx)
+    g = ctx.guest(vm, COM1)
+    # sync, default timeout: the guest never answers
+    t0 = time.monotonic()
+    cid = vm.qmp.send("va-ping")
+    g.read_call()
+    t = time.monotonic()
+    q2.cmd("query-status")
+    sync_wait = time.monotonic() - t
+    desc = qmp_error(vm.qmp.wait(cid, 25))
+    sync_total = time.monotonic() - t0
+    check("timed out" in desc, desc)
+    # async: the second client is answered at once
+    r = vm.qmp.cmd("va-ping", **ASYNC)
+    g.read_call()
+    t = time.monotonic()
+    q2.cmd("query-status")
+    async_wait = time.monotonic() - t
+    calls = q2.cmd("query-virtagent")[0]["calls"]
+    check([c["id"] for c in calls] == [r["id"]], "%r" % calls)
+    q2.cmd("va-cancel", id=r["id"])
+    check("cancelled" in call_done(q2, r["id"])["data"]["error"], "cancel")
+    print("  sync va-ping unanswered: failed after %.1f s (default "
+          "timeout); a second client's query-status waited %.0f ms; "
+          "async: %.1f ms" % (sync_total, sync_wait * 1000,
+                              async_wait * 1000))
+
+
+@test
+def large_answer_decoded_off_main_loop(ctx):
+    vm, q2 = vm_with_second_qmp(ctx, ["-trace", "virtagent_answer_decoded"])
+    g = ctx.guest(vm, COM1)
+    # bytes of data; VA_LARGE_ANSWER=1540000 makes the answer max-message
+    size = int(os.environ.get("VA_LARGE_ANSWER", 384 * 1024))
+    data = os.urandom(size)
+    r = vm.qmp.cmd("va-call", method="test.big", **ASYNC)
+    tag, _, _ = g.read_call()
+    body = xmlrpc.client.dumps(({"data": xmlrpc.client.Binary(data)},),
+                               methodresponse=True).encode()
+    frame = g.frame("reply", tag, body)
+    t = time.monotonic()
+    g.write(frame[:-1])
+    feed = time.monotonic() - t
+    # the last byte completes the answer: its outb returns when chr_write
+    # has handled it, before or after parsing
+    t = time.monotonic()
+    g.write(frame[-1:])
+    last = time.monotonic() - t
+    e = call_done(q2, r["id"])["data"]
+    check(e.get("result") == {"data": {"base64": base64.b64encode(
+        data).decode()}}, "big answer: %r" % e.get("error"))
+    with open(vm.log_path) as f:
+        m = re.findall(r"virtagent_answer_decoded .*: (\d+) bytes, decoded "
+                       r"in (\d+) us .* copy (\d+) us, completion (\d+) us",
+                       f.read())
+    check(len(m) == 1, "no trace: %r" % m)
+    size, worker, copy, done = (int(x) for x in m[0])
+    print("  %d-byte answer: checked, parsed and converted in %.1f ms in a "
+          "worker; main loop: copy %.2f ms, completion (VA_CALL_DONE to two "
+          "QMP clients) %.1f ms; the last byte's outb took %.2f ms; feeding "
+          "took %.1f s" % (size, worker / 1000, copy / 1000, done / 1000,
+                           last * 1000, feed))
+
+
 class Ctx:
     def __init__(self, binary, extra, tmp, wrapper):
         self.binary = binary
