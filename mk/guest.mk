@@ -17,12 +17,13 @@ GUEST_PKGS := $(GUEST_DIR)/packages.txt
 GUEST_SRC := guest/mkimage.sh guest/mkcpio.py guest/init guest/qemu-va-start \
              guest/profile
 
-# The static guest programs of the daemon's build (mk/qemu-va.mk).  Those
-# the build makes (listed in ALL_EXTRA, complete only once every mk/*.mk
-# has been read: hence the second expansion) are real prerequisites; if it
-# does not, ones already built are taken as they are; without any, an image
-# without the agent is still useful for boot tests.
-GUEST_BINS := $(B)/qemu-va $(B)/va-call
+# The static guest programs of the daemon's build (mk/qemu-va.mk) and the
+# hostile guest (mk/hostile.mk).  Those the build makes (listed in
+# ALL_EXTRA, complete only once every mk/*.mk has been read: hence the
+# second expansion) are real prerequisites; if it does not, ones already
+# built are taken as they are; without any, an image without the agent is
+# still useful for boot tests.
+GUEST_BINS := $(B)/qemu-va $(B)/va-call $(B)/va-hostile
 guest_bins_built := $(shell for f in $(GUEST_BINS); do \
                         [ -f $$f ] && echo $$f; done)
 
