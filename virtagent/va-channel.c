@@ -683,6 +683,11 @@ void va_server_job_set_fault(VAServerJob *job, int code, const char *msg)
     job->response = va_codec_encode_fault(code, msg);
 }
 
+bool va_server_job_orphaned(const VAServerJob *job)
+{
+    return job->orphaned;
+}
+
 void va_channel_job_executed(VAChannel *ch, VAServerJob *job)
 {
     job_executed(ch, job);

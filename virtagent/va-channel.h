@@ -215,6 +215,11 @@ void va_server_job_set_response(VAServerJob *job, const char *xml,
                                 size_t len);
 void va_server_job_set_fault(VAServerJob *job, int code, const char *msg);
 /*
+ * The channel was reset since it handed out @job: its answer will be
+ * dropped, so it need not run. Read in the channel's thread only.
+ */
+bool va_server_job_orphaned(const VAServerJob *job);
+/*
  * Back in the channel's thread: queue the answer. Jobs of a channel that
  * was reset meanwhile are freed here without an answer. Before
  * va_channel_free(), every job handed out must have come back here or be

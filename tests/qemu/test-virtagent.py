@@ -183,6 +183,10 @@ class QTest:
     def inb(self, port):
         return int(self._cmds(["inb 0x%x" % port])[0].split()[1], 16)
 
+    def clock_step(self, ns=1000000000):
+        """Advance the virtual clock, which times QMP event throttling."""
+        self._cmds(["clock_step %d" % ns])
+
 
 class Frame:
     def __init__(self, kind, tag, body):
@@ -496,10 +500,12 @@ def hello_and_connected_event(ctx):
     check("agent connected (version test-agent 1.0, session "
           "1111222233334444)\r\n  agent methods: va.ping" in out, out)
     # the same session again: no new event; a new one: reconnect
+    vm.qtest.clock_step()   # past the first event's throttling period
     g.hello("1111222233334444")
     g.hello("5555666677778888")
     e = vm.qmp.event("VA_AGENT_DISCONNECTED")
     check(e["data"]["reason"] == "agent restarted", "%r" % e)
+    vm.qtest.clock_step()   # CONNECTED comes a period after
     e = vm.qmp.event("VA_AGENT_CONNECTED")
     check(e["data"]["session"] == "5555666677778888", "%r" % e)
     check(not [x for x in vm.qmp.events
@@ -537,7 +543,8 @@ def notify_rate_limit(ctx):
     t = time.monotonic()
     for i in range(15):
         try:
-            g.call("va.notify", ("tick", i))
+            # distinct names: QMP throttling coalesces one name's repeats
+            g.call("va.notify", ("tick%d" % i, i))
         except xmlrpc.client.Fault as f:
             check(f.faultCode == VA_FAULT_RATE_LIMITED, "%r" % f)
             faults += 1
@@ -552,6 +559,72 @@ def notify_rate_limit(ctx):
     check(info["notify-dropped"] == faults, "%r" % info)
     time.sleep(1.1)
     check(g.call("va.notify", ("tick", 99)), "no token after a second")
+
+@test
+def event_throttling(ctx):
+    """Guest-triggered events go through QEMU's throttling, per chardev."""
+    vm = ctx.vm()
+    guests = {"va0": ctx.guest(vm, COM1), "va1": ctx.guest(vm, COM2)}
+    hellos, notes = {}, {}
+
+    def drain():
+        vm.qmp.cmd("query-status")      # events sent before are read
+        got = [e for e in vm.qmp.events if e["event"].startswith("VA_")]
+        vm.qmp.events = []
+        return got
+
+    def of(events, chardev, prefix):
+        return [e for e in events if e["event"].startswith(prefix) and
+                e["data"]["chardev"] == chardev]
+
+    for n, (name, g) in enumerate(guests.items()):
+        hellos[name], notes[name] = [], []
+        for i in range(30):
+            session = "%016x" % ((n << 32) + i + 1)
+            try:
+                g.hello(session)
+                hellos[name].append(session)
+            except xmlrpc.client.Fault as f:
+                check(f.faultCode == VA_FAULT_RATE_LIMITED, "%r" % f)
+        for i in range(5):
+            try:
+                g.call("va.notify", ("progress", i))
+                notes[name].append(i)
+            except xmlrpc.client.Fault as f:
+                check(f.faultCode == VA_FAULT_RATE_LIMITED, "%r" % f)
+        check(g.call("va.notify", ("done", n)), "notify done")
+        check(len(hellos[name]) >= 2 and len(notes[name]) >= 2,
+              "%s: too few accepted: %r %r" % (name, hellos, notes))
+    # at once: the first of each kind, per chardev
+    first = drain()
+    for name in guests:
+        agent = of(first, name, "VA_AGENT")
+        check([(e["event"], e["data"]["session"]) for e in agent] ==
+              [("VA_AGENT_CONNECTED", hellos[name][0])], "%r" % agent)
+        got = [(e["data"]["name"], e["data"]["data"])
+               for e in of(first, name, "VA_GUEST_NOTIFY")]
+        check(sorted(got, key=str) ==
+              sorted([("progress", 0), ("done", list(guests).index(name))],
+                     key=str), "%s: %r" % (name, got))
+    # a period later: the latest of each kind, the agent's current state
+    vm.qtest.clock_step()
+    second = drain()
+    for name in guests:
+        agent = of(second, name, "VA_AGENT")
+        check([(e["event"], e["data"]["session"]) for e in agent] ==
+              [("VA_AGENT_CONNECTED", hellos[name][-1])], "%r" % agent)
+        got = [(e["data"]["name"], e["data"]["data"])
+               for e in of(second, name, "VA_GUEST_NOTIFY")]
+        check(got == [("progress", notes[name][-1])], "%s: %r" % (name, got))
+    vm.qtest.clock_step()
+    third = drain()
+    check(third == [], "events after the burst: %r" % third)
+    for info in vm.qmp.cmd("query-virtagent"):
+        check(info["session"] == hellos[info["chardev"]][-1], "%r" % info)
+    for name in guests:
+        print("  %s: %d hellos, %d notifications: %d events" %
+              (name, len(hellos[name]), len(notes[name]) + 1,
+               len(of(first + second, name, "VA_"))))
 
 
 @test
@@ -744,6 +817,7 @@ def agent_restart_mid_call(ctx):
     g = ctx.guest(vm, COM1)
     g.hello("aaaaaaaaaaaaaaaa")
     vm.qmp.event("VA_AGENT_CONNECTED")
+    vm.qtest.clock_step()   # past its throttling period
     # async first: a waiting va-ping holds every later QMP command
     r = vm.qmp.cmd("va-call", chardev="va0", method="va.ping",
                    **{"async": True})
@@ -854,6 +928,7 @@ def chardev_change(ctx):
     g = ctx.guest(vm, COM1)
     g.hello("cccccccccccccccc")
     vm.qmp.event("VA_AGENT_CONNECTED")
+    vm.qtest.clock_step()   # past its throttling period
     r = vm.qmp.cmd("va-call", chardev="va0", method="x", **{"async": True})
     g.read_call()
     vm.qmp.cmd("chardev-change", id="va0",
