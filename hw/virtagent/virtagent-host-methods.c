@@ -5,12 +5,14 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * va.hello, va.ping, va.capabilities and va.notify, run by the core's
- * channel when a guest call arrives, under the BQL.
+ * va.hello, va.ping, va.capabilities and va.notify. They run in a worker
+ * thread, where the guest's document was parsed (virtagent.c), and take
+ * the BQL for what touches the chardev or the monitor.
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-events-virtagent.h"
+#include "qemu/main-loop.h"
 #include "qobject/qjson.h"
 #include "qobject/qobject.h"
 #include "hw/virtagent/virtagent-internal.h"
@@ -26,6 +28,16 @@
 static VirtagentChardev *va_from_call(void *call_info)
 {
     return va_channel_opaque(call_info);
+}
+
+/* The call still belongs to the open port's stream (see virtagent.c). */
+static bool va_current(xmlrpc_env *env, VirtagentChardev *va)
+{
+    if (virtagent_job_stale(va)) {
+        xmlrpc_env_set_fault(env, VA_FAULT_FAILED, "port was reset");
+        return false;
+    }
+    return true;
 }
 
 static bool va_count_params(xmlrpc_env *env, xmlrpc_value *params,
@@ -186,8 +198,9 @@ static xmlrpc_value *va_rpc_hello(xmlrpc_env *env, xmlrpc_value *params,
     g_auto(GStrv) methods = NULL;
     xmlrpc_value *st;
     bool restarted;
+    BQL_LOCK_GUARD();
 
-    if (!va_count_params(env, params, 1, 1)) {
+    if (!va_count_params(env, params, 1, 1) || !va_current(env, va)) {
         return NULL;
     }
     xmlrpc_array_read_item(env, params, 0, &st);
@@ -242,6 +255,8 @@ static xmlrpc_value *va_rpc_capabilities(xmlrpc_env *env,
                                          xmlrpc_value *params,
                                          void *server_info, void *call_info)
 {
+    BQL_LOCK_GUARD();
+
     if (!va_count_params(env, params, 0, 0)) {
         return NULL;
     }
@@ -258,8 +273,9 @@ static xmlrpc_value *va_rpc_notify(xmlrpc_env *env, xmlrpc_value *params,
     QObject *data = NULL;
     xmlrpc_value *v;
     Error *err = NULL;
+    BQL_LOCK_GUARD();
 
-    if (!va_count_params(env, params, 1, 2)) {
+    if (!va_count_params(env, params, 1, 2) || !va_current(env, va)) {
         return NULL;
     }
     xmlrpc_array_read_item(env, params, 0, &v);

@@ -39,6 +39,10 @@ struct VirtagentChardev {
     QTAILQ_HEAD(, VirtagentCall) calls;
     /* VirtagentCall answered or failed, waiting for the bottom half. */
     GQueue completed;
+    /* Guest calls (VAServerJob) waiting for the bottom half to start. */
+    GQueue to_execute;
+    /* Times the stream started over: guest calls from before are stale. */
+    uint64_t resets;
     /* The guest side of the port is open. */
     bool fe_open;
     /* Guards against the frontend asking for more output while we write. */
@@ -104,6 +108,12 @@ void virtagent_agent_gone(VirtagentChardev *va, const char *reason);
  */
 #define VA_HOST_METHODS "va.hello,va.ping,va.capabilities,va.notify"
 bool virtagent_register_methods(VirtagentChardev *va, Error **errp);
+
+/*
+ * virtagent.c: in a guest call's method, under the BQL: the port was reset
+ * since the call arrived, so it must change nothing.
+ */
+bool virtagent_job_stale(VirtagentChardev *va);
 
 /*
  * virtagent-call.c: start decoding or complete the calls queued by the

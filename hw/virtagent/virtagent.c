@@ -18,6 +18,12 @@
  * queued and run from a bottom half, which also flushes output and
  * re-arms the timer.
  *
+ * The guest's calls are parsed, run and answered in QEMU's thread pool,
+ * not under the BQL: what a guest document costs to parse is the guest's
+ * choice within the limits, and no part of it may hold up the main loop.
+ * The methods take the BQL for their short critical sections; each job
+ * holds a reference to the chardev until it is back.
+ *
  * Migration is blocked while the chardev exists: calls in flight and the
  * agent's session live only in this process, and a virtserialport's
  * buffered bytes would arrive mid-frame on the destination.
@@ -31,6 +37,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-events-virtagent.h"
 #include "qapi/qapi-types-char.h"
+#include "block/thread-pool.h"
 #include "qemu/main-loop.h"
 #include "qemu/option.h"
 #include "system/runstate.h"
@@ -44,6 +51,14 @@
 /* Guest calls per second, and the burst (the core answers "rate limited"). */
 #define VA_GUEST_CALL_RATE 50
 #define VA_GUEST_CALL_BURST 100
+/*
+ * A guest call's body: a hello naming 256 methods fits with room to
+ * spare. Answers to our calls keep max-message (getfile's chunks).
+ */
+#define VA_GUEST_CALL_MAX (64 * 1024)
+/* Bytes of guest calls per second, and the burst: four of the largest. */
+#define VA_GUEST_BYTE_RATE (64 * 1024)
+#define VA_GUEST_BYTE_BURST (4 * VA_GUEST_CALL_MAX)
 /* VA_GUEST_NOTIFY events per second, and the burst. */
 #define VA_NOTIFY_RATE 1
 #define VA_NOTIFY_BURST 10
@@ -88,11 +103,77 @@ static void va_flush(VirtagentChardev *va)
     va->flushing = false;
 }
 
+typedef struct VirtagentJob {
+    VirtagentChardev *va;
+    VAServerJob *job;
+    uint64_t resets;        /* va->resets when it was submitted */
+} VirtagentJob;
+
+/* The guest call this worker thread runs. */
+static __thread VirtagentJob *va_current_job;
+
+bool virtagent_job_stale(VirtagentChardev *va)
+{
+    return va_current_job && va_current_job->resets != va->resets;
+}
+
+/* In a worker thread, without the BQL. */
+static int va_job_run(void *opaque)
+{
+    VirtagentJob *j = opaque;
+
+    va_current_job = j;
+    va_server_job_execute(j->job);
+    va_current_job = NULL;
+    return 0;
+}
+
+static void va_job_done(void *opaque, int ret)
+{
+    VirtagentJob *j = opaque;
+
+    va_channel_job_executed(j->va->ch, j->job);
+    qemu_bh_schedule(j->va->bh);
+    object_unref(OBJECT(j->va));
+    g_free(j);
+}
+
+/* Called inside va_channel_input(): only queue, the bottom half submits. */
+static void va_execute(VAChannel *ch, VAServerJob *job, void *opaque)
+{
+    VirtagentChardev *va = opaque;
+
+    g_queue_push_tail(&va->to_execute, job);
+    qemu_bh_schedule(va->bh);
+}
+
+static void va_submit_jobs(VirtagentChardev *va)
+{
+    VAServerJob *job;
+
+    while ((job = g_queue_pop_head(&va->to_execute))) {
+        VirtagentJob *j;
+
+        if (va_server_job_orphaned(job)) {
+            /* The port was reset since it arrived: drop it unrun. */
+            va_channel_job_executed(va->ch, job);
+            continue;
+        }
+        j = g_new(VirtagentJob, 1);
+        j->va = va;
+        j->job = job;
+        j->resets = va->resets;
+        object_ref(OBJECT(va));
+        thread_pool_submit_aio(va_job_run, j, va_job_done, j);
+    }
+}
+
 static void va_kick(void *opaque)
 {
     VirtagentChardev *va = opaque;
     int64_t deadline;
 
+    va_submit_jobs(va);
     virtagent_run_completed(va);
     va_flush(va);
     deadline = va_channel_deadline(va->ch);
@@ -126,6 +207,7 @@ void virtagent_agent_gone(VirtagentChardev *va, const char *reason)
 static void va_reset(VirtagentChardev *va, const char *reason)
 {
     trace_virtagent_reset(va_label(va), reason);
+    va->resets++;
     virtagent_agent_gone(va, reason);
     va_channel_reset(va->ch, reason);
     qemu_bh_schedule(va->bh);
@@ -188,6 +270,7 @@ static void va_chr_open(Chardev *chr, ChardevBackend *backend,
     static const VAChannelOps ops = {
         .now_ms = va_now_ms,
         .wakeup = va_wakeup,
+        .execute = va_execute,
     };
     g_autoptr(GError) gerr = NULL;
     VAChannelConfig cfg;
@@ -222,6 +305,9 @@ static void va_chr_open(Chardev *chr, ChardevBackend *backend,
     va->max_body = cfg.max_body;
     cfg.peer_call_rate = VA_GUEST_CALL_RATE;
     cfg.peer_call_burst = VA_GUEST_CALL_BURST;
+    cfg.max_peer_call = MIN(VA_GUEST_CALL_MAX, cfg.max_body);
+    cfg.peer_byte_rate = VA_GUEST_BYTE_RATE;
+    cfg.peer_byte_burst = VA_GUEST_BYTE_BURST;
     va->policy = va_method_policy_new(VA_HOST_METHODS, NULL);
     cfg.policy = va->policy;
 
@@ -267,6 +353,11 @@ static void va_chr_finalize(Object *obj)
     if (va->ch) {
         va_reset(va, "chardev removed");
         virtagent_abandon_calls(va, "chardev removed");
+        /* Never submitted: they hold no reference. */
+        while (!g_queue_is_empty(&va->to_execute)) {
+            va_channel_job_executed(va->ch,
+                                    g_queue_pop_head(&va->to_execute));
+        }
         va_channel_free(va->ch);
     }
     migrate_del_blocker(&va->migration_blocker);
