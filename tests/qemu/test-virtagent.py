@@ -69,6 +69,11 @@ def check(cond, what):
         raise TestFailure(what)
 
 
+def no_json_constant(name):
+    """QMP is JSON: NaN and Infinity are not (Python accepts them)."""
+    raise TestFailure("QMP sent %s, which is not JSON" % name)
+
+
 class Qmp:
     """A QMP client that keeps events for the tests to look at."""
 
@@ -94,7 +99,7 @@ class Qmp:
                 raise TestFailure("QMP: connection closed")
             self.buf += data
         line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        return json.loads(line, parse_constant=no_json_constant)
 
     def _pump(self, timeout):
         msg = self._read(timeout)
@@ -673,6 +678,56 @@ def hostile_xml(ctx):
     except xmlrpc.client.Fault as f:
         check(f.faultCode == VA_FAULT_UNSAFE_XML, "%r" % f)
     check(g.call("va.ping", ()) == "pong", "ping after hostile XML")
+
+@test
+def qmp_stays_json(ctx):
+    """No NaN or infinity from the guest reaches QMP (read strictly)."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    for text in (b"nan", b"NaN", b"inf", b"-inf", b"1e999", b"-1e400"):
+        body = (b'<?xml version="1.0"?><methodCall><methodName>va.notify'
+                b'</methodName><params><param><value><string>n</string>'
+                b'</value></param><param><value><double>%s</double>'
+                b'</value></param></params></methodCall>' % text)
+        try:
+            g.call("va.notify", (), raw_body=body)
+            raise TestFailure("%r: notification accepted" % text)
+        except xmlrpc.client.Fault:
+            pass
+    nan, inf = float("nan"), float("inf")
+    for value in (nan, -inf, [1.5, {"x": inf}]):
+        cid = vm.qmp.send("va-call", chardev="va0", method="t")
+        tag, _, _ = g.read_call()
+        g.reply(tag, value)
+        qmp_error(vm.qmp.wait(cid))
+        r = vm.qmp.cmd("va-call", chardev="va0", method="t",
+                       **{"async": True})
+        tag, _, _ = g.read_call()
+        g.reply(tag, value)
+        e = vm.qmp.event("VA_CALL_DONE")["data"]
+        check(e["id"] == r["id"] and "error" in e and "result" not in e,
+              "%r" % e)
+    cid = vm.qmp.send("va-info", chardev="va0")
+    g.answer("va.info", {"version": "1", "session": "s", "uptime_s": 1,
+                         "hostname": "h", "kernel": "k", "arch": "a",
+                         "os": {"x": nan}})
+    qmp_error(vm.qmp.wait(cid))
+    cid = vm.qmp.send("human-monitor-command",
+                      **{"command-line": "va_call -c va0 t"})
+    tag, _, _ = g.read_call()
+    g.reply(tag, inf)
+    out = vm.qmp.wait(cid)["return"]
+    check(out.startswith("Error:"), out)
+    # QEMU's JSON parser reads 1e999 as infinity: not sent to the guest
+    vm.qmp.sock.sendall(b'{"execute": "va-call", "id": "inf", "arguments":'
+                        b' {"chardev": "va0", "method": "t",'
+                        b' "params": [1e999]}}\n')
+    desc = qmp_error(vm.qmp.wait("inf"))
+    check("not finite" in desc, desc)
+    check(g.idle(), "a call with infinity reached the guest")
+    check(g.call("va.ping", ()) == "pong", "ping after the attempts")
+    check(not [e for e in vm.qmp.events if e["event"] == "VA_GUEST_NOTIFY"],
+          "a notification got through")
 
 
 @test
