@@ -5,7 +5,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * The va_* commands are HMP coroutine commands, reached two ways:
+ * The va_* commands are HMP coroutine commands, reached three ways:
  *
  * - From an interactive monitor, handle_hmp_command() runs them in a
  *   coroutine but blocks in AIO_WAIT_WHILE until they return, polling only
@@ -18,11 +18,23 @@
  *   patch makes that command a coroutine command and runs coroutine HMP
  *   commands directly in the QMP dispatcher's coroutine, so they yield
  *   there until the answer arrives and print it into the command's output.
+ *   Like a synchronous va-* command, that holds every QMP client, so the
+ *   wait has the same short default timeout.
+ *
+ * - From gdb's "monitor" command, whose monitor cannot be suspended and
+ *   which runs in the AIO_WAIT_WHILE above: the guest's answer would never
+ *   be read, and QEMU would hang until the timeout. They fail at once.
+ *
+ * Their options, -c and -t, may come in any order, before the other
+ * arguments: they are parsed here from one "S" argument, as QEMU's
+ * parser takes "-cs" options only in the order of args_type (a skipped
+ * one even takes the next option's value for its own).
  *
  * Text from the guest is printed with control characters escaped: the
  * guest must not drive the operator's terminal.
  */
 #include "qemu/osdep.h"
+#include "monitor-internal.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "qapi/error.h"
@@ -41,6 +53,24 @@
 #define VA_HMP_FILE_MAX (64 * 1024)
 #define VA_HMP_HEXDUMP_MAX 4096
 #define VA_HMP_DMESG_MAX (64 * 1024)
+
+/* The default wait in the QMP dispatcher, as for synchronous va-* */
+#define VA_HMP_QMP_TIMEOUT_MS 5000
+
+/* A va_* command line: its options, and the other words. */
+typedef struct VaHmpArgs {
+    const char *chardev;
+    int64_t timeout_ms;         /* -1: the default */
+    char **words;
+    GStrv argv;
+} VaHmpArgs;
+
+static void va_hmp_args_clear(VaHmpArgs *a)
+{
+    g_strfreev(a->argv);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VaHmpArgs, va_hmp_args_clear)
 
 typedef void VaHmpPrint(Monitor *mon, xmlrpc_value *result, void *arg);
 
@@ -89,6 +119,98 @@ static void va_hmp_error(Monitor *mon, Error *err)
     error_free(err);
 }
 
+/*
+ * Split the command's "args" as a shell would ('{"a": 1}' stays one
+ * word), take -c ID and -t SECONDS in any order up to the first other
+ * word (or "--"), and check that @min to @max words remain (@max < 0:
+ * any number). False after printing why not.
+ */
+static bool va_hmp_parse(Monitor *mon, const QDict *qdict, int min,
+                         int max, VaHmpArgs *a)
+{
+    const char *line = qdict_get_try_str(qdict, "args");
+    g_autoptr(GError) gerr = NULL;
+    const char *timeout = NULL;
+    char **w;
+    int n;
+
+    a->timeout_ms = -1;
+    if (line && !g_shell_parse_argv(line, NULL, &a->argv, &gerr) &&
+        !g_error_matches(gerr, G_SHELL_ERROR, G_SHELL_ERROR_EMPTY_STRING)) {
+        monitor_printf(mon, "Error: %s\n", gerr->message);
+        return false;
+    }
+    if (!a->argv) {
+        a->argv = g_new0(char *, 1);
+    }
+    for (w = a->argv; *w && (*w)[0] == '-'; w += 2) {
+        const char **opt;
+
+        if (!strcmp(*w, "--")) {
+            w++;
+            break;
+        }
+        if (!strcmp(*w, "-c")) {
+            opt = &a->chardev;
+        } else if (!strcmp(*w, "-t")) {
+            opt = &timeout;
+        } else {
+            monitor_printf(mon, "Error: unknown option '");
+            va_hmp_put_text(mon, *w, strlen(*w));
+            monitor_printf(mon, "' (options: -c chardev, -t seconds)\n");
+            return false;
+        }
+        if (!w[1]) {
+            monitor_printf(mon, "Error: %s needs a value\n", *w);
+            return false;
+        }
+        if (*opt) {
+            monitor_printf(mon, "Error: %s given twice\n", *w);
+            return false;
+        }
+        *opt = w[1];
+    }
+    a->words = w;
+    n = g_strv_length(w);
+    if (n < min) {
+        monitor_printf(mon, "Error: missing argument\n");
+        return false;
+    }
+    if (max >= 0 && n > max) {
+        monitor_printf(mon, "Error: extraneous argument '");
+        va_hmp_put_text(mon, w[max], strlen(w[max]));
+        monitor_printf(mon, "'\n");
+        return false;
+    }
+    if (timeout) {
+        Error *err = NULL;
+        double t;
+
+        if (qemu_strtod_finite(timeout, NULL, &t) < 0) {
+            monitor_printf(mon, "Error: bad timeout '");
+            va_hmp_put_text(mon, timeout, strlen(timeout));
+            monitor_printf(mon, "'\n");
+            return false;
+        }
+        a->timeout_ms = virtagent_timeout_ms(true, t, &err);
+        if (err) {
+            va_hmp_error(mon, err);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Whether this coroutine may wait for the guest: only the QMP
+ * dispatcher's (human-monitor-command) lets the main loop run meanwhile.
+ */
+static bool va_hmp_in_qmp_dispatcher(void)
+{
+    return qemu_in_coroutine() &&
+           qemu_coroutine_self() == qatomic_read(&qmp_dispatcher_co);
+}
+
 static void va_hmp_finish(Monitor *mon, VaHmpPrint *print, void *arg,
                           xmlrpc_value *result, Error *err)
 {
@@ -110,33 +232,19 @@ static void va_hmp_done(xmlrpc_value *result, Error *err, void *opaque)
 }
 
 /*
- * Call @method with @params (borrowed) on the chardev the command names,
- * and hand the answer to @print, which gets @arg too.
+ * Call @method with @params (borrowed) on the chardev @a names, and hand
+ * the answer to @print, which gets @arg too.
  */
-static void coroutine_fn va_hmp_run(Monitor *mon, const QDict *qdict,
+static void coroutine_fn va_hmp_run(Monitor *mon, const VaHmpArgs *a,
                                     const char *method, xmlrpc_value *params,
                                     VaHmpPrint *print, const char *arg)
 {
-    const char *timeout = qdict_get_try_str(qdict, "timeout");
     VirtagentChardev *va;
     xmlrpc_value *result;
     Error *err = NULL;
-    int64_t ms = -1;
+    int64_t ms = a->timeout_ms;
 
-    if (timeout) {
-        double t;
-
-        if (qemu_strtod_finite(timeout, NULL, &t) < 0) {
-            monitor_printf(mon, "Error: bad timeout '%s'\n", timeout);
-            return;
-        }
-        ms = virtagent_timeout_ms(true, t, &err);
-        if (err) {
-            va_hmp_error(mon, err);
-            return;
-        }
-    }
-    va = virtagent_find(qdict_get_try_str(qdict, "chardev"), &err);
+    va = virtagent_find(a->chardev, &err);
     if (!va) {
         va_hmp_error(mon, err);
         return;
@@ -157,7 +265,16 @@ static void coroutine_fn va_hmp_run(Monitor *mon, const QDict *qdict,
         return;
     }
 
+    if (!va_hmp_in_qmp_dispatcher()) {
+        monitor_printf(mon, "Error: this monitor cannot wait for the guest "
+                       "agent (gdb's, say): use an interactive monitor or "
+                       "QMP\n");
+        return;
+    }
     /* human-monitor-command: nothing to suspend, so wait right here. */
+    if (ms < 0) {
+        ms = VA_HMP_QMP_TIMEOUT_MS;
+    }
     result = virtagent_co_call(va, method, params, ms, &err);
     va_hmp_finish(mon, print, (void *)arg, result, err);
     if (result) {
@@ -209,7 +326,11 @@ static void va_hmp_print_ping(Monitor *mon, xmlrpc_value *result, void *arg)
 
 void coroutine_fn hmp_va_ping(Monitor *mon, const QDict *qdict)
 {
-    va_hmp_run(mon, qdict, "va.ping", NULL, va_hmp_print_ping, NULL);
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        va_hmp_run(mon, &a, "va.ping", NULL, va_hmp_print_ping, NULL);
+    }
 }
 
 static void va_hmp_print_caps(Monitor *mon, xmlrpc_value *result, void *arg)
@@ -246,7 +367,11 @@ static void va_hmp_print_caps(Monitor *mon, xmlrpc_value *result, void *arg)
 
 void coroutine_fn hmp_va_capabilities(Monitor *mon, const QDict *qdict)
 {
-    va_hmp_run(mon, qdict, "va.capabilities", NULL, va_hmp_print_caps, NULL);
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        va_hmp_run(mon, &a, "va.capabilities", NULL, va_hmp_print_caps, NULL);
+    }
 }
 
 static void va_hmp_print_info(Monitor *mon, xmlrpc_value *result, void *arg)
@@ -284,7 +409,11 @@ static void va_hmp_print_info(Monitor *mon, xmlrpc_value *result, void *arg)
 
 void coroutine_fn hmp_va_info(Monitor *mon, const QDict *qdict)
 {
-    va_hmp_run(mon, qdict, "va.info", NULL, va_hmp_print_info, NULL);
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        va_hmp_run(mon, &a, "va.info", NULL, va_hmp_print_info, NULL);
+    }
 }
 
 static void va_hmp_print_shutdown(Monitor *mon, xmlrpc_value *result,
@@ -295,10 +424,15 @@ static void va_hmp_print_shutdown(Monitor *mon, xmlrpc_value *result,
 
 void coroutine_fn hmp_va_shutdown(Monitor *mon, const QDict *qdict)
 {
-    const char *mode = qdict_get_str(qdict, "mode");
+    g_auto(VaHmpArgs) a = {};
     xmlrpc_value *params;
+    const char *mode;
     xmlrpc_env env;
 
+    if (!va_hmp_parse(mon, qdict, 1, 1, &a)) {
+        return;
+    }
+    mode = a.words[0];
     if (strcmp(mode, "halt") && strcmp(mode, "powerdown") &&
         strcmp(mode, "reboot")) {
         monitor_printf(mon, "Error: mode must be halt, powerdown or "
@@ -312,8 +446,7 @@ void coroutine_fn hmp_va_shutdown(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "Error: out of memory\n");
         return;
     }
-    va_hmp_run(mon, qdict, "va.shutdown", params, va_hmp_print_shutdown,
-               mode);
+    va_hmp_run(mon, &a, "va.shutdown", params, va_hmp_print_shutdown, mode);
     xmlrpc_DECREF(params);
 }
 
@@ -390,12 +523,15 @@ static void va_hmp_print_file(Monitor *mon, xmlrpc_value *result, void *arg)
 
 void coroutine_fn hmp_va_getfile(Monitor *mon, const QDict *qdict)
 {
-    const char *path = qdict_get_str(qdict, "path");
+    g_auto(VaHmpArgs) a = {};
     xmlrpc_value *params;
     xmlrpc_env env;
 
+    if (!va_hmp_parse(mon, qdict, 1, 1, &a)) {
+        return;
+    }
     xmlrpc_env_init(&env);
-    params = xmlrpc_build_value(&env, "(sIi)", path, (xmlrpc_int64)0,
+    params = xmlrpc_build_value(&env, "(sIi)", a.words[0], (xmlrpc_int64)0,
                                 VA_HMP_FILE_MAX);
     if (env.fault_occurred) {
         monitor_printf(mon, "Error: path: %s\n", env.fault_string);
@@ -403,7 +539,7 @@ void coroutine_fn hmp_va_getfile(Monitor *mon, const QDict *qdict)
         return;
     }
     xmlrpc_env_clean(&env);
-    va_hmp_run(mon, qdict, "va.getfile", params, va_hmp_print_file, NULL);
+    va_hmp_run(mon, &a, "va.getfile", params, va_hmp_print_file, NULL);
     xmlrpc_DECREF(params);
 }
 
@@ -431,9 +567,13 @@ static void va_hmp_print_dmesg(Monitor *mon, xmlrpc_value *result,
 
 void coroutine_fn hmp_va_getdmesg(Monitor *mon, const QDict *qdict)
 {
+    g_auto(VaHmpArgs) a = {};
     xmlrpc_value *params;
     xmlrpc_env env;
 
+    if (!va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        return;
+    }
     xmlrpc_env_init(&env);
     params = xmlrpc_build_value(&env, "(i)", VA_HMP_DMESG_MAX);
     xmlrpc_env_clean(&env);
@@ -441,26 +581,17 @@ void coroutine_fn hmp_va_getdmesg(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "Error: out of memory\n");
         return;
     }
-    va_hmp_run(mon, qdict, "va.getdmesg", params, va_hmp_print_dmesg, NULL);
+    va_hmp_run(mon, &a, "va.getdmesg", params, va_hmp_print_dmesg, NULL);
     xmlrpc_DECREF(params);
 }
 
-/*
- * Each word of @args is a JSON value, or a string if it is not JSON; the
- * words are split as a shell would, so '{"a": 1}' stays one word.
- */
-static xmlrpc_value *va_hmp_params(const char *args, Error **errp)
+/* Each of @words is a JSON value, or a string if it is not JSON. */
+static xmlrpc_value *va_hmp_params(char **words, Error **errp)
 {
     g_autoptr(QList) list = qlist_new();
-    g_auto(GStrv) argv = NULL;
-    g_autoptr(GError) gerr = NULL;
     char **p;
 
-    if (args && *args && !g_shell_parse_argv(args, NULL, &argv, &gerr)) {
-        error_setg(errp, "arguments: %s", gerr->message);
-        return NULL;
-    }
-    for (p = argv; p && *p; p++) {
+    for (p = words; *p; p++) {
         QObject *obj = qobject_from_json(*p, NULL);
 
         qlist_append_obj(list, obj ? obj : QOBJECT(qstring_from_str(*p)));
@@ -470,16 +601,19 @@ static xmlrpc_value *va_hmp_params(const char *args, Error **errp)
 
 void coroutine_fn hmp_va_call(Monitor *mon, const QDict *qdict)
 {
-    const char *method = qdict_get_str(qdict, "method");
+    g_auto(VaHmpArgs) a = {};
     xmlrpc_value *params;
     Error *err = NULL;
 
-    params = va_hmp_params(qdict_get_try_str(qdict, "args"), &err);
+    if (!va_hmp_parse(mon, qdict, 1, -1, &a)) {
+        return;
+    }
+    params = va_hmp_params(a.words + 1, &err);
     if (!params) {
         va_hmp_error(mon, err);
         return;
     }
-    va_hmp_run(mon, qdict, method, params, va_hmp_print_json, NULL);
+    va_hmp_run(mon, &a, a.words[0], params, va_hmp_print_json, NULL);
     xmlrpc_DECREF(params);
 }
 

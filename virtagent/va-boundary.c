@@ -601,23 +601,28 @@ static bool datetime_ok(const unsigned char *p, size_t n)
            two_digits(p + 15) <= 59;
 }
 
-/* The base64 alphabet and whitespace; '=' only at the end. */
+/*
+ * The base64 alphabet and whitespace; whole groups of four, the last
+ * ending in at most two '=' (xmlrpc-c faults on the rest).
+ */
 static bool base64_ok(const unsigned char *p, size_t n)
 {
-    bool pad = false;
+    size_t chars = 0;
+    size_t pad = 0;
 
     for (size_t i = 0; i < n; i++) {
         if (is_space(p[i])) {
             continue;
         }
         if (p[i] == '=') {
-            pad = true;
+            pad++;
         } else if (pad || !(g_ascii_isalnum(p[i]) || p[i] == '+' ||
                             p[i] == '/')) {
             return false;
         }
+        chars++;
     }
-    return true;
+    return chars % 4 == 0 && pad <= 2;
 }
 
 /* The characters the XML-RPC specification allows in a method name. */
@@ -627,7 +632,8 @@ static bool method_name_ok(const unsigned char *p, size_t n)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!g_ascii_isalnum(p[i]) && !strchr("_.:/", p[i])) {
+        if (!g_ascii_isalnum(p[i]) && p[i] != '_' && p[i] != '.' &&
+            p[i] != ':' && p[i] != '/') {
             return false;
         }
     }

@@ -956,6 +956,150 @@ def interactive_hmp_suspends(ctx):
     out = hmp.until_prompt()
     check("va0: port open" in out, out)
 
+@test
+def hmp_options_any_order(ctx):
+    """-c and -t in any order, before the other arguments."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    # va1: nothing reads it, so calls time out
+    for line in ("va_ping -t 0.3 -c va1", "va_ping -c va1 -t 0.3",
+                 "va_call -t 0.3 -c va1 x.y 1", "va_info -t 0.3 -c va1"):
+        t = time.monotonic()
+        out = vm.qmp.hmp(line)
+        took = time.monotonic() - t
+        check("timed out" in out, "%s: %r" % (line, out))
+        # the default here is 5 s: -t was not ignored
+        check(took < 4, "%s: took %.1fs" % (line, took))
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_ping -t 0.3 -c va1")
+    out = hmp.until_prompt()
+    check("timed out" in out, out)
+    # words after the method are the call's, even those starting with -
+    cid = vm.qmp.send("human-monitor-command", **{
+        "command-line": "va_call -t 5 -c va0 x.y -1 -t '{\"a\": [1]}'"})
+    tag, method, params = g.read_call()
+    check(method == "x.y" and params == (-1, "-t", {"a": [1]}),
+          "%s %r" % (method, params))
+    g.reply(tag, True)
+    check(vm.qmp.wait(cid)["return"] == "true\r\n", "va_call answer")
+    cid = vm.qmp.send("human-monitor-command", **{
+        "command-line": "va_getfile -c va0 -t 5 -- '-a b'"})
+    p = g.answer("va.getfile", {"data": b"x\n", "eof": True, "size": 2})
+    check(p == ("-a b", 0, 65536), "%r" % (p,))
+    check(vm.qmp.wait(cid)["return"] == "x\r\n", "va_getfile answer")
+    for line, msg in (("va_ping -c", "-c needs a value"),
+                      ("va_ping -x", "unknown option '-x'"),
+                      ("va_ping -c va0 -c va1", "-c given twice"),
+                      ("va_ping -t abc -c va0", "bad timeout 'abc'"),
+                      ("va_ping -c va0 -t 0", "timeout must be"),
+                      ("va_shutdown -c va0", "missing argument"),
+                      ("va_ping -c va0 now", "extraneous argument 'now'"),
+                      ("va_call -c va0 'x", "Error:")):
+        out = vm.qmp.hmp(line)
+        check(msg in out, "%s: %r" % (line, out))
+    check(g.idle(), "a refused command reached the guest")
+
+
+class GdbStub:
+    """gdb's remote protocol, enough for its "monitor" command."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TestFailure("no gdbstub at " + path)
+                time.sleep(0.05)
+        self.buf = b""
+
+    def _packet(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(rb"\$([^#]*)#[0-9a-fA-F]{2}", self.buf)
+            if m:
+                self.buf = self.buf[m.end():]
+                self.sock.sendall(b"+")
+                return m.group(1)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("gdbstub: no answer; got %r" % self.buf)
+            self.sock.settimeout(left)
+            data = self.sock.recv(4096)
+            if not data:
+                raise TestFailure("gdbstub closed")
+            self.buf += data
+
+    def monitor(self, line, timeout=30):
+        """The output of "monitor LINE"."""
+        data = b"qRcmd," + line.encode().hex().encode()
+        self.sock.sendall(b"$%s#%02x" % (data, sum(data) & 0xff))
+        out = b""
+        while True:
+            p = self._packet(timeout)
+            if p.startswith(b"O") and p != b"OK":
+                out += bytes.fromhex(p[1:].decode())
+            elif p == b"OK":
+                return out.decode(errors="replace")
+            else:
+                raise TestFailure("gdbstub: %r" % p)
+
+
+class PlainVm:
+    """QEMU with TCG, stopped, and a gdbstub: qtest has no gdbstub."""
+
+    def __init__(self, ctx, args):
+        d = tempfile.mkdtemp(dir=ctx.tmp)
+        path = os.path.join(d, "qmp.sock")
+        self.gdb_path = os.path.join(d, "gdb.sock")
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(path)
+        listener.listen(1)
+        self.log_path = os.path.join(d, "qemu.log")
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(
+            list(ctx.wrapper) + [ctx.binary, "-M", "pc", "-accel", "tcg",
+                                 "-S", "-nodefaults", "-display", "none",
+                                 "-nic", "none", "-qmp", "unix:" + path,
+                                 "-gdb", "unix:%s,server=on,wait=off" %
+                                 self.gdb_path] + ctx.extra + args,
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        ctx.vms.append(self)
+        listener.settimeout(30)
+        try:
+            self.qmp = Qmp(listener.accept()[0])
+        except socket.timeout:
+            with open(self.log_path) as f:
+                raise TestFailure("QEMU did not start: " + f.read())
+        finally:
+            listener.close()
+
+    close = Vm.close
+
+
+@test
+def gdb_monitor_does_not_wait(ctx):
+    """gdb's monitor cannot be suspended: va_* fail at once there."""
+    vm = PlainVm(ctx, ["-chardev", "virtagent,id=va0,timeout=20",
+                       "-device", "isa-serial,chardev=va0"])
+    gdb = GdbStub(vm.gdb_path)
+    out = gdb.monitor("info virtagent")
+    check("va0: port open" in out, out)
+    for line in ("va_ping", "va_ping -t 10", "va_getfile /etc/hostname"):
+        t = time.monotonic()
+        out = gdb.monitor(line)
+        took = time.monotonic() - t
+        check("cannot wait for the guest agent" in out, "%s: %r" % (line, out))
+        t = time.monotonic()
+        vm.qmp.cmd("query-status")
+        print("  gdb monitor %s: answered in %.3fs, then query-status in "
+              "%.3fs" % (line, took, time.monotonic() - t))
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["sent"] == 0 and info["queued"] == 0, "%r" % info)
+
 
 @test
 def migration_blocked(ctx):

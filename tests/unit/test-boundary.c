@@ -518,6 +518,8 @@ static void test_response_structure(void)
 
 static void test_names(void)
 {
+    static const char nul[] = "<methodCall><methodName>a\0b</methodName>"
+                              "</methodCall>";
     g_autofree char *name_max = g_strnfill(VA_XML_NAME_MAX, 'n');
     g_autofree char *name_over = g_strnfill(VA_XML_NAME_MAX + 1, 'n');
     g_autofree char *v = NULL;
@@ -549,6 +551,7 @@ static void test_names(void)
             "<methodName> is not");
     refused("<methodCall><methodName>caf\xc3\xa9</methodName></methodCall>",
             "\"caf??\"");
+    refused_len(nul, sizeof(nul) - 1, VA_DOC_CALL, "\"a?b\"");
 }
 
 /* <value><array><data>, nested @levels times, around @inner. */
@@ -793,8 +796,12 @@ static void test_numbers(void)
         { "dateTime.iso8601", "", false },
         { "base64", "", true }, { "base64", "AAAA", true },
         { "base64", "AA==", true }, { "base64", "\nAA\r\n AA\n", true },
-        { "base64", "+/+/", true }, { "base64", "A=A", false },
-        { "base64", "AA*A", false }, { "base64", "AA-_", false },
+        { "base64", "+/+/", true }, { "base64", "AAA=", true },
+        { "base64", "A=A", false }, { "base64", "AA*A", false },
+        { "base64", "AA-_", false }, { "base64", "AAA", false },
+        { "base64", "AAAAA", false }, { "base64", "A===", false },
+        { "base64", "====", false }, { "base64", "AAAA====", false },
+        { "base64", "AA\xc1A", false },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
