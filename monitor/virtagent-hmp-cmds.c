@@ -617,6 +617,23 @@ void coroutine_fn hmp_va_call(Monitor *mon, const QDict *qdict)
     xmlrpc_DECREF(params);
 }
 
+void hmp_va_cancel(Monitor *mon, const QDict *qdict)
+{
+    const char *id = qdict_get_str(qdict, "id");
+    Error *err = NULL;
+    uint64_t n;
+
+    if (qemu_strtou64(id, NULL, 10, &n) < 0 || !n) {
+        monitor_printf(mon, "Error: bad call id '");
+        va_hmp_put_text(mon, id, strlen(id));
+        monitor_printf(mon, "'\n");
+        return;
+    }
+    if (!virtagent_cancel(NULL, n, &err)) {
+        va_hmp_error(mon, err);
+    }
+}
+
 void hmp_info_virtagent(Monitor *mon, const QDict *qdict)
 {
     g_autoptr(VirtagentInfoList) list = virtagent_query();
@@ -628,6 +645,7 @@ void hmp_info_virtagent(Monitor *mon, const QDict *qdict)
     }
     for (l = list; l; l = l->next) {
         VirtagentInfo *i = l->value;
+        VaPendingCallList *c;
 
         monitor_printf(mon, "%s: port %s, agent %s", i->chardev,
                        i->open ? "open" : "closed",
@@ -656,5 +674,12 @@ void hmp_info_virtagent(Monitor *mon, const QDict *qdict)
                        " refused; notifications dropped: %" PRId64
                        "; bad frames: %" PRId64 "\n", i->guest_calls,
                        i->guest_rejected, i->notify_dropped, i->bad_frames);
+        for (c = i->calls; c; c = c->next) {
+            monitor_printf(mon, "  pending call %" PRId64 ": ",
+                           c->value->id);
+            va_hmp_put_text(mon, c->value->method,
+                            strlen(c->value->method));
+            monitor_printf(mon, ", %" PRId64 " ms\n", c->value->age_ms);
+        }
     }
 }

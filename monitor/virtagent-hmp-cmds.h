@@ -20,6 +20,7 @@ void coroutine_fn hmp_va_shutdown(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_getfile(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_getdmesg(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_call(Monitor *mon, const QDict *qdict);
+void hmp_va_cancel(Monitor *mon, const QDict *qdict);
 void hmp_info_virtagent(Monitor *mon, const QDict *qdict);
 
 #endif
