@@ -115,6 +115,10 @@ static void va_decode_done(void *opaque, int ret)
         uint64_t id = c->id;
 
         c->decode = NULL;
+        if (g_error_matches(d->gerr, VA_ERROR, VA_ERROR_PROTOCOL)) {
+            /* The boundary refused it, or it is no XML-RPC answer. */
+            va_channel_count_refused(c->va->ch);
+        }
         /* An error already set is va-cancel's, which wins. */
         if (!c->err && d->gerr) {
             c->err = va_call_error(c->va, d->gerr);

@@ -105,6 +105,7 @@ VirtagentInfoList *virtagent_query(void)
         info->guest_rejected = st.peer_rejected;
         info->notify_dropped = va->notify_dropped;
         info->bad_frames = st.bad_frames;
+        info->refused_documents = st.refused_documents;
         va_list_calls(va, &info->calls);
         QAPI_LIST_APPEND(tail, info);
     }
