@@ -1100,6 +1100,30 @@ def gdb_monitor_does_not_wait(ctx):
     info = vm.qmp.cmd("query-virtagent")[0]
     check(info["sent"] == 0 and info["queued"] == 0, "%r" % info)
 
+@test
+def hmp_va_cancel_and_pending_calls(ctx):
+    """info virtagent lists pending calls; va_cancel ends one."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_getdmesg -c va0 -t 60")
+    g.read_call()
+    check(hmp.prompt_pending(), "prompt came back before the answer")
+    out = vm.qmp.hmp("info virtagent")
+    m = re.search(r"^  pending call (\d+): va\.getdmesg, \d+ ms\r$", out,
+                  re.M)
+    check(m, out)
+    out = vm.qmp.hmp("va_cancel " + m.group(1))
+    check(out == "", out)
+    # the monitor that made the call gets its answer, and its prompt
+    out = hmp.until_prompt()
+    check("Error:" in out and "cancelled" in out, out)
+    check("pending call" not in vm.qmp.hmp("info virtagent"), "still there")
+    for arg, msg in ((m.group(1), "Error:"), ("x", "bad call id 'x'"),
+                     ("0", "bad call id '0'")):
+        out = vm.qmp.hmp("va_cancel " + arg)
+        check(msg in out, "%s: %r" % (arg, out))
+
 
 @test
 def migration_blocked(ctx):
