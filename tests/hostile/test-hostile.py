@@ -42,6 +42,8 @@ from vm import VM, QMPError, DEFAULT_QEMU  # noqa: E402
 
 # Generous: a loaded host can slow TCG several times over.
 T = 120
+# A QEMU that takes this long to answer query-status counts as hung.
+ALIVE_TIMEOUT = 30
 LATENCY_TARGET_MS = 10
 RSS_TARGET_MB = 16
 # The guest side of the port, and where a background va-hostile reports.
@@ -271,7 +273,7 @@ def alive(vm):
     if vm.proc.poll() is not None:
         return False
     try:
-        vm.qmp.execute("query-status", timeout=T)
+        vm.qmp.execute("query-status", timeout=ALIVE_TIMEOUT)
         return True
     except (OSError, EOFError, TimeoutError, vmlib.VMError):
         return False
@@ -354,7 +356,7 @@ def run_attack(ctx, name, results, verbose):
                      e["data"]["id"] in done]
             check(not extra, "calls completed twice: %r" % extra)
         else:
-            status, out = vm.console.run("va-hostile %s" % name, T * 3)
+            status, out = vm.console.run("va-hostile %s" % name, T * 2)
             check(status == 0, "va-hostile %s exited %d: %s"
                   % (name, status, out[-500:]))
         guest_text = summary(out, name)
