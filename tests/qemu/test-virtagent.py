@@ -565,6 +565,7 @@ def notify_rate_limit(ctx):
     time.sleep(1.1)
     check(g.call("va.notify", ("tick", 99)), "no token after a second")
 
+
 @test
 def event_throttling(ctx):
     """Guest-triggered events go through QEMU's throttling, per chardev."""
@@ -678,6 +679,7 @@ def hostile_xml(ctx):
     except xmlrpc.client.Fault as f:
         check(f.faultCode == VA_FAULT_UNSAFE_XML, "%r" % f)
     check(g.call("va.ping", ()) == "pong", "ping after hostile XML")
+
 
 @test
 def qmp_stays_json(ctx):
@@ -956,6 +958,7 @@ def interactive_hmp_suspends(ctx):
     out = hmp.until_prompt()
     check("va0: port open" in out, out)
 
+
 @test
 def hmp_options_any_order(ctx):
     """-c and -t in any order, before the other arguments."""
@@ -1099,6 +1102,7 @@ def gdb_monitor_does_not_wait(ctx):
               "%.3fs" % (line, took, time.monotonic() - t))
     info = vm.qmp.cmd("query-virtagent")[0]
     check(info["sent"] == 0 and info["queued"] == 0, "%r" % info)
+
 
 @test
 def hmp_va_cancel_and_pending_calls(ctx):
