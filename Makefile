@@ -65,7 +65,7 @@ check-valgrind: $(TEST_BINS)
 	    --errors-for-leak-kinds=definite,indirect" \
 	    scripts/run-tests.sh $(TEST_BINS)
 
-check: check-unit check-asan $(CHECK_EXTRA)
+check: check-unit check-asan check-fuzz $(CHECK_EXTRA)
 
 $(B)/bench/bench-core: $(B)/bench/bench-core.o $(GLIB_LIB) $(CORE_LIB)
 	$(CC) -o $@ $^ $(LIBS_ALL)
@@ -78,15 +78,29 @@ clean:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
-# libFuzzer on the channel's input (clang only; not part of check).
-FUZZ_SRCS := $(core-obj-y:.o=.c) tests/fuzz/fuzz-channel.c
-$(B)/fuzz/fuzz-channel: $(FUZZ_SRCS)
+# libFuzzer (clang): the boundary alone, the frame parser, the channel.
+# "make fuzz" runs each for FUZZ_SECONDS (default 600), keeping what it
+# finds in $(B)/fuzz/corpus; "make check-fuzz" runs each for
+# FUZZ_CHECK_SECONDS (default 30) from the committed corpus; "make
+# fuzz-corpus" merges the long runs' finds into it, minimised.
+FUZZ_TARGETS := boundary frame channel
+FUZZ_BINS := $(addprefix $(B)/fuzz/fuzz-,$(FUZZ_TARGETS))
+FUZZ_CORE := $(core-obj-y:.o=.c)
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_CORE) $(wildcard virtagent/*.h)
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ivirtagent \
-	    $(GLIB_CFLAGS) $(XMLRPC_CFLAGS) -o $@ $^ $(XMLRPC_LIBS) $(GLIB_LIBS)
+	clang -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Ivirtagent $(GLIB_CFLAGS) \
+	    $(XMLRPC_CFLAGS) -o $@ $< $(FUZZ_CORE) $(XMLRPC_LIBS) $(GLIB_LIBS)
 
-.PHONY: fuzz
-fuzz: $(B)/fuzz/fuzz-channel
-	@mkdir -p $(B)/fuzz/corpus
-	$< -max_total_time=$${FUZZ_SECONDS:-60} -max_len=8192 \
-	    $(B)/fuzz/corpus tests/fuzz/seeds
+.PHONY: fuzz check-fuzz fuzz-corpus
+fuzz: $(FUZZ_BINS)
+	@tests/fuzz/run-fuzz.sh $${FUZZ_SECONDS:-600} $(B)/fuzz/corpus \
+	    $(FUZZ_BINS)
+
+check-fuzz: $(FUZZ_BINS)
+	@rm -rf $(B)/fuzz/check
+	@tests/fuzz/run-fuzz.sh $${FUZZ_CHECK_SECONDS:-30} $(B)/fuzz/check \
+	    $(FUZZ_BINS)
+
+fuzz-corpus: $(FUZZ_BINS)
+	@tests/fuzz/run-fuzz.sh merge $(B)/fuzz/corpus $(FUZZ_BINS)

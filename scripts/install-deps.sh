@@ -9,9 +9,10 @@
 set -e
 
 core="build-essential pkg-config libglib2.0-dev libxmlrpc-core-c3-dev valgrind"
-# clang's sanitizer runtime is not needed: gcc ships ASan/UBSan.
+# gcc ships ASan/UBSan; clang and its runtime are for libFuzzer (check-fuzz).
 all="$core ccache ninja-build python3 python3-venv libpixman-1-dev libfdt-dev
-     dpkg-dev patch busybox-static cpio seabios qemu-system-data xz-utils zstd"
+     dpkg-dev patch busybox-static cpio seabios qemu-system-data xz-utils zstd
+     clang libclang-rt-14-dev"
 
 case "${1:-core}" in
 core) pkgs=$core ;;
