@@ -749,7 +749,8 @@ static void test_numbers(void)
         { "i4", "99999999999999999999999", false }, { "i4", "", false },
         { "i4", " 1", false }, { "i4", "1 ", false }, { "i4", "1.0", false },
         { "i4", "0x10", false }, { "i4", "1e3", false }, { "i4", "-", false },
-        { "i4", "+", false }, { "i4", "--1", false }, { "i4", "\xd9\xa1", false },
+        { "i4", "+", false }, { "i4", "--1", false },
+        { "i4", "\xd9\xa1", false },
         { "i8", "9223372036854775807", true },
         { "i8", "-9223372036854775808", true },
         { "i8", "9223372036854775808", false },
@@ -1055,7 +1056,7 @@ static void test_cost(void)
             gint64 best = G_MAXINT64;
             gint64 check = G_MAXINT64;
 
-            for (int r = 0; r < 3; r++) {
+            for (int r = 0; r < 5; r++) {
                 gint64 t0 = g_get_monotonic_time();
                 bool was_refused = true;
                 g_autoptr(GBytes) answer = NULL;
