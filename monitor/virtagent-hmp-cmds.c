@@ -672,8 +672,10 @@ void hmp_info_virtagent(Monitor *mon, const QDict *qdict)
                        i->replied, i->timed_out, i->dropped, i->rejected);
         monitor_printf(mon, "  guest calls: %" PRId64 " answered, %" PRId64
                        " refused; notifications dropped: %" PRId64
-                       "; bad frames: %" PRId64 "\n", i->guest_calls,
-                       i->guest_rejected, i->notify_dropped, i->bad_frames);
+                       "; bad frames: %" PRId64 "; refused documents: %"
+                       PRId64 "\n", i->guest_calls, i->guest_rejected,
+                       i->notify_dropped, i->bad_frames,
+                       i->refused_documents);
         for (c = i->calls; c; c = c->next) {
             monitor_printf(mon, "  pending call %" PRId64 ": ",
                            c->value->id);
