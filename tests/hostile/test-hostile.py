@@ -136,6 +136,7 @@ class Prober(threading.Thread):
     def _new_window(self):
         self.worst = 0
         self.samples = 0
+        self.slow = 0
         self.rss_start = rss_mb(self.pid) or 0
         self.rss_peak = self.rss_start
 
@@ -157,13 +158,15 @@ class Prober(threading.Thread):
             with self.lock:
                 self.worst = max(self.worst, dt)
                 self.samples += 1
+                self.slow += dt * 1000 >= LATENCY_TARGET_MS
                 if rss is not None:
                     self.rss_peak = max(self.rss_peak, rss)
             self.done.wait(0.01)
 
     def window(self):
         """End the current window and start the next; return the worst
-        latency (ms), the samples, RSS at the start and its peak (MB).
+        latency (ms), the samples, those over the latency target, RSS at
+        the start and its peak (MB).
         Waits for a query sent after this call to finish, so that a
         query held up during the window is counted in it."""
         mark = time.monotonic()
@@ -174,7 +177,7 @@ class Prober(threading.Thread):
                     break
             time.sleep(0.005)
         with self.lock:
-            r = (self.worst * 1000, self.samples, self.rss_start,
+            r = (self.worst * 1000, self.samples, self.slow, self.rss_start,
                  self.rss_peak)
             self._new_window()
         return r
@@ -364,7 +367,7 @@ def run_attack(ctx, name, results, verbose):
         problems.append("%s: %s" % (type(e).__name__, e))
     dt = time.monotonic() - t
     is_alive = alive(vm)
-    worst, samples, rss0, rss_peak = prober.window()
+    worst, samples, slow, rss0, rss_peak = prober.window()
     events = vm.qmp.events() if is_alive else []
     after = counters(vm) if is_alive else before
     bad = ctx.collect_bad_json()
@@ -376,9 +379,9 @@ def run_attack(ctx, name, results, verbose):
     growth = rss_peak - rss0
     if worst >= LATENCY_TARGET_MS or growth >= RSS_TARGET_MB:
         results.missed.append(name)
-    line = ("qmp worst %.1f ms (%s), rss +%.1f MB (%s), %.1f s; "
-            "counted: %s; events: %s; guest: %s; %s"
-            % (worst, target(worst, LATENCY_TARGET_MS), growth,
+    line = ("qmp worst %.1f ms (%s; %d of %d over), rss +%.1f MB (%s), "
+            "%.1f s; counted: %s; events: %s; guest: %s; %s"
+            % (worst, target(worst, LATENCY_TARGET_MS), slow, samples, growth,
                target(growth, RSS_TARGET_MB), dt, deltas(before, after),
                event_counts(events), guest_text,
                "QEMU alive" if is_alive else problems[0]))
@@ -499,9 +502,10 @@ def boot(ctx):
     ctx.ensure()
     boot_s = time.monotonic() - t
     time.sleep(2)
-    worst, samples, rss0, _ = ctx.prober.window()
-    print("boot %.0f s; baseline (no attack, 2 s): qmp worst %.1f ms over "
-          "%d queries, QEMU RSS %.0f MB" % (boot_s, worst, samples, rss0))
+    worst, samples, slow, rss0, _ = ctx.prober.window()
+    print("boot %.0f s; baseline (no attack, 2 s): qmp worst %.1f ms, %d of "
+          "%d queries over %d ms, QEMU RSS %.0f MB"
+          % (boot_s, worst, slow, samples, LATENCY_TARGET_MS, rss0))
     sys.stdout.flush()
 
 

@@ -40,8 +40,13 @@
 #define CALL_LINE "POST /RPC2 HTTP/1.1"
 #define REPLY_LINE "HTTP/1.1 200 OK"
 #define UTF8_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
-/* The host's body limit (VA_DEFAULT_MAX_BODY); some attacks fill it. */
+/*
+ * The host's limits on a message (VA_DEFAULT_MAX_BODY) and on a guest's
+ * call (VA_GUEST_CALL_MAX in hw/virtagent/virtagent.c): some attacks fill
+ * one or the other.
+ */
 #define MAX_BODY (2 << 20)
+#define GUEST_CALL_MAX (64 << 10)
 /* A write that cannot go on this long means the host stopped reading. */
 #define WRITE_STALL_S 60
 /* How long the final ping waits for its answer. */
@@ -1002,14 +1007,17 @@ static void big_struct(Buf *doc, int members)
 static void attack_huge_struct(unsigned secs)
 {
     Buf doc = { 0 };
-    int fit;
+    double member;
 
-    /* As many members as fit the body limit (about 41000), then the
-     * 50000 of issue 8, which do not. */
+    /* As many members as fit a guest call, then a message (about 41000),
+     * then the 50000 of issue 8, which fit neither. */
     big_struct(&doc, 1000);
-    fit = 1000 * (double)(MAX_BODY - 1024) / doc.len;
+    member = doc.len / 1000.0;
     buf_clear(&doc);
-    big_struct(&doc, fit);
+    big_struct(&doc, (GUEST_CALL_MAX - 1024) / member);
+    send_call(&doc);
+    buf_clear(&doc);
+    big_struct(&doc, (MAX_BODY - 1024) / member);
     send_call(&doc);
     buf_clear(&doc);
     big_struct(&doc, 50000);
@@ -1017,18 +1025,23 @@ static void attack_huge_struct(unsigned secs)
     buf_free(&doc);
 }
 
+/* As many items as fit a guest call, then a message, then twice that. */
 static void attack_huge_array(unsigned secs)
 {
     static const char item[] = "<value>1</value>";
+    static const size_t sizes[] = {
+        GUEST_CALL_MAX - 1024, MAX_BODY - 1024, 2 * MAX_BODY,
+    };
     Buf v = { 0 };
     Buf doc = { 0 };
-    int fit = (MAX_BODY - 1024) / (sizeof(item) - 1);
 
-    for (int n = fit; n <= fit * 2; n += fit) {
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t n = sizes[i] / (sizeof(item) - 1);
+
         buf_clear(&v);
         buf_clear(&doc);
         buf_str(&v, "<array><data>");
-        for (int i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
             buf_str(&v, item);
         }
         buf_str(&v, "</data></array>");
@@ -1080,11 +1093,19 @@ static void attack_never_reads(unsigned secs)
     /* Answers and faults to fill the port's buffers in the guest. */
     doc_simple(&doc, "va.ping");
     flood(&doc, 3000);
-    /* The call budget refills (50 a second, bursts of 100); then 32
-     * calls of 1 MiB each, whitespace after the root element being legal
-     * XML, are accepted and cannot be answered. */
+    /*
+     * Then, each time the call budget has refilled (50 calls a second,
+     * bursts of 100), large calls that cannot be answered: 16 of 1 MiB
+     * (a message's limit), 32 just under a guest call's limit.
+     * Whitespace after the root element is legal XML.
+     */
     sleep_ms(2500);
-    buf_fill(&doc, '\n', 1 << 20);
+    buf_fill(&doc, '\n', (1 << 20) - doc.len);
+    flood(&doc, 16);
+    sleep_ms(2500);
+    doc.len = 0;
+    doc_simple(&doc, "va.ping");
+    buf_fill(&doc, '\n', GUEST_CALL_MAX - 1024 - doc.len);
     flood(&doc, 32);
     buf_free(&doc);
     for (unsigned i = 0; i < secs * 10 && !stop_requested; i++) {
@@ -1187,13 +1208,13 @@ static const Attack attacks[] = {
     { "hello-flood", attack_hello_flood, true, true, 0,
       "1000 va.hello calls, each with a fresh session id" },
     { "huge-struct", attack_huge_struct, true, true, 0,
-      "va.notify with a struct of ~41000 members, then 50000" },
+      "va.notify with structs of ~1300, ~41000 and 50000 members" },
     { "huge-array", attack_huge_array, true, true, 0,
-      "va.notify with an array of 131000 items, then twice that" },
+      "va.notify with arrays of ~4000, ~131000 and ~262000 items" },
     { "numbers", attack_numbers, true, true, 0,
       "va.notify with NaN, infinities, out-of-range integers" },
     { "never-reads", attack_never_reads, false, true, 8,
-      "3000 pings, then 32 of 1 MiB, answers unread for SECONDS" },
+      "pings, then 16 calls of 1 MiB, 32 of 63 KiB, unread for SECONDS" },
     { "garbage", attack_garbage, true, true, 0,
       "4 MiB of random bytes, random bodies and header lines" },
     { "sit", attack_sit, true, false, 600,
