@@ -545,6 +545,12 @@ static void final_ping(void)
         doc_simple(&doc, "va.ping");
         send_frame(true, tag, doc.p, doc.len);
         buf_free(&doc);
+        if (write_stalled) {
+            pthread_mutex_lock(&lock);
+            strcpy(stats.final, "not sent");
+            pthread_mutex_unlock(&lock);
+            return;
+        }
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += FINAL_WAIT_S;
