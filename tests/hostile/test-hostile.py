@@ -189,16 +189,14 @@ class Prober(threading.Thread):
 
 
 class Ctx:
-    """The VM and the prober, booted when first needed and again after
-    QEMU died."""
+    """The VM and the prober (main() boots them again after QEMU died)."""
 
     def __init__(self, qemu):
         self.qemu = qemu
         self.vm = None
         self.prober = None
-        self.bad_json = []
 
-    def ensure(self):
+    def start(self):
         vm = VM(qemu=self.qemu, append="va.agent=0")
         qmp2 = os.path.join(vm.rundir, "qmp2.sock")
         vm.extra_args += vm._socket_mon(qmp2, "control", "qmp2")
@@ -217,7 +215,6 @@ class Ctx:
         for q in (self.vm.qmp, self.prober.qmp):
             bad += q.bad_json
             q.bad_json.clear()
-        self.bad_json += bad
         return bad
 
     def stop(self):
@@ -261,9 +258,8 @@ def finish_bg(vm, kill=False):
     """Wait for (or end) the background va-hostile; its output."""
     if kill:
         guest(vm, "kill $(cat %s)" % BG_PID)
-    status, out = vm.console.run("wait $(cat %s); cat %s" % (BG_PID, BG_OUT),
-                                 T * 2)
-    return out
+    return guest(vm, "wait $(cat %s); s=$?; cat %s; [ $s = 0 ]"
+                 % (BG_PID, BG_OUT), T * 2)
 
 
 def summary(out, name):
@@ -499,7 +495,7 @@ def recovery(ctx, results, verbose):
 def boot(ctx):
     """Boot, and print what an idle QEMU gives as a baseline."""
     t = time.monotonic()
-    ctx.ensure()
+    ctx.start()
     boot_s = time.monotonic() - t
     time.sleep(2)
     worst, samples, slow, rss0, _ = ctx.prober.window()
