@@ -84,7 +84,7 @@ static char *va_read_name(xmlrpc_env *env, xmlrpc_value *v, const char *what,
     return ret;
 }
 
-static char *va_struct_name(xmlrpc_env *env, xmlrpc_value *st,
+char *virtagent_struct_name(xmlrpc_env *env, xmlrpc_value *st,
                             const char *key)
 {
     xmlrpc_value *v;
@@ -105,7 +105,7 @@ static char *va_struct_name(xmlrpc_env *env, xmlrpc_value *st,
 }
 
 /* The optional method list of a hello, NULL-terminated. */
-static GStrv va_hello_methods(xmlrpc_env *env, xmlrpc_value *st)
+GStrv virtagent_struct_methods(xmlrpc_env *env, xmlrpc_value *st)
 {
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     xmlrpc_value *methods;
@@ -213,12 +213,12 @@ static xmlrpc_value *va_rpc_hello(xmlrpc_env *env, xmlrpc_value *params,
         xmlrpc_DECREF(st);
         return NULL;
     }
-    version = va_struct_name(env, st, "version");
+    version = virtagent_struct_name(env, st, "version");
     if (version) {
-        session = va_struct_name(env, st, "session");
+        session = virtagent_struct_name(env, st, "session");
     }
     if (session) {
-        methods = va_hello_methods(env, st);
+        methods = virtagent_struct_methods(env, st);
     }
     xmlrpc_DECREF(st);
     if (env->fault_occurred) {

@@ -32,7 +32,7 @@ struct VirtagentChardev {
     /* Runs completions, flushes output, re-arms the timer. */
     QEMUBH *bh;
     QEMUTimer *timer;
-    Error *migration_blocker;
+    VMChangeStateEntry *vm_state;
     /* Largest answer accepted (max-message). */
     size_t max_body;
     /* Our calls not completed yet, oldest first. */
@@ -52,6 +52,13 @@ struct VirtagentChardev {
     char *agent_version;
     char *agent_session;
     GStrv agent_methods;
+    /*
+     * After a migration the agent is learnt again by calling it, once the
+     * VM runs with the port open (virtagent-migration.c); @probing while
+     * those calls are out.
+     */
+    bool relearn;
+    bool probing;
     VARateLimit notify_rate;
     uint64_t notify_dropped;
     bool listed;
@@ -103,11 +110,35 @@ static inline int64_t va_now_ms(void *opaque)
 void virtagent_agent_gone(VirtagentChardev *va, const char *reason);
 
 /*
+ * virtagent.c: the byte stream starts over: calls in flight fail with
+ * @reason, the guest's are dropped, a new session begins.
+ */
+void virtagent_reset(VirtagentChardev *va, const char *reason);
+
+/*
  * virtagent-host-methods.c: what the guest may call here (system.multicall
  * would evade the limits), and the methods themselves.
  */
 #define VA_HOST_METHODS "va.hello,va.ping,va.capabilities,va.notify"
 bool virtagent_register_methods(VirtagentChardev *va, Error **errp);
+
+/*
+ * virtagent-host-methods.c: member @key of an agent's struct as a bounded
+ * printable name, and its optional "methods" list (NULL-terminated), with
+ * the limits a hello has; NULL with @env faulted when they are broken.
+ */
+char *virtagent_struct_name(xmlrpc_env *env, xmlrpc_value *st,
+                            const char *key);
+GStrv virtagent_struct_methods(xmlrpc_env *env, xmlrpc_value *st);
+
+/*
+ * virtagent-migration.c: follow migrations (from va_chr_open, once the
+ * chardev is listed; and from finalize), and start learning the agent
+ * again when it is time (from the bottom half).
+ */
+void virtagent_migration_init(VirtagentChardev *va);
+void virtagent_migration_cleanup(VirtagentChardev *va);
+void virtagent_relearn(VirtagentChardev *va);
 
 /*
  * virtagent.c: in a guest call's method, under the BQL: the port was reset

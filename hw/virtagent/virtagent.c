@@ -24,16 +24,15 @@
  * The methods take the BQL for their short critical sections; each job
  * holds a reference to the chardev until it is back.
  *
- * Migration is blocked while the chardev exists: calls in flight and the
- * agent's session live only in this process, and a virtserialport's
- * buffered bytes would arrive mid-frame on the destination.
+ * Nothing of the chardev migrates: when a migration completes, the calls
+ * in flight end with "VM migrated", and the destination learns the agent
+ * again by calling it (virtagent-migration.c).
  *
  * The guest's calls are served in virtagent-host-methods.c, ours made in
  * virtagent-call.c, the chardevs listed in virtagent-query.c.
  */
 #include "qemu/osdep.h"
 #include "chardev/char.h"
-#include "migration/blocker.h"
 #include "qapi/error.h"
 #include "qapi/qapi-events-virtagent.h"
 #include "qapi/qapi-types-char.h"
@@ -175,6 +174,7 @@ static void va_kick(void *opaque)
 
     va_submit_jobs(va);
     virtagent_run_completed(va);
+    virtagent_relearn(va);
     va_flush(va);
     deadline = va_channel_deadline(va->ch);
     if (deadline < 0) {
@@ -204,7 +204,7 @@ void virtagent_agent_gone(VirtagentChardev *va, const char *reason)
     g_clear_pointer(&va->agent_methods, g_strfreev);
 }
 
-static void va_reset(VirtagentChardev *va, const char *reason)
+void virtagent_reset(VirtagentChardev *va, const char *reason)
 {
     trace_virtagent_reset(va_label(va), reason);
     va->resets++;
@@ -219,7 +219,8 @@ static void va_shutdown_notify(Notifier *n, void *data)
     VirtagentChardev *va;
 
     QTAILQ_FOREACH(va, &virtagents, next) {
-        va_reset(va, "QEMU is shutting down");
+        va->relearn = false;
+        virtagent_reset(va, "QEMU is shutting down");
         virtagent_abandon_calls(va, "QEMU is shutting down");
     }
 }
@@ -259,7 +260,11 @@ static void va_chr_set_fe_open(Chardev *chr, int fe_open)
 
     trace_virtagent_fe_open(va_label(va), fe_open);
     va->fe_open = fe_open;
-    va_reset(va, fe_open ? "port reopened" : "port closed");
+    if (!fe_open) {
+        /* Whatever opens the port next says hello. */
+        va->relearn = false;
+    }
+    virtagent_reset(va, fe_open ? "port reopened" : "port closed");
 }
 
 static void va_chr_open(Chardev *chr, ChardevBackend *backend,
@@ -326,17 +331,13 @@ static void va_chr_open(Chardev *chr, ChardevBackend *backend,
     va_rate_limit_init(&va->notify_rate, VA_NOTIFY_RATE, VA_NOTIFY_BURST,
                        va_now_ms(NULL));
 
-    error_setg(&va->migration_blocker, "virtagent chardev '%s' holds guest "
-               "agent calls and sessions that cannot migrate", chr->label);
-    if (migrate_add_blocker(&va->migration_blocker, errp) < 0) {
-        return;
-    }
     if (!virtagent_shutdown_notifier.notify) {
         virtagent_shutdown_notifier.notify = va_shutdown_notify;
         qemu_register_shutdown_notifier(&virtagent_shutdown_notifier);
     }
     QTAILQ_INSERT_TAIL(&virtagents, va, next);
     va->listed = true;
+    virtagent_migration_init(va);
     trace_virtagent_open(chr->label, cfg.window, cfg.default_timeout_ms,
                          cfg.max_body);
     /* Else virtio-serial discards what the guest writes. */
@@ -349,9 +350,10 @@ static void va_chr_finalize(Object *obj)
 
     if (va->listed) {
         QTAILQ_REMOVE(&virtagents, va, next);
+        virtagent_migration_cleanup(va);
     }
     if (va->ch) {
-        va_reset(va, "chardev removed");
+        virtagent_reset(va, "chardev removed");
         virtagent_abandon_calls(va, "chardev removed");
         /* Never submitted: they hold no reference. */
         while (!g_queue_is_empty(&va->to_execute)) {
@@ -360,7 +362,6 @@ static void va_chr_finalize(Object *obj)
         }
         va_channel_free(va->ch);
     }
-    migrate_del_blocker(&va->migration_blocker);
     g_clear_pointer(&va->timer, timer_free);
     g_clear_pointer(&va->bh, qemu_bh_delete);
     va_method_policy_free(va->policy);

@@ -1131,12 +1131,164 @@ def hmp_va_cancel_and_pending_calls(ctx):
         check(msg in out, "%s: %r" % (arg, out))
 
 
+def migration_vm(ctx, extra=()):
+    """A VM with va0 alone (no second chardev left waiting)."""
+    d = tempfile.mkdtemp(dir=ctx.tmp)
+    v = Vm(ctx.binary, ctx.extra,
+           ["-chardev", "virtagent,id=va0,timeout=10",
+            "-device", "isa-serial,chardev=va0,iobase=0x3f8,irq=4"] +
+           list(extra), d, ctx.wrapper)
+    ctx.vms.append(v)
+    return v
+
+
+def migration_status(vm, want, timeout=60):
+    """Wait until query-migrate says one of @want; any other end fails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = vm.qmp.cmd("query-migrate").get("status")
+        if st in want:
+            return st
+        check(st not in ("completed", "failed", "cancelled"),
+              "migration %s, expected %s" % (st, want))
+        check(time.monotonic() < deadline, "migration still %s" % st)
+        time.sleep(0.02)
+
+
+def answer_relearning(g, session, version="test-agent 1.0"):
+    """Answer the host's va.info and va.capabilities, in either order."""
+    for _ in range(2):
+        tag, method, params = g.read_call()
+        check(params == (), "%s params %r" % (method, params))
+        if method == "va.info":
+            g.reply(tag, {"version": version, "session": session,
+                          "uptime_s": 5, "hostname": "vm1"})
+        else:
+            check(method == "va.capabilities", "unexpected " + method)
+            g.reply(tag, {"version": version,
+                          "methods": ["va.ping", "va.info"]})
+
+
 @test
-def migration_blocked(ctx):
-    vm = ctx.vm()
-    r = vm.qmp.cmd_raw("migrate", uri="exec:cat > /dev/null")
-    desc = qmp_error(r)
-    check(re.search(r"virtagent chardev 'va[01]' holds", desc), desc)
+def migration_ends_calls_source_resumes(ctx):
+    """A completed migration ends every call in flight with "VM
+    migrated"; the source, resumed (a memory snapshot, a save that keeps
+    the VM running), learns the agent again by calling it."""
+    vm = migration_vm(ctx)
+    g = ctx.guest(vm, COM1)
+    g.hello("1111aaaa2222bbbb")
+    vm.qmp.event("VA_AGENT_CONNECTED")
+    vm.qtest.clock_step()
+    r = vm.qmp.cmd("va-call", chardev="va0", method="va.ping", **ASYNC)
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_ping -c va0 -t 60")
+    old_tags = [g.read_call()[0], g.read_call()[0]]
+    vm.qmp.cmd("migrate", uri="exec:cat > /dev/null")
+    migration_status(vm, ("completed",))
+    e = call_done(vm.qmp, r["id"])["data"]
+    check("result" not in e and "VM migrated" in e["error"], "%r" % e)
+    out = hmp.until_prompt()
+    check("Error:" in out and "VM migrated" in out, out)
+    e = vm.qmp.event("VA_AGENT_DISCONNECTED")["data"]
+    check(e == {"chardev": "va0", "reason": "VM migrated"}, "%r" % e)
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(not info["connected"] and info["in-flight"] == 0 and
+          info["dropped"] == 2, "%r" % info)
+    check(vm.qmp.cmd("query-status")["status"] == "postmigrate", "status")
+    # the guest's late answers match nothing; a stopped VM is not asked
+    for tag in old_tags:
+        g.reply(tag, "pong")
+    check(g.idle(), "host called the guest of a stopped VM")
+    vm.qtest.clock_step()
+    vm.qmp.cmd("cont")
+    answer_relearning(g, "1111aaaa2222bbbb")
+    e = vm.qmp.event("VA_AGENT_CONNECTED")["data"]
+    check(e == {"chardev": "va0", "version": "test-agent 1.0",
+                "session": "1111aaaa2222bbbb"}, "%r" % e)
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["connected"] and info["methods"] == ["va.ping", "va.info"],
+          "%r" % info)
+    cid = vm.qmp.send("va-ping", chardev="va0")
+    g.answer("va.ping", "pong")
+    check("return" in vm.qmp.wait(cid), "va-ping after resuming")
+    # the same agent's hello changes nothing
+    g.hello("1111aaaa2222bbbb")
+    vm.qmp.cmd("query-status")
+    check(not [x for x in vm.qmp.events if x["event"].startswith("VA_")],
+          "extra events: %r" % vm.qmp.events)
+
+
+@test
+def migration_cancelled_changes_nothing(ctx):
+    vm = migration_vm(ctx)
+    g = ctx.guest(vm, COM1)
+    g.hello("3333cccc4444dddd")
+    vm.qmp.event("VA_AGENT_CONNECTED")
+    # slow enough to be cancelled midway
+    vm.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 4096})
+    vm.qmp.cmd("migrate", uri="exec:cat > /dev/null")
+    migration_status(vm, ("active",))
+    r = vm.qmp.cmd("va-call", chardev="va0", method="va.ping", **ASYNC)
+    tag = g.read_call()[0]
+    vm.qmp.cmd("migrate_cancel")
+    migration_status(vm, ("cancelled",))
+    g.reply(tag, "pong")
+    e = call_done(vm.qmp, r["id"])["data"]
+    check(e.get("result") == "pong", "%r" % e)
+    cid = vm.qmp.send("va-ping", chardev="va0")
+    g.answer("va.ping", "pong")
+    check("return" in vm.qmp.wait(cid), "va-ping after the cancel")
+    check(g.call("va.ping", ()) == "pong", "guest call after the cancel")
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(info["connected"] and info["session"] == "3333cccc4444dddd",
+          "%r" % info)
+    check(vm.qmp.cmd("query-status")["status"] == "running", "status")
+    check(not [x for x in vm.qmp.events
+               if x["event"].startswith("VA_AGENT")], "agent events")
+
+
+@test
+def migration_destination_learns_agent(ctx):
+    """The destination learns the agent by calling it; answers to the
+    source's calls and the tail of a frame cut by the switch are
+    dropped."""
+    src = migration_vm(ctx)
+    g = ctx.guest(src, COM1)
+    g.hello("5555eeee6666ffff", "test-agent 2.0")
+    src.qmp.event("VA_AGENT_CONNECTED")
+    r = src.qmp.cmd("va-call", chardev="va0", method="va.ping", **ASYNC)
+    old_tag = g.read_call()[0]
+    # a guest call, half written when the VM stops
+    g.counter += 1
+    call = g.frame("call", "%s.%d" % (g.session, g.counter),
+                   xmlrpc.client.dumps((), "va.ping").encode())
+    g.write(call[:len(call) // 2])
+    state = os.path.join(ctx.tmp, "state-%d" % os.getpid())
+    src.qmp.cmd("migrate", uri="file:" + state)
+    migration_status(src, ("completed",))
+    e = call_done(src.qmp, r["id"])["data"]
+    check("VM migrated" in e.get("error", ""), "%r" % e)
+    dst = migration_vm(ctx, ["-incoming", "file:" + state])
+    g = ctx.guest(dst, COM1)
+    g.session = "5555eeee6666ffff"
+    g.write(call[len(call) // 2:])
+    g.reply(old_tag, "pong")
+    answer_relearning(g, "5555eeee6666ffff", "test-agent 2.0")
+    e = dst.qmp.event("VA_AGENT_CONNECTED")["data"]
+    check(e == {"chardev": "va0", "version": "test-agent 2.0",
+                "session": "5555eeee6666ffff"}, "%r" % e)
+    os.unlink(state)
+    info = dst.qmp.cmd("query-virtagent")[0]
+    check(info["connected"] and info["in-flight"] == 0 and
+          info["methods"] == ["va.ping", "va.info"] and
+          info["guest-calls"] == 0, "%r" % info)
+    cid = dst.qmp.send("va-ping", chardev="va0")
+    g.answer("va.ping", "pong")
+    check("return" in dst.qmp.wait(cid), "va-ping on the destination")
+    check(g.call("va.ping", ()) == "pong", "guest call on the destination")
+    check(g.call("va.notify", ("moved",)), "va.notify")
+    e = dst.qmp.event("VA_GUEST_NOTIFY")["data"]
+    check(e["name"] == "moved", "%r" % e)
 
 
 @test
