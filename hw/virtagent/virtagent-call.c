@@ -217,6 +217,10 @@ static uint64_t va_call_start(VirtagentChardev *va, const char *method,
     size_t len;
     VirtagentCall *c;
 
+    if (va->migrated) {
+        error_setg(errp, "virtagent '%s': VM migrated", va_label(va));
+        return 0;
+    }
     /*
      * After chardev-change a virtserialport that the guest holds open
      * reports no open until the guest reopens it; it takes bytes only

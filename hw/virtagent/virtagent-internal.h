@@ -59,6 +59,8 @@ struct VirtagentChardev {
      */
     bool relearn;
     bool probing;
+    /* The VM completed a migration and has not run here since. */
+    bool migrated;
     VARateLimit notify_rate;
     uint64_t notify_dropped;
     bool listed;

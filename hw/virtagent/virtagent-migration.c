@@ -16,7 +16,8 @@
  *   that fails or is cancelled changes nothing. A call that reached the
  *   guest before the switch may still run there; its answer reaches the
  *   destination tagged with the source's session, which the destination
- *   (a new channel, a new random session) drops as a stray.
+ *   (a new channel, a new random session) drops as a stray. New calls on
+ *   the source fail at once with "VM migrated" until it runs again.
  * - The guest's calls: the source answers those it received; an answer
  *   the switch cut off is lost, and the guest's own timeout ends the call
  *   (qemu-va says hello again after 5 s; va-call gives up after -t).
@@ -187,7 +188,9 @@ static int va_migration_notify(NotifierWithReturn *n, MigrationEvent *e,
     QTAILQ_FOREACH(va, &virtagents, next) {
         trace_virtagent_migrated(va_label(va));
         virtagent_reset(va, VA_MIGRATED);
-        /* Should this VM run again, its agent is asked who it is. */
+        /* Until it runs here again, a call could only wait for nothing. */
+        va->migrated = true;
+        /* Should it run again, its agent is asked who it is. */
         va->relearn = true;
     }
     return 0;
@@ -197,7 +200,11 @@ static void va_vm_state_change(void *opaque, bool running, RunState state)
 {
     VirtagentChardev *va = opaque;
 
-    if (running && va->relearn) {
+    if (!running) {
+        return;
+    }
+    va->migrated = false;
+    if (va->relearn) {
         qemu_bh_schedule(va->bh);
     }
 }

@@ -1195,6 +1195,8 @@ def migration_ends_calls_source_resumes(ctx):
     check(not info["connected"] and info["in-flight"] == 0 and
           info["dropped"] == 2, "%r" % info)
     check(vm.qmp.cmd("query-status")["status"] == "postmigrate", "status")
+    desc = qmp_error(vm.qmp.cmd_raw("va-ping", chardev="va0"))
+    check(desc == "virtagent 'va0': VM migrated", desc)
     # the guest's late answers match nothing; a stopped VM is not asked
     for tag in old_tags:
         g.reply(tag, "pong")
