@@ -55,7 +55,7 @@ SUMMARY_RE = re.compile(r"^va-hostile: (?P<name>\S+): (?P<text>.*)$", re.M)
 # In the order run: numbers before the floods, whose va.notify calls use
 # up the notification budget that numbers needs to be judged value by
 # value.
-ATTACKS = ["utf16", "utf32", "entities", "nesting", "numbers",
+ATTACKS = ["utf16", "utf32", "encodings", "entities", "nesting", "numbers",
            "huge-struct", "huge-array", "content-length", "endless-headers",
            "drip", "unknown-replies", "call-flood", "notify-flood",
            "hello-flood", "never-reads", "garbage"]

@@ -638,6 +638,50 @@ static void attack_utf32(unsigned secs)
     attack_wide(4);
 }
 
+/*
+ * Encoding tricks in 8-bit bodies: a byte order mark, declarations of
+ * other encodings and versions, and byte sequences that are not UTF-8
+ * (overlong, surrogate, NUL) inside a string.
+ */
+static const char nul_string[] = "<string>nul \0 here</string>";
+
+static void attack_encodings(unsigned secs)
+{
+    static const struct {
+        const char *decl;
+        const char *value;
+        size_t value_len;
+    } tricks[] = {
+        { "\xef\xbb\xbf" UTF8_DECL, "<string>bom</string>", 0 },
+        { "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\r\n",
+          "<string>caf\xe9</string>", 0 },
+        { "<?xml version=\"1.1\"?>\r\n", "<string>v1.1</string>", 0 },
+        { "<?xml version=\"1.0\" encoding=\"UTF-7\"?>\r\n",
+          "<string>+ADw-i8+AD4-1+ADw-/i8+AD4-</string>", 0 },
+        { "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n",
+          "<string>not utf-16</string>", 0 },
+        { UTF8_DECL, "<string>overlong \xc0\xbc</string>", 0 },
+        { UTF8_DECL, "<string>surrogate \xed\xa0\x80</string>", 0 },
+        { UTF8_DECL, nul_string, sizeof(nul_string) - 1 },
+    };
+
+    for (size_t i = 0; i < sizeof(tricks) / sizeof(tricks[0]); i++) {
+        Buf doc = { 0 };
+        size_t n = tricks[i].value_len ? tricks[i].value_len :
+                   strlen(tricks[i].value);
+
+        buf_str(&doc, tricks[i].decl);
+        doc_open(&doc, NULL, "va.notify");
+        buf_str(&doc, "<param><value><string>enc</string></value></param>"
+                "<param><value>");
+        buf_add(&doc, tricks[i].value, n);
+        buf_str(&doc, "</value></param>");
+        doc_close(&doc);
+        send_call(&doc);
+        buf_free(&doc);
+    }
+}
+
 /* Billion laughs: each level ten of the one below, "lol" at the bottom;
  * seven levels expand to 30 MB from under a kilobyte. */
 static void laughs(Buf *b, int levels, bool external)
@@ -1195,6 +1239,8 @@ static const Attack attacks[] = {
       "UTF-16 bodies (BE from 00 3C, LE) with an overflowing <i8>" },
     { "utf32", attack_utf32, true, true, 0,
       "UTF-32 bodies, both byte orders, with an overflowing <i8>" },
+    { "encodings", attack_encodings, true, true, 0,
+      "a UTF-8 BOM, other encodings and versions declared, non-UTF-8" },
     { "entities", attack_entities, true, true, 0,
       "billion laughs in UTF-8 and UTF-16, an external entity" },
     { "nesting", attack_nesting, true, true, 0,
