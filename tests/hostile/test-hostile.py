@@ -441,6 +441,17 @@ def monitor_hold(ctx, results, verbose):
             figures.append("async %s (timeout 3 s, returned after %.0f ms, "
                            "VA_CALL_DONE after the timeout): query-status "
                            "worst %.0f ms" % (cmd, ret_ms, worst))
+        # HMP suspends its own monitor while its command waits; QMP
+        # should not notice.
+        prober.window()
+        t = time.monotonic()
+        vm.hmp.send("va_ping -t 3")
+        out = vm.hmp.output(T)
+        hmp_s = time.monotonic() - t
+        check("timed out" in out, "HMP va_ping: %r" % out)
+        worst, samples = prober.window()[:2]
+        figures.append("HMP va_ping -t 3 (returned after %.1f s): "
+                       "query-status worst %.0f ms" % (hmp_s, worst))
         out = finish_bg(vm, kill=True)
         figures.append("guest: " + summary(out, "sit"))
     except (TestFailure, TimeoutError, EOFError, QMPError, OSError) as e:
