@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,7 +68,10 @@ typedef struct Stats {
     int fault_code[MAX_FAULT_KINDS];
     uint64_t fault_count[MAX_FAULT_KINDS];
     uint64_t fault_other;
-    /* The answer to the final ping: "pong", "fault N" or "other". */
+    /*
+     * What became of the final ping: "pong", "fault N", "other" (an
+     * answer that is neither), "no answer" or "not sent".
+     */
     char final[32];
     unsigned final_seq;
     double last_message;
@@ -84,7 +88,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t answered = PTHREAD_COND_INITIALIZER;
 static Stats stats;
 static bool reader_running;
-static volatile bool reader_stop;
+static atomic_bool reader_stop;
 static pthread_t reader_thread;
 
 static void die(const char *fmt, ...)
@@ -323,8 +327,10 @@ static void doc_notify(Buf *b, const char *decl, const char *name,
     doc_close(b);
 }
 
-/* ASCII @s as UTF-16 or UTF-32 (@width 2 or 4), without a byte order mark:
- * every mark contains 0xFF, which would end the frame. */
+/*
+ * ASCII @s as UTF-16 or UTF-32 (@width 2 or 4), without a byte order mark:
+ * every mark contains 0xFF, which would end the frame.
+ */
 static void widen(Buf *out, const Buf *s, int width, bool big_endian)
 {
     for (size_t i = 0; i < s->len; i++) {
@@ -468,7 +474,10 @@ static void parse_input(Buf *in)
             continue;
         }
         header_value(hdr, hend, "X-Virtagent-Client-Tag", tag, sizeof(tag));
-        blen = strtoul(len_s, NULL, 10);
+        if (sscanf(len_s, "%zu", &blen) != 1) {
+            pos++;
+            continue;
+        }
         if (in->len - pos < hlen + blen) {
             break;
         }
@@ -594,8 +603,10 @@ static void drain(void)
 
 static const char i8_overflow[] = "<i8>99999999999999999999999</i8>";
 
-/* UTF-16 or UTF-32 bodies, both byte orders, with and without a
- * declaration naming the encoding: the overflowing <i8> of issue 8. */
+/*
+ * UTF-16 or UTF-32 bodies, both byte orders, with and without a
+ * declaration naming the encoding: the overflowing <i8> of issue 8.
+ */
 static void attack_wide(int width)
 {
     char decl[64];
@@ -682,8 +693,10 @@ static void attack_encodings(unsigned secs)
     }
 }
 
-/* Billion laughs: each level ten of the one below, "lol" at the bottom;
- * seven levels expand to 30 MB from under a kilobyte. */
+/*
+ * Billion laughs: each level ten of the one below, "lol" at the bottom;
+ * seven levels expand to 30 MB from under a kilobyte.
+ */
 static void laughs(Buf *b, int levels, bool external)
 {
     buf_str(b, "<?xml version=\"1.0\"?>\n<!DOCTYPE methodCall [\n"
@@ -1059,8 +1072,10 @@ static void attack_huge_struct(unsigned secs)
     Buf doc = { 0 };
     double member;
 
-    /* As many members as fit a guest call, then a message (about 41000),
-     * then the 50000 of issue 8, which fit neither. */
+    /*
+     * As many members as fit a guest call, then a message (about 41000),
+     * then the 50000 of issue 8, which fit neither.
+     */
     big_struct(&doc, 1000);
     member = doc.len / 1000.0;
     buf_clear(&doc);
@@ -1120,8 +1135,10 @@ static void attack_numbers(unsigned secs)
     Buf doc = { 0 };
 
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-        /* Within the notify budget (10 at once, then 1 per second), so
-         * that each value is judged by the boundary, not the limit. */
+        /*
+         * Within the notify budget (10 at once, then 1 per second), so
+         * that each value is judged by the boundary, not the limit.
+         */
         if (i >= 8) {
             sleep_ms(1100);
         }
@@ -1319,6 +1336,7 @@ int main(int argc, char **argv)
     const Attack *a = NULL;
     struct sigaction sa = { .sa_handler = on_term };
     unsigned secs;
+    char c;
     int opt;
 
     while ((opt = getopt(argc, argv, "p:h")) != -1) {
@@ -1352,7 +1370,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    secs = optind + 1 < argc ? strtoul(argv[optind + 1], NULL, 10) : a->secs;
+    secs = a->secs;
+    if (optind + 1 < argc &&
+        sscanf(argv[optind + 1], "%u%c", &secs, &c) != 1) {
+        fprintf(stderr, "va-hostile: bad SECONDS %s\n", argv[optind + 1]);
+        return 2;
+    }
 
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -1365,8 +1388,10 @@ int main(int argc, char **argv)
     }
     a->fn(secs);
     if (a->final) {
-        /* The attack's answers first, then a budget refilled: the ping
-         * asks whether the host serves a guest that behaves again. */
+        /*
+         * The attack's answers first, then a budget refilled: the ping
+         * asks whether the host serves a guest that behaves again.
+         */
         drain();
         sleep_ms(1000);
         final_ping();
