@@ -1570,10 +1570,16 @@ def large_answer_decoded_off_main_loop(ctx):
     e = call_done(q2, r["id"])["data"]
     check(e.get("result") == {"data": {"base64": base64.b64encode(
         data).decode()}}, "big answer: %r" % e.get("error"))
-    with open(vm.log_path) as f:
-        m = re.findall(r"virtagent_answer_decoded .*: (\d+) bytes, decoded "
-                       r"in (\d+) us .* copy (\d+) us, completion (\d+) us",
-                       f.read())
+    # The trace line is written after the event was sent: wait for it.
+    deadline = time.monotonic() + 10
+    while True:
+        with open(vm.log_path) as f:
+            m = re.findall(r"virtagent_answer_decoded .*: (\d+) bytes, "
+                           r"decoded in (\d+) us .* copy (\d+) us, "
+                           r"completion (\d+) us", f.read())
+        if m or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     check(len(m) == 1, "no trace: %r" % m)
     size, worker, copy, done = (int(x) for x in m[0])
     print("  %d-byte answer: checked, parsed and converted in %.1f ms in a "
