@@ -33,6 +33,7 @@
 # suite prints why it is skipped and "0 passed, 0 failed".
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -387,21 +388,22 @@ class Ctx:
         return self.dom.state()[0]
 
     def ping_after(self, what):
-        """Poll va-ping from the moment the domain runs again until the
-        agent answers; the time it took, printed as a figure."""
+        """Poll va-ping from now until the agent answers; the time it
+        took is printed as a figure when @what names the event."""
         t0 = time.monotonic()
         last = None
         while time.monotonic() - t0 < T:
             r = self.qmp("va-ping", {"timeout": 2})
             if "return" in r:
-                ms = (time.monotonic() - t0) * 1000
-                self.figures.append("%s to the first answered va-ping: "
-                                    "%.0f ms" % (what, ms))
-                return ms
+                if what:
+                    self.figures.append(
+                        "%s to the first answered va-ping: %.0f ms"
+                        % (what, (time.monotonic() - t0) * 1000))
+                return
             last = r
             time.sleep(0.02)
         raise TestFailure("va-ping unanswered %d s after %s: %r"
-                          % (T, what, last))
+                          % (T, what or "the restore", last))
 
 
 TESTS = []
@@ -529,7 +531,7 @@ def events_virsh(ctx):
                 for line in lines:
                     if re.search(pattern, line):
                         return line
-                check(p.poll() is None or poke is None,
+                check(p.poll() is None,
                       "virsh qemu-monitor-event exited: %r" % lines)
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -560,15 +562,16 @@ def events_virsh(ctx):
                        % next(ln for ln in lines if "VA_GUEST_NOTIFY" in ln))
 
 
-def check_agent_back(ctx, what):
-    """After a restore: the agent answers, with the session it had (the
-    guest's qemu-va never restarted), and a new call gets its own answer."""
+def check_agent_back(ctx, what=None):
+    """After a restore: the agent answers (timed from now when @what names
+    the restore), with the session it had: the guest's qemu-va never
+    restarted."""
     ctx.ping_after(what)
     q = ctx.qmp_ok("query-virtagent")[0]
-    check(q["connected"], "%s: agent not connected: %r" % (what, q))
-    check_eq(q["session"], ctx.session, "%s: agent session" % what)
+    check(q["connected"], "agent not connected: %r" % q)
+    check_eq(q["session"], ctx.session, "agent session")
     check_eq(ctx.qmp_ok("va-info")["hostname"], "virtagent-guest",
-             "%s: va-info" % what)
+             "va-info")
 
 
 @test
@@ -636,13 +639,14 @@ def snapshot_memory(ctx):
 def call_across_save(ctx):
     """A call pending when the domain is saved ends with an error, on the
     saved QEMU or the restored one, and never hangs; the answer the guest
-    sends after the restore reaches no other call."""
+    sends for it after the restore reaches no other call, even one that
+    the restored QEMU numbered the same."""
     ctx.guest("kill -STOP $(cat /run/qemu-va.pid)")
     img = ctx.d.path("dom.save")
     try:
-        since = ctx.events.mark()
         cid = ctx.qmp_ok("va-call", {"method": "va.ping",
                                      "async": True})["id"]
+        since = ctx.events.mark()
         ctx.virsh("save", DOM, img)
     except Exception:
         ctx.guest("kill -CONT $(cat /run/qemu-va.pid)")
@@ -654,13 +658,36 @@ def call_across_save(ctx):
     check("error" in done and "result" not in done,
           "call across save: %r" % done)
     ctx.figures.append("a call across a save ends: %s" % done["error"])
+    # While the agent is still stopped, queue calls on the restored QEMU
+    # until one has the stale call's id (if its numbering gets there);
+    # each asks for a different length of the same file, so each answer
+    # shows whose it is.
+    since = ctx.events.mark()
+    calls = {}
+    for length in range(1, 13):
+        r = ctx.qmp_ok("va-call", {"method": "va.getfile", "async": True,
+                                   "params": ["/etc/hostname", {"i8": 0},
+                                              length]})
+        calls[r["id"]] = length
+        if r["id"] >= cid:
+            break
     ctx.connect_console()
     ctx.guest("kill -CONT $(cat /run/qemu-va.pid)")
-    check_agent_back(ctx, "restore with a call in flight")
-    r = ctx.qmp_ok("va-call", {"method": "va.getfile",
-                               "params": ["/etc/hostname", {"i8": 0}, 100]})
-    check(isinstance(r["result"], dict) and r["result"].get("size") == 16,
-          "a new call got another call's answer: %r" % r)
+    want = "virtagent-guest\n"
+    for i, length in calls.items():
+        # The saved QEMU's error for the stale call may arrive late.
+        done = ctx.events.wait(
+            "VA_CALL_DONE", since,
+            lambda e: e["id"] == i and "VM migrated" not in e.get("error", ""))
+        res = done.get("result")
+        got = (base64.b64decode(res["data"]["base64"]).decode()
+               if isinstance(res, dict) else None)
+        check_eq(got, want[:length], "call %d (length %d) after the "
+                 "restore: %r" % (i, length, done))
+    if cid in calls:
+        ctx.figures.append("call %d, numbered by the restored QEMU as the "
+                           "stale call was, got its own answer" % cid)
+    check_agent_back(ctx)
     q = ctx.qmp_ok("query-virtagent")[0]
     check_eq((q["in-flight"], q["calls"]), (0, []), "calls left in flight")
     os.unlink(img)
@@ -742,10 +769,12 @@ def main():
         except TestFailure as e:
             print("FAIL start libvirtd: %s" % e)
             return 1
+        print("check-libvirt: libvirtd %s, private directory %s"
+              % (run(["libvirtd", "--version"])[1].split()[-1], daemons.dir))
         ctx = Ctx(daemons, conn)
-        for fn in TESTS:
-            if a.k and a.k not in fn.__name__ and fn is not define_and_start:
-                continue
+        tests = [fn for fn in TESTS if not a.k or a.k in fn.__name__ or
+                 fn is define_and_start]
+        for i, fn in enumerate(tests):
             t0 = time.monotonic()
             try:
                 fn(ctx)
@@ -763,10 +792,12 @@ def main():
                     print(daemons.log_tail("libvirtd.log"))
                     print(daemons.log_tail(os.path.join("log", "qemu",
                                                         DOM + ".log")))
-                    break
                 # A test that left the domain off leaves the next ones
                 # nothing to test.
-                if ctx.dom is None or ctx.state() != libvirt.VIR_DOMAIN_RUNNING:
+                if (fn is define_and_start or
+                        ctx.state() != libvirt.VIR_DOMAIN_RUNNING):
+                    print("not run: %s" % " ".join(
+                        t.__name__ for t in tests[i + 1:]))
                     break
         for line in ctx.figures:
             print("  " + line)
