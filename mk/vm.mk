@@ -7,6 +7,9 @@
 #                the monitor commands at work (scripts/demo.py)
 # make check-vm  the end-to-end tests against the real guest (tests/vm/),
 #                part of make check
+# make check-migration
+#                live migration between two QEMUs with calls running both
+#                ways (tests/vm/test-migration.py), part of make check
 # make bench-vm  va-getfile throughput beside the raw port's, in one boot
 #                (bench/bench-vm.py; figures in docs/benchmarks.md)
 #
@@ -16,13 +19,17 @@
 
 VM_DEPS := $(B)/qemu-system-x86_64 guest
 
-.PHONY: demo check-vm bench-vm
+.PHONY: demo check-vm check-migration bench-vm
 demo: $(VM_DEPS)
 	scripts/demo.py
 
 check-vm: $(VM_DEPS)
 	tests/vm/test-vm.py
 CHECK_EXTRA += check-vm
+
+check-migration: $(VM_DEPS)
+	tests/vm/test-migration.py
+CHECK_EXTRA += check-migration
 
 bench-vm: $(VM_DEPS)
 	bench/bench-vm.py
