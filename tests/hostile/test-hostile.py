@@ -349,6 +349,8 @@ def run_attack(ctx, name, results, verbose):
                 ev = vm.qmp.event("VA_CALL_DONE", T,
                                   lambda e: e["data"]["id"] == cid)
                 done[cid] = ev["data"]
+                check("result" in ev["data"] or "error" in ev["data"],
+                      "VA_CALL_DONE without an outcome: %r" % ev["data"])
             # A second VA_CALL_DONE for one call would be a bug.
             extra = [e for e in vm.qmp.events()
                      if e["event"] == "VA_CALL_DONE" and
