@@ -34,6 +34,7 @@
 
 import argparse
 import base64
+import fcntl
 import json
 import os
 import re
@@ -59,6 +60,12 @@ from vm import (Console, DEFAULT_QEMU, DEFAULT_KERNEL,  # noqa: E402
 T = 120
 DOM = "va-libvirt-test"
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+SYSTEM_PYTHON = "/usr/bin/python3"
+# Serializes suites on one host: the mount points one creates and removes
+# are mount points in another's namespace.
+LOCK = os.path.join("/run/lock" if os.path.isdir("/run/lock")
+                    else tempfile.gettempdir(),
+                    "virtagent-check-libvirt.lock")
 PACKAGES = ("libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients "
             "python3-libvirt")
 # The system paths of a privileged libvirtd, and the private directory
@@ -88,6 +95,10 @@ try:
     import libvirt
     import libvirt_qemu
 except ImportError:
+    # Run as "python3 test-libvirt.py" with another python3 on PATH.
+    if (sys.executable != SYSTEM_PYTHON and os.path.exists(SYSTEM_PYTHON)
+            and __name__ == "__main__"):
+        os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON] + sys.argv)
     libvirt = None
 
 
@@ -755,6 +766,12 @@ def main():
         print("check-libvirt: %s" % e)
         return 1
 
+    lock = open(LOCK, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("check-libvirt: waiting for another check-libvirt to end")
+        fcntl.flock(lock, fcntl.LOCK_EX)
     ensure_qemu_user()
     libvirt.virEventRegisterDefaultImpl()
     threading.Thread(target=_event_loop, daemon=True).start()
