@@ -7,8 +7,9 @@
  *
  * Plain xmlrpc-c methods: they know nothing of channels, so they can be
  * tested through xmlrpc_registry_process_call2() alone. What they need
- * from the daemon (the session id, the shutdown action, the policy) comes
- * through VAGuestOps.
+ * from the daemon (the session id, the shutdown action, the policy, a
+ * call to the host) comes through VAGuestOps. The methods themselves live
+ * in methods/, one file a domain.
  */
 #ifndef QEMU_VA_GUEST_RPC_H
 #define QEMU_VA_GUEST_RPC_H
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
+#include <glib.h>
 
 #define QEMU_VA_VERSION "2.0.0"
 
@@ -47,7 +49,17 @@ typedef struct VAGuestOps {
     bool (*shutdown)(void *call_info, VAShutdownMode mode, void *opaque);
     /* Whether the policy lets the host call @method; NULL: all are. */
     bool (*method_enabled)(const char *method, void *opaque);
+    /*
+     * Call @method on the host with @params (a reference is taken), in
+     * the main loop, not waiting for the answer; NULL: no host to call.
+     */
+    void (*call_host)(const char *method, xmlrpc_value *params,
+                      void *opaque);
 } VAGuestOps;
+
+typedef struct VAExecTable VAExecTable;
+typedef struct VAFileTable VAFileTable;
+typedef struct VAFreezeState VAFreezeState;
 
 typedef struct VAGuestRpc {
     VAGuestOps ops;
@@ -56,16 +68,30 @@ typedef struct VAGuestRpc {
     const char *kmsg_path;
     /* Where the OS is described; NULL means /etc/os-release. */
     const char *os_release_path;
+    /*
+     * Prefix of the system files the methods read and write (/etc,
+     * /proc, /sys, /dev/rtc, /var/run/utmp); NULL is the real root. The
+     * tests point it at a tree of their own.
+     */
+    const char *sysroot;
+    /* Sets the system clock; NULL: clock_settime(CLOCK_REALTIME). */
+    int (*set_clock)(int64_t ns);
+    /* Domain state, set up by va_guest_rpc_register(). */
+    VAExecTable *exec;
+    VAFileTable *files;
+    VAFreezeState *freeze;
 } VAGuestRpc;
 
 /* Adds every va.* method to @reg; @rpc must outlive the registry. */
 void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,
                            xmlrpc_env *env);
+/* Frees the domains' state (after the registry's last call). */
+void va_guest_rpc_cleanup(VAGuestRpc *rpc);
+/* The channel was reset: what belongs to the session (handles) goes. */
+void va_guest_rpc_session_end(VAGuestRpc *rpc);
 
-/* Names of the methods served, NULL-terminated. */
-extern const char *const va_guest_methods[];
-/* Those that may take long and belong in the thread pool. */
-extern const char *const va_guest_slow_methods[];
+/* Names of the methods that may block, for the thread pool; g_strfreev. */
+GStrv va_guest_slow_methods(void);
 
 /* The enabled method names as an XML-RPC array (for capabilities, hello). */
 xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env);

@@ -337,6 +337,7 @@ static void host_closed(VAGlibChannel *gc, const char *reason, void *opaque)
         g_debug("channel closed: %s", reason);
     }
     a->greeted = false;
+    va_guest_rpc_session_end(&a->rpc);
     if (a->cfg.method == VA_TRANSPORT_UNIX_LISTEN) {
         agent_listen(a);
     } else {
@@ -450,6 +451,7 @@ static bool agent_method_enabled(const char *method, void *opaque)
 
 static bool agent_init(VAAgent *a, GError **errp)
 {
+    g_auto(GStrv) slow = NULL;
     xmlrpc_env env;
     bool ok;
 
@@ -466,7 +468,8 @@ static bool agent_init(VAAgent *a, GError **errp)
     if (!a->host) {
         return false;
     }
-    va_glib_channel_set_slow_methods(a->host, va_guest_slow_methods);
+    slow = va_guest_slow_methods();
+    va_glib_channel_set_slow_methods(a->host, (const char *const *)slow);
     xmlrpc_env_init(&env);
     va_guest_rpc_register(&a->rpc, va_channel_registry(
                               va_glib_channel_get(a->host)), &env);
@@ -528,6 +531,7 @@ static void agent_cleanup(VAAgent *a)
         g_clear_pointer(&a->shutdown_src, g_source_unref);
     }
     va_glib_channel_free(a->host);
+    va_guest_rpc_cleanup(&a->rpc);
     va_method_policy_free(a->policy);
 }
 

@@ -79,6 +79,7 @@ static void fx_teardown(Fixture *fx, gconstpointer data)
     g_free(fx->dir);
     g_free(fx->fault_string);
     xmlrpc_registry_free(fx->reg);
+    va_guest_rpc_cleanup(&fx->rpc);
 }
 
 /*

@@ -1,0 +1,173 @@
+/*
+ * qemu-va - the agent itself: va.ping, va.capabilities, va.info
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+
+#include "qemu-va/methods/va-methods.h"
+
+static xmlrpc_value *va_rpc_ping(xmlrpc_env *env, xmlrpc_value *params,
+                                 void *server_info, void *call_info)
+{
+    if (!va_check_count(env, "va.ping", params, 0)) {
+        return NULL;
+    }
+    return xmlrpc_string_new(env, "pong");
+}
+
+static xmlrpc_value *va_rpc_capabilities(xmlrpc_env *env,
+                                         xmlrpc_value *params,
+                                         void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    xmlrpc_value *methods, *ret;
+
+    if (!va_check_count(env, "va.capabilities", params, 0)) {
+        return NULL;
+    }
+    methods = va_guest_method_list(rpc, env);
+    if (!methods) {
+        return NULL;
+    }
+    ret = xmlrpc_build_value(env, "{s:s,s:A}", "version", QEMU_VA_VERSION,
+                             "methods", methods);
+    xmlrpc_DECREF(methods);
+    return ret;
+}
+
+/* Adds NAME, ID, VERSION_ID and PRETTY_NAME of os-release(5) to @os. */
+static void va_read_os_release(VAGuestRpc *rpc, xmlrpc_env *env,
+                               xmlrpc_value *os)
+{
+    static const char *const keys[][2] = {
+        { "ID", "id" }, { "NAME", "name" }, { "VERSION_ID", "version_id" },
+        { "PRETTY_NAME", "pretty_name" },
+    };
+    const char *path = rpc->os_release_path;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    int i;
+    size_t k;
+
+    if (!path) {
+        path = g_file_test("/etc/os-release", G_FILE_TEST_EXISTS) ?
+               "/etc/os-release" : "/usr/lib/os-release";
+    }
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i] && !env->fault_occurred; i++) {
+        char *eq = strchr(lines[i], '=');
+        g_autofree char *value = NULL;
+        xmlrpc_value *v;
+
+        if (!eq) {
+            continue;
+        }
+        *eq = '\0';
+        for (k = 0; k < G_N_ELEMENTS(keys); k++) {
+            if (strcmp(lines[i], keys[k][0]) == 0) {
+                break;
+            }
+        }
+        if (k == G_N_ELEMENTS(keys)) {
+            continue;
+        }
+        value = g_shell_unquote(eq + 1, NULL);
+        if (!value) {
+            continue;
+        }
+        v = va_text_value(env, value, strlen(value));
+        if (v) {
+            xmlrpc_struct_set_value(env, os, keys[k][1], v);
+            xmlrpc_DECREF(v);
+        }
+    }
+}
+
+static xmlrpc_value *va_rpc_info(xmlrpc_env *env, xmlrpc_value *params,
+                                 void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    const char *session = "";
+    struct utsname uts;
+    struct sysinfo si;
+    xmlrpc_value *os, *ret;
+
+    if (!va_check_count(env, "va.info", params, 0)) {
+        return NULL;
+    }
+    if (uname(&uts) < 0 || sysinfo(&si) < 0) {
+        va_fault_errno(env, "uname", errno);
+        return NULL;
+    }
+    if (rpc->ops.session) {
+        session = rpc->ops.session(call_info, rpc->opaque);
+    }
+    os = xmlrpc_struct_new(env);
+    va_read_os_release(rpc, env, os);
+    if (env->fault_occurred) {
+        if (os) {
+            xmlrpc_DECREF(os);
+        }
+        return NULL;
+    }
+    ret = xmlrpc_build_value(env, "{s:s,s:s,s:I,s:S}",
+                             "version", QEMU_VA_VERSION,
+                             "session", session,
+                             "uptime_s", (xmlrpc_int64)si.uptime,
+                             "os", os);
+    xmlrpc_DECREF(os);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    va_struct_set_text(env, ret, "hostname", uts.nodename);
+    va_struct_set_text(env, ret, "kernel", uts.release);
+    va_struct_set_text(env, ret, "arch", uts.machine);
+    if (env->fault_occurred) {
+        xmlrpc_DECREF(ret);
+        return NULL;
+    }
+    return ret;
+}
+
+static const VAMethod methods[] = {
+    {
+        .info = {
+            .methodName = "va.ping",
+            .methodFunction = va_rpc_ping,
+            .signatureString = "s:",
+            .help = "Returns \"pong\": the agent is alive.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.capabilities",
+            .methodFunction = va_rpc_capabilities,
+            .signatureString = "S:",
+            .help = "Returns {version, methods}: the agent's version and "
+                    "the methods the host may call.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.info",
+            .methodFunction = va_rpc_info,
+            .signatureString = "S:",
+            .help = "Returns {version, session, uptime_s, hostname, kernel, "
+                    "arch, os}; os holds id, name, version_id and "
+                    "pretty_name from os-release(5).",
+        },
+    },
+    { .info = { .methodName = NULL } },
+};
+
+const VAMethodDomain va_m_agent = {
+    .name = "agent",
+    .methods = methods,
+};

@@ -1,0 +1,453 @@
+/*
+ * qemu-va - argument checks and result builders the methods share
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#define _GNU_SOURCE     /* strerrorname_np */
+#include <errno.h>
+#include <string.h>
+
+#include "va-errors.h"
+#include "qemu-va/methods/va-methods.h"
+
+void va_fault_errno(xmlrpc_env *env, const char *what, int err)
+{
+    const char *name = strerrorname_np(err);
+
+    xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s: %s (%s)",
+                                   what, g_strerror(err),
+                                   name ? name : "?");
+}
+
+int va_check_args(xmlrpc_env *env, const char *method, xmlrpc_value *params,
+                  int min, int max)
+{
+    int n = xmlrpc_array_size(env, params);
+
+    g_debug("host calls %s (%d argument%s)", method, n, n == 1 ? "" : "s");
+
+    if (env->fault_occurred) {
+        return -1;
+    }
+    if (n < min || n > max) {
+        if (min == max) {
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                           "expected %d argument%s, got %d",
+                                           min, min == 1 ? "" : "s", n);
+        } else {
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                           "expected %d to %d arguments, "
+                                           "got %d", min, max, n);
+        }
+        return -1;
+    }
+    return n;
+}
+
+bool va_check_count(xmlrpc_env *env, const char *method,
+                    xmlrpc_value *params, int count)
+{
+    return va_check_args(env, method, params, count, count) >= 0;
+}
+
+/* @v as an integer (int or i8); false if it is neither. */
+static bool va_value_int(xmlrpc_env *env, xmlrpc_value *v, int64_t *out)
+{
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+        int i;
+
+        xmlrpc_read_int(env, v, &i);
+        *out = i;
+        return !env->fault_occurred;
+    }
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_I8) {
+        xmlrpc_int64 i;
+
+        xmlrpc_read_i8(env, v, &i);
+        *out = i;
+        return !env->fault_occurred;
+    }
+    return false;
+}
+
+/* @v as a string without NULs, or NULL. */
+static char *va_value_string(xmlrpc_env *env, xmlrpc_value *v)
+{
+    const char *s = NULL;
+    size_t len = 0;
+    char *ret = NULL;
+
+    if (xmlrpc_value_type(v) != XMLRPC_TYPE_STRING) {
+        return NULL;
+    }
+    xmlrpc_read_string_lp(env, v, &len, &s);
+    if (!env->fault_occurred && !memchr(s, '\0', len)) {
+        ret = g_strndup(s, len);
+    }
+    free((void *)s);
+    return ret;
+}
+
+/* @v as an array of at most @max strings, or NULL. */
+static GStrv va_value_strv(xmlrpc_env *env, xmlrpc_value *v, int max)
+{
+    g_autoptr(GPtrArray) out = NULL;
+    int i, n;
+
+    if (xmlrpc_value_type(v) != XMLRPC_TYPE_ARRAY) {
+        return NULL;
+    }
+    n = xmlrpc_array_size(env, v);
+    if (env->fault_occurred || n > max) {
+        return NULL;
+    }
+    out = g_ptr_array_new_with_free_func(g_free);
+    for (i = 0; i < n; i++) {
+        xmlrpc_value *item;
+        char *s;
+
+        xmlrpc_array_read_item(env, v, i, &item);
+        if (env->fault_occurred) {
+            return NULL;
+        }
+        s = va_value_string(env, item);
+        xmlrpc_DECREF(item);
+        if (!s) {
+            return NULL;
+        }
+        g_ptr_array_add(out, s);
+    }
+    g_ptr_array_add(out, NULL);
+    return (GStrv)g_ptr_array_free(g_steal_pointer(&out), false);
+}
+
+static void va_bad_arg(xmlrpc_env *env, const char *name, const char *what)
+{
+    if (!env->fault_occurred) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "argument '%s' must be %s", name,
+                                       what);
+    }
+}
+
+bool va_param_int(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                  const char *name, int64_t *out)
+{
+    xmlrpc_value *item;
+    bool ok;
+
+    xmlrpc_array_read_item(env, params, idx, &item);
+    if (env->fault_occurred) {
+        return false;
+    }
+    ok = va_value_int(env, item, out);
+    xmlrpc_DECREF(item);
+    if (!ok) {
+        va_bad_arg(env, name, "an integer");
+    }
+    return ok;
+}
+
+char *va_param_string(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                      const char *name)
+{
+    xmlrpc_value *item;
+    char *ret;
+
+    xmlrpc_array_read_item(env, params, idx, &item);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    ret = va_value_string(env, item);
+    xmlrpc_DECREF(item);
+    if (!ret) {
+        va_bad_arg(env, name, "a string");
+    }
+    return ret;
+}
+
+bool va_param_bool(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                   const char *name, bool *out)
+{
+    xmlrpc_value *item;
+    xmlrpc_bool b;
+    bool ok = false;
+
+    xmlrpc_array_read_item(env, params, idx, &item);
+    if (env->fault_occurred) {
+        return false;
+    }
+    if (xmlrpc_value_type(item) == XMLRPC_TYPE_BOOL) {
+        xmlrpc_read_bool(env, item, &b);
+        *out = b;
+        ok = !env->fault_occurred;
+    }
+    xmlrpc_DECREF(item);
+    if (!ok) {
+        va_bad_arg(env, name, "a boolean");
+    }
+    return ok;
+}
+
+xmlrpc_value *va_param_struct(xmlrpc_env *env, xmlrpc_value *params,
+                              unsigned idx, const char *name)
+{
+    xmlrpc_value *item;
+
+    xmlrpc_array_read_item(env, params, idx, &item);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (xmlrpc_value_type(item) != XMLRPC_TYPE_STRUCT) {
+        xmlrpc_DECREF(item);
+        va_bad_arg(env, name, "a struct");
+        return NULL;
+    }
+    return item;
+}
+
+GStrv va_param_strv(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                    const char *name, int max)
+{
+    xmlrpc_value *item;
+    GStrv ret;
+
+    xmlrpc_array_read_item(env, params, idx, &item);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    ret = va_value_strv(env, item, max);
+    xmlrpc_DECREF(item);
+    if (!ret) {
+        g_autofree char *what = g_strdup_printf("an array of at most %d "
+                                                "strings", max);
+
+        va_bad_arg(env, name, what);
+    }
+    return ret;
+}
+
+bool va_opts_check(xmlrpc_env *env, xmlrpc_value *opts,
+                   const char *const *known)
+{
+    int i, n = xmlrpc_struct_size(env, opts);
+
+    for (i = 0; i < n && !env->fault_occurred; i++) {
+        xmlrpc_value *key, *value;
+        g_autofree char *name = NULL;
+
+        xmlrpc_struct_read_member(env, opts, i, &key, &value);
+        if (env->fault_occurred) {
+            return false;
+        }
+        name = va_value_string(env, key);
+        xmlrpc_DECREF(key);
+        xmlrpc_DECREF(value);
+        if (name && g_strv_contains(known, name)) {
+            continue;
+        }
+        if (!env->fault_occurred) {
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                           "unknown option '%s'",
+                                           name ? name : "?");
+        }
+    }
+    return !env->fault_occurred;
+}
+
+/* The member @key of @opts (a new reference), or NULL if absent. */
+static xmlrpc_value *va_opt_find(xmlrpc_env *env, xmlrpc_value *opts,
+                                 const char *key)
+{
+    xmlrpc_value *v = NULL;
+
+    if (opts) {
+        xmlrpc_struct_find_value(env, opts, key, &v);
+    }
+    return env->fault_occurred ? NULL : v;
+}
+
+bool va_opt_int(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                int64_t *out)
+{
+    xmlrpc_value *v = va_opt_find(env, opts, key);
+    bool ok;
+
+    if (!v) {
+        return !env->fault_occurred;
+    }
+    ok = va_value_int(env, v, out);
+    xmlrpc_DECREF(v);
+    if (!ok) {
+        va_bad_arg(env, key, "an integer");
+    }
+    return ok;
+}
+
+bool va_opt_bool(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                 bool *out)
+{
+    xmlrpc_value *v = va_opt_find(env, opts, key);
+    xmlrpc_bool b;
+    bool ok = false;
+
+    if (!v) {
+        return !env->fault_occurred;
+    }
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
+        xmlrpc_read_bool(env, v, &b);
+        *out = b;
+        ok = !env->fault_occurred;
+    }
+    xmlrpc_DECREF(v);
+    if (!ok) {
+        va_bad_arg(env, key, "a boolean");
+    }
+    return ok;
+}
+
+bool va_opt_string(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                   char **out)
+{
+    xmlrpc_value *v = va_opt_find(env, opts, key);
+    char *s;
+
+    if (!v) {
+        return !env->fault_occurred;
+    }
+    s = va_value_string(env, v);
+    xmlrpc_DECREF(v);
+    if (!s) {
+        va_bad_arg(env, key, "a string");
+        return false;
+    }
+    g_free(*out);
+    *out = s;
+    return true;
+}
+
+bool va_opt_strv(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                 int max, GStrv *out)
+{
+    xmlrpc_value *v = va_opt_find(env, opts, key);
+    GStrv s;
+
+    if (!v) {
+        return !env->fault_occurred;
+    }
+    s = va_value_strv(env, v, max);
+    xmlrpc_DECREF(v);
+    if (!s) {
+        g_autofree char *what = g_strdup_printf("an array of at most %d "
+                                                "strings", max);
+
+        va_bad_arg(env, key, what);
+        return false;
+    }
+    g_strfreev(*out);
+    *out = s;
+    return true;
+}
+
+bool va_opt_base64(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                   size_t max, GBytes **out)
+{
+    xmlrpc_value *v = va_opt_find(env, opts, key);
+    const unsigned char *data;
+    size_t len;
+    bool ok = false;
+
+    if (!v) {
+        return !env->fault_occurred;
+    }
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_BASE64) {
+        xmlrpc_read_base64(env, v, &len, &data);
+        if (!env->fault_occurred) {
+            ok = len <= max;
+            if (ok) {
+                g_clear_pointer(out, g_bytes_unref);
+                *out = g_bytes_new(data, len);
+            }
+            free((void *)data);
+        }
+    }
+    xmlrpc_DECREF(v);
+    if (!ok) {
+        g_autofree char *what = g_strdup_printf("base64 of at most %zu "
+                                                "bytes", max);
+
+        va_bad_arg(env, key, what);
+    }
+    return ok;
+}
+
+void va_struct_set_take(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                        xmlrpc_value *v)
+{
+    if (v) {
+        if (!env->fault_occurred) {
+            xmlrpc_struct_set_value(env, st, key, v);
+        }
+        xmlrpc_DECREF(v);
+    }
+}
+
+void va_struct_set_text(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                        const char *text)
+{
+    if (!env->fault_occurred) {
+        va_struct_set_take(env, st, key,
+                           va_text_value(env, text, strlen(text)));
+    }
+}
+
+void va_struct_set_i8(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                      int64_t i)
+{
+    if (!env->fault_occurred) {
+        va_struct_set_take(env, st, key, xmlrpc_i8_new(env, i));
+    }
+}
+
+void va_struct_set_int(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                       int i)
+{
+    if (!env->fault_occurred) {
+        va_struct_set_take(env, st, key, xmlrpc_int_new(env, i));
+    }
+}
+
+void va_struct_set_bool(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                        bool b)
+{
+    if (!env->fault_occurred) {
+        va_struct_set_take(env, st, key, xmlrpc_bool_new(env, b));
+    }
+}
+
+void va_array_append_take(xmlrpc_env *env, xmlrpc_value *array,
+                          xmlrpc_value *item)
+{
+    if (item) {
+        if (!env->fault_occurred) {
+            xmlrpc_array_append_item(env, array, item);
+        }
+        xmlrpc_DECREF(item);
+    }
+}
+
+char *va_sys_path(const VAGuestRpc *rpc, const char *path)
+{
+    return g_strconcat(rpc->sysroot ? rpc->sysroot : "", path, NULL);
+}
+
+xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v)
+{
+    if (env->fault_occurred && v) {
+        xmlrpc_DECREF(v);
+        return NULL;
+    }
+    return env->fault_occurred ? NULL : v;
+}

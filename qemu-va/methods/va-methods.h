@@ -1,0 +1,108 @@
+/*
+ * qemu-va - what the method files share: their tables and helpers
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Each domain (va-m-*.c) exports one VAMethodDomain: a table of xmlrpc-c
+ * methods and, when it keeps state, hooks to set it up and tear it down.
+ * guest-rpc.c walks the list of domains; a new method touches only its
+ * domain's file.
+ */
+#ifndef QEMU_VA_METHODS_H
+#define QEMU_VA_METHODS_H
+
+#include "qemu-va/guest-rpc.h"
+
+/* The method may block (disk, subprocess): run it in the thread pool. */
+#define VA_M_SLOW 1u
+
+typedef struct VAMethod {
+    struct xmlrpc_method_info3 info;
+    unsigned flags;
+} VAMethod;
+
+typedef struct VAMethodDomain {
+    const char *name;
+    const VAMethod *methods;            /* ended by a NULL methodName */
+    void (*init)(VAGuestRpc *rpc);
+    void (*cleanup)(VAGuestRpc *rpc);
+    /* The channel was reset: state tied to the session goes. */
+    void (*session_end)(VAGuestRpc *rpc);
+} VAMethodDomain;
+
+extern const VAMethodDomain va_m_agent;
+extern const VAMethodDomain va_m_system;
+extern const VAMethodDomain va_m_files;
+extern const VAMethodDomain va_m_power;
+
+/* Faults 1008 with "@what: errno text (ENAME)". */
+void va_fault_errno(xmlrpc_env *env, const char *what, int err);
+
+/*
+ * Logs the call (with -v) and faults unless @params holds between @min
+ * and @max arguments; returns their number, or -1.
+ */
+int va_check_args(xmlrpc_env *env, const char *method, xmlrpc_value *params,
+                  int min, int max);
+/* Exactly @count arguments. */
+bool va_check_count(xmlrpc_env *env, const char *method,
+                    xmlrpc_value *params, int count);
+
+/* Argument @idx as an integer; int and i8 are both accepted. */
+bool va_param_int(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                  const char *name, int64_t *out);
+/* Argument @idx as a string without NULs; free it with g_free(). */
+char *va_param_string(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                      const char *name);
+bool va_param_bool(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                   const char *name, bool *out);
+/* Argument @idx as a struct (a new reference). */
+xmlrpc_value *va_param_struct(xmlrpc_env *env, xmlrpc_value *params,
+                              unsigned idx, const char *name);
+/* Argument @idx as an array of strings without NULs, at most @max. */
+GStrv va_param_strv(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                    const char *name, int max);
+
+/*
+ * Members of an options struct; each returns false with @env set when the
+ * member has the wrong type, true when it is absent (out left alone).
+ * Members other than @known are refused, so a misspelt option is not
+ * silently ignored.
+ */
+bool va_opts_check(xmlrpc_env *env, xmlrpc_value *opts,
+                   const char *const *known);
+bool va_opt_int(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                int64_t *out);
+bool va_opt_bool(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                 bool *out);
+bool va_opt_string(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                   char **out);
+bool va_opt_strv(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                 int max, GStrv *out);
+bool va_opt_base64(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
+                   size_t max, GBytes **out);
+
+/* Sets @key of @st; each faults @env on failure. */
+void va_struct_set_text(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                        const char *text);
+void va_struct_set_i8(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                      int64_t i);
+void va_struct_set_int(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                       int i);
+void va_struct_set_bool(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                        bool b);
+/* Appends and drops the reference to @item (NULL: nothing). */
+void va_array_append_take(xmlrpc_env *env, xmlrpc_value *array,
+                          xmlrpc_value *item);
+void va_struct_set_take(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+                        xmlrpc_value *v);
+
+/* @path under the configured system root; free with g_free(). */
+char *va_sys_path(const VAGuestRpc *rpc, const char *path);
+
+/* Drops @v when @env holds a fault; returns what the method returns. */
+xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);
+
+#endif
