@@ -1221,6 +1221,33 @@ def migration_ends_calls_source_resumes(ctx):
 
 
 @test
+def migration_relearning_refused(ctx):
+    """An agent that will not say who it is (va.info blocked) is not
+    connected by the relearning; its next hello connects it."""
+    vm = migration_vm(ctx)
+    g = ctx.guest(vm, COM1)
+    vm.qmp.cmd("migrate", uri="exec:cat > /dev/null")
+    migration_status(vm, ("completed",))
+    vm.qmp.cmd("cont")
+    for _ in range(2):
+        tag, method, _ = g.read_call()
+        if method == "va.info":
+            g.reply_fault(tag, VA_FAULT_DISABLED, "va.info is disabled")
+        else:
+            g.reply(tag, {"version": "x", "methods": ["va.ping"]})
+    # one more call: the relearning is over by the time it is answered
+    cid = vm.qmp.send("va-ping", chardev="va0")
+    g.answer("va.ping", "pong")
+    check("return" in vm.qmp.wait(cid), "va-ping")
+    info = vm.qmp.cmd("query-virtagent")[0]
+    check(not info["connected"] and info["in-flight"] == 0, "%r" % info)
+    check(g.idle(), "asked again")
+    g.hello("7777aaaa8888bbbb")
+    e = vm.qmp.event("VA_AGENT_CONNECTED")["data"]
+    check(e["session"] == "7777aaaa8888bbbb", "%r" % e)
+
+
+@test
 def migration_cancelled_changes_nothing(ctx):
     vm = migration_vm(ctx)
     g = ctx.guest(vm, COM1)
