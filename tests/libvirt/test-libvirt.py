@@ -398,6 +398,12 @@ class Ctx:
     def state(self):
         return self.dom.state()[0]
 
+    def running(self):
+        try:
+            return self.state() == libvirt.VIR_DOMAIN_RUNNING
+        except libvirt.libvirtError:
+            return False
+
     def ping_after(self, what):
         """Poll va-ping from now until the agent answers; the time it
         took is printed as a figure when @what names the event."""
@@ -742,6 +748,12 @@ def shutdown_poweroff(ctx):
         time.sleep(0.1)
 
 
+def setup_failed(why):
+    print("FAIL setup: %s" % why)
+    print("0 passed, 1 failed")
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-k", help="run only tests whose name contains this "
@@ -763,8 +775,7 @@ def main():
     try:
         check_inputs(DEFAULT_QEMU, DEFAULT_KERNEL, DEFAULT_INITRD)
     except VMError as e:
-        print("check-libvirt: %s" % e)
-        return 1
+        return setup_failed(e)
 
     lock = open(LOCK, "w")
     try:
@@ -772,7 +783,10 @@ def main():
     except BlockingIOError:
         print("check-libvirt: waiting for another check-libvirt to end")
         fcntl.flock(lock, fcntl.LOCK_EX)
-    ensure_qemu_user()
+    try:
+        ensure_qemu_user()
+    except TestFailure as e:
+        return setup_failed(e)
     libvirt.virEventRegisterDefaultImpl()
     threading.Thread(target=_event_loop, daemon=True).start()
     # libvirt prints its errors itself as well as raising them.
@@ -784,8 +798,7 @@ def main():
         try:
             conn = daemons.start()
         except TestFailure as e:
-            print("FAIL start libvirtd: %s" % e)
-            return 1
+            return setup_failed("start libvirtd: %s" % e)
         print("check-libvirt: libvirtd %s, private directory %s"
               % (run(["libvirtd", "--version"])[1].split()[-1], daemons.dir))
         ctx = Ctx(daemons, conn)
@@ -811,8 +824,7 @@ def main():
                                                         DOM + ".log")))
                 # A test that left the domain off leaves the next ones
                 # nothing to test.
-                if (fn is define_and_start or
-                        ctx.state() != libvirt.VIR_DOMAIN_RUNNING):
+                if fn is define_and_start or not ctx.running():
                     print("not run: %s" % " ".join(
                         t.__name__ for t in tests[i + 1:]))
                     break
