@@ -41,60 +41,13 @@ static xmlrpc_value *va_rpc_capabilities(xmlrpc_env *env,
     return ret;
 }
 
-/* Adds NAME, ID, VERSION_ID and PRETTY_NAME of os-release(5) to @os. */
-static void va_read_os_release(VAGuestRpc *rpc, xmlrpc_env *env,
-                               xmlrpc_value *os)
+static xmlrpc_value *va_rpc_info(xmlrpc_env *env, xmlrpc_value *params,
+                                 void *server_info, void *call_info)
 {
     static const char *const keys[][2] = {
         { "ID", "id" }, { "NAME", "name" }, { "VERSION_ID", "version_id" },
         { "PRETTY_NAME", "pretty_name" },
     };
-    const char *path = rpc->os_release_path;
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-    int i;
-    size_t k;
-
-    if (!path) {
-        path = g_file_test("/etc/os-release", G_FILE_TEST_EXISTS) ?
-               "/etc/os-release" : "/usr/lib/os-release";
-    }
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        return;
-    }
-    lines = g_strsplit(text, "\n", -1);
-    for (i = 0; lines[i] && !env->fault_occurred; i++) {
-        char *eq = strchr(lines[i], '=');
-        g_autofree char *value = NULL;
-        xmlrpc_value *v;
-
-        if (!eq) {
-            continue;
-        }
-        *eq = '\0';
-        for (k = 0; k < G_N_ELEMENTS(keys); k++) {
-            if (strcmp(lines[i], keys[k][0]) == 0) {
-                break;
-            }
-        }
-        if (k == G_N_ELEMENTS(keys)) {
-            continue;
-        }
-        value = g_shell_unquote(eq + 1, NULL);
-        if (!value) {
-            continue;
-        }
-        v = va_text_value(env, value, strlen(value));
-        if (v) {
-            xmlrpc_struct_set_value(env, os, keys[k][1], v);
-            xmlrpc_DECREF(v);
-        }
-    }
-}
-
-static xmlrpc_value *va_rpc_info(xmlrpc_env *env, xmlrpc_value *params,
-                                 void *server_info, void *call_info)
-{
     VAGuestRpc *rpc = server_info;
     const char *session = "";
     struct utsname uts;
@@ -112,7 +65,7 @@ static xmlrpc_value *va_rpc_info(xmlrpc_env *env, xmlrpc_value *params,
         session = rpc->ops.session(call_info, rpc->opaque);
     }
     os = xmlrpc_struct_new(env);
-    va_read_os_release(rpc, env, os);
+    va_os_release_to_struct(rpc, env, os, keys, G_N_ELEMENTS(keys));
     if (env->fault_occurred) {
         if (os) {
             xmlrpc_DECREF(os);

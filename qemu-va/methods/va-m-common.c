@@ -443,6 +443,53 @@ char *va_sys_path(const VAGuestRpc *rpc, const char *path)
     return g_strconcat(rpc->sysroot ? rpc->sysroot : "", path, NULL);
 }
 
+void va_os_release_to_struct(const VAGuestRpc *rpc, xmlrpc_env *env,
+                             xmlrpc_value *os, const char *const keys[][2],
+                             size_t nkeys)
+{
+    const char *path = rpc->os_release_path;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    int i;
+    size_t k;
+
+    if (!path) {
+        path = g_file_test("/etc/os-release", G_FILE_TEST_EXISTS) ?
+               "/etc/os-release" : "/usr/lib/os-release";
+    }
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i] && !env->fault_occurred; i++) {
+        char *eq = strchr(lines[i], '=');
+        g_autofree char *value = NULL;
+        xmlrpc_value *v;
+
+        if (!eq) {
+            continue;
+        }
+        *eq = '\0';
+        for (k = 0; k < nkeys; k++) {
+            if (strcmp(lines[i], keys[k][0]) == 0) {
+                break;
+            }
+        }
+        if (k == nkeys) {
+            continue;
+        }
+        value = g_shell_unquote(eq + 1, NULL);
+        if (!value) {
+            continue;
+        }
+        v = va_text_value(env, value, strlen(value));
+        if (v) {
+            xmlrpc_struct_set_value(env, os, keys[k][1], v);
+            xmlrpc_DECREF(v);
+        }
+    }
+}
+
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v)
 {
     if (env->fault_occurred && v) {

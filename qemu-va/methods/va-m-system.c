@@ -1,5 +1,5 @@
 /*
- * qemu-va - system: va.getdmesg
+ * qemu-va - system: kernel log, time, hostname, timezone, OS, load
  *
  * Copyright (c) 2026 The virtagent authors
  *
@@ -8,7 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
+#include <linux/rtc.h>
+#include <sys/ioctl.h>
 #include <sys/klog.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "va-errors.h"
@@ -172,6 +176,261 @@ static xmlrpc_value *va_rpc_getdmesg(xmlrpc_env *env, xmlrpc_value *params,
     return va_text_value(env, out->str, out->len);
 }
 
+static xmlrpc_value *va_rpc_get_time(xmlrpc_env *env, xmlrpc_value *params,
+                                     void *server_info, void *call_info)
+{
+    struct timespec ts;
+
+    if (!va_check_count(env, "va.get_time", params, 0)) {
+        return NULL;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return xmlrpc_i8_new(env, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+/* Whether /etc/adjtime says the RTC keeps local time (hwclock's way). */
+static bool va_rtc_is_local(const VAGuestRpc *rpc)
+{
+    g_autofree char *path = va_sys_path(rpc, "/etc/adjtime");
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return false;
+    }
+    lines = g_strsplit(text, "\n", 4);
+    return g_strv_length(lines) >= 3 && strcmp(lines[2], "LOCAL") == 0;
+}
+
+/*
+ * The RTC's time in seconds since the epoch, as hwclock --hctosys reads
+ * it: RTC_RD_TIME on /dev/rtc, else the kernel's since_epoch (which
+ * assumes UTC); a broken-down time is local when /etc/adjtime says so.
+ */
+static bool va_rtc_read(const VAGuestRpc *rpc, int64_t *secs, int *err)
+{
+    g_autofree char *dev = va_sys_path(rpc, "/dev/rtc");
+    g_autofree char *sys = va_sys_path(rpc,
+                                       "/sys/class/rtc/rtc0/since_epoch");
+    g_autofree char *text = NULL;
+    struct rtc_time rt;
+    struct tm tm = { 0 };
+    char *end;
+    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        int r = ioctl(fd, RTC_RD_TIME, &rt);
+
+        *err = errno;
+        close(fd);
+        if (r < 0) {
+            return false;
+        }
+        tm.tm_sec = rt.tm_sec;
+        tm.tm_min = rt.tm_min;
+        tm.tm_hour = rt.tm_hour;
+        tm.tm_mday = rt.tm_mday;
+        tm.tm_mon = rt.tm_mon;
+        tm.tm_year = rt.tm_year;
+    } else {
+        gint64 t;
+
+        if (!g_file_get_contents(sys, &text, NULL, NULL)) {
+            *err = ENODEV;
+            return false;
+        }
+        t = g_ascii_strtoll(text, &end, 10);
+        if (end == text || t < 0) {
+            *err = EINVAL;
+            return false;
+        }
+        if (!va_rtc_is_local(rpc)) {
+            *secs = t;
+            return true;
+        }
+        gmtime_r(&(time_t){ t }, &tm);
+    }
+    tm.tm_isdst = -1;
+    *secs = va_rtc_is_local(rpc) ? mktime(&tm) : timegm(&tm);
+    return true;
+}
+
+/* Writes the system time to the RTC, as hwclock --systohc; best effort. */
+static void va_rtc_write(const VAGuestRpc *rpc, int64_t ns)
+{
+    g_autofree char *dev = va_sys_path(rpc, "/dev/rtc");
+    time_t t = ns / 1000000000;
+    struct rtc_time rt = { 0 };
+    struct tm tm;
+    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        g_debug("%s: %s; RTC not written", dev, g_strerror(errno));
+        return;
+    }
+    if (va_rtc_is_local(rpc)) {
+        localtime_r(&t, &tm);
+    } else {
+        gmtime_r(&t, &tm);
+    }
+    rt.tm_sec = tm.tm_sec;
+    rt.tm_min = tm.tm_min;
+    rt.tm_hour = tm.tm_hour;
+    rt.tm_mday = tm.tm_mday;
+    rt.tm_mon = tm.tm_mon;
+    rt.tm_year = tm.tm_year;
+    if (ioctl(fd, RTC_SET_TIME, &rt) < 0) {
+        g_warning("%s: cannot set the RTC: %s", dev, g_strerror(errno));
+    }
+    close(fd);
+}
+
+static int va_clock_settime(int64_t ns)
+{
+    struct timespec ts = {
+        .tv_sec = ns / 1000000000,
+        .tv_nsec = ns % 1000000000,
+    };
+
+    return clock_settime(CLOCK_REALTIME, &ts);
+}
+
+static xmlrpc_value *va_rpc_set_time(xmlrpc_env *env, xmlrpc_value *params,
+                                     void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    int n = va_check_args(env, "va.set_time", params, 0, 1);
+    int (*set_clock)(int64_t) = rpc->set_clock ? rpc->set_clock :
+                                va_clock_settime;
+    int64_t ns, secs;
+    int err;
+
+    if (n < 0) {
+        return NULL;
+    }
+    if (n == 1) {
+        if (!va_param_int(env, params, 0, "time", &ns)) {
+            return NULL;
+        }
+        if (ns < 0) {
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                           "time must not be negative");
+            return NULL;
+        }
+    } else {
+        if (!va_rtc_read(rpc, &secs, &err)) {
+            va_fault_errno(env, "reading the RTC", err);
+            return NULL;
+        }
+        ns = secs * 1000000000;
+    }
+    if (set_clock(ns) < 0) {
+        va_fault_errno(env, "setting the clock", errno);
+        return NULL;
+    }
+    if (n == 1) {
+        /* As qemu-ga: the RTC follows, so the time survives a reboot. */
+        va_rtc_write(rpc, ns);
+    }
+    return xmlrpc_i8_new(env, ns);
+}
+
+static xmlrpc_value *va_rpc_get_hostname(xmlrpc_env *env,
+                                         xmlrpc_value *params,
+                                         void *server_info, void *call_info)
+{
+    struct utsname uts;
+    xmlrpc_value *ret;
+
+    if (!va_check_count(env, "va.get_hostname", params, 0)) {
+        return NULL;
+    }
+    /* Not g_get_host_name(): it caches, and the name may change. */
+    uname(&uts);
+    ret = xmlrpc_struct_new(env);
+    va_struct_set_text(env, ret, "host-name", uts.nodename);
+    return va_result(env, ret);
+}
+
+static xmlrpc_value *va_rpc_get_timezone(xmlrpc_env *env,
+                                         xmlrpc_value *params,
+                                         void *server_info, void *call_info)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    xmlrpc_value *ret;
+
+    if (!va_check_count(env, "va.get_timezone", params, 0)) {
+        return NULL;
+    }
+    tzset();
+    localtime_r(&now, &tm);
+    ret = xmlrpc_struct_new(env);
+    if (tm.tm_zone) {
+        va_struct_set_text(env, ret, "zone", tm.tm_zone);
+    }
+    va_struct_set_int(env, ret, "offset", (int)tm.tm_gmtoff);
+    return va_result(env, ret);
+}
+
+static xmlrpc_value *va_rpc_get_osinfo(xmlrpc_env *env,
+                                       xmlrpc_value *params,
+                                       void *server_info, void *call_info)
+{
+    static const char *const keys[][2] = {
+        { "ID", "id" }, { "NAME", "name" }, { "PRETTY_NAME", "pretty-name" },
+        { "VERSION", "version" }, { "VERSION_ID", "version-id" },
+        { "VARIANT", "variant" }, { "VARIANT_ID", "variant-id" },
+    };
+    VAGuestRpc *rpc = server_info;
+    struct utsname uts;
+    xmlrpc_value *ret;
+
+    if (!va_check_count(env, "va.get_osinfo", params, 0)) {
+        return NULL;
+    }
+    uname(&uts);
+    ret = xmlrpc_struct_new(env);
+    va_struct_set_text(env, ret, "kernel-release", uts.release);
+    va_struct_set_text(env, ret, "kernel-version", uts.version);
+    va_struct_set_text(env, ret, "machine", uts.machine);
+    if (!env->fault_occurred) {
+        va_os_release_to_struct(rpc, env, ret, keys, G_N_ELEMENTS(keys));
+    }
+    return va_result(env, ret);
+}
+
+static xmlrpc_value *va_rpc_get_load(xmlrpc_env *env, xmlrpc_value *params,
+                                     void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    g_autofree char *path = va_sys_path(rpc, "/proc/loadavg");
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    double load[3];
+    char *p, *end;
+    int i;
+
+    if (!va_check_count(env, "va.get_load", params, 0)) {
+        return NULL;
+    }
+    if (!g_file_get_contents(path, &text, NULL, &err)) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
+                                       err->message);
+        return NULL;
+    }
+    for (i = 0, p = text; i < 3; i++, p = end) {
+        load[i] = g_ascii_strtod(p, &end);
+        if (end == p) {
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED,
+                                           "%s: unexpected format", path);
+            return NULL;
+        }
+    }
+    return xmlrpc_build_value(env, "{s:d,s:d,s:d}", "load1", load[0],
+                              "load5", load[1], "load15", load[2]);
+}
+
 static const VAMethod methods[] = {
     {
         .info = {
@@ -182,6 +441,56 @@ static const VAMethod methods[] = {
                     "at most max_bytes (capped at 1 MiB) long.",
         },
         .flags = VA_M_SLOW,
+    },
+    {
+        .info = {
+            .methodName = "va.get_time",
+            .methodFunction = va_rpc_get_time,
+            .signatureString = "I:",
+            .help = "The guest's time: nanoseconds since the epoch (i8).",
+        },
+    }, {
+        .info = {
+            .methodName = "va.set_time",
+            .methodFunction = va_rpc_set_time,
+            .signatureString = "I:I,I:i,I:",
+            .help = "va.set_time([time]): set the clock to time (ns since "
+                    "the epoch) and write it to the RTC; without time, set "
+                    "it from the RTC (hwclock --hctosys). Returns the time "
+                    "set.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.get_hostname",
+            .methodFunction = va_rpc_get_hostname,
+            .signatureString = "S:",
+            .help = "Returns {host-name}.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.get_timezone",
+            .methodFunction = va_rpc_get_timezone,
+            .signatureString = "S:",
+            .help = "Returns {zone, offset}: the zone's abbreviation and its "
+                    "offset east of UTC in seconds.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.get_osinfo",
+            .methodFunction = va_rpc_get_osinfo,
+            .signatureString = "S:",
+            .help = "Returns {kernel-release, kernel-version, machine, id, "
+                    "name, pretty-name, version, version-id, variant, "
+                    "variant-id}, the last from os-release(5) when there.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.get_load",
+            .methodFunction = va_rpc_get_load,
+            .signatureString = "S:",
+            .help = "Returns {load1, load5, load15} (doubles) from "
+                    "/proc/loadavg.",
+        },
     },
     { .info = { .methodName = NULL } },
 };

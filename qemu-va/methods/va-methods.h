@@ -102,6 +102,14 @@ void va_struct_set_take(xmlrpc_env *env, xmlrpc_value *st, const char *key,
 /* @path under the configured system root; free with g_free(). */
 char *va_sys_path(const VAGuestRpc *rpc, const char *path);
 
+/*
+ * Adds to @os the os-release(5) keys named keys[i][0], as keys[i][1];
+ * keys the file lacks are left out.
+ */
+void va_os_release_to_struct(const VAGuestRpc *rpc, xmlrpc_env *env,
+                             xmlrpc_value *os, const char *const keys[][2],
+                             size_t nkeys);
+
 /* Drops @v when @env holds a fault; returns what the method returns. */
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);
 

@@ -5,6 +5,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,9 @@ typedef struct Fixture {
     VAShutdownMode last_mode;
     bool refuse_shutdown;
     const char *blocked;
+    /* What the set_clock stub saw, and its errno to fail with. */
+    int64_t clock_ns;
+    int clock_errno;
     /* The last call's fault, 0 if none. */
     int fault_code;
     char *fault_string;
@@ -52,6 +56,18 @@ static bool fx_enabled(const char *method, void *opaque)
     return !fx->blocked || strcmp(method, fx->blocked) != 0;
 }
 
+static Fixture *fx_current;
+
+static int fx_set_clock(int64_t ns)
+{
+    if (fx_current->clock_errno) {
+        errno = fx_current->clock_errno;
+        return -1;
+    }
+    fx_current->clock_ns = ns;
+    return 0;
+}
+
 static void fx_setup(Fixture *fx, gconstpointer data)
 {
     xmlrpc_env env;
@@ -63,6 +79,9 @@ static void fx_setup(Fixture *fx, gconstpointer data)
     fx->rpc.ops.shutdown = fx_shutdown;
     fx->rpc.ops.method_enabled = fx_enabled;
     fx->rpc.opaque = fx;
+    fx->rpc.sysroot = fx->dir;
+    fx->rpc.set_clock = fx_set_clock;
+    fx_current = fx;
     xmlrpc_env_init(&env);
     fx->reg = xmlrpc_registry_new(&env);
     g_assert_false(env.fault_occurred);
@@ -125,6 +144,16 @@ static xmlrpc_value *fx_call(Fixture *fx, const char *method,
     xmlrpc_DECREF(params);
     xmlrpc_env_clean(&env);
     return result;
+}
+
+/* Writes @text to @rel under the fixture's system root. */
+static void fx_file(Fixture *fx, const char *rel, const char *text)
+{
+    g_autofree char *path = g_build_filename(fx->dir, rel, NULL);
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
 }
 
 static void assert_fault(Fixture *fx, xmlrpc_value *result, int code)
@@ -213,17 +242,66 @@ static char *capability_names(Fixture *fx)
     return g_string_free(names, false);
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The va.* names system.listMethods gives, sorted, joined by spaces. */
+static char *listed_names(Fixture *fx)
+{
+    xmlrpc_value *list = fx_call(fx, "system.listMethods", "()");
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    xmlrpc_env env;
+    int i, n;
+
+    g_assert_nonnull(list);
+    xmlrpc_env_init(&env);
+    n = xmlrpc_array_size(&env, list);
+    for (i = 0; i < n; i++) {
+        xmlrpc_value *item;
+        char *name;
+
+        xmlrpc_array_read_item(&env, list, i, &item);
+        name = result_string(item);
+        if (g_str_has_prefix(name, "va.")) {
+            g_ptr_array_add(names, name);
+        } else {
+            g_free(name);
+        }
+    }
+    g_assert_false(env.fault_occurred);
+    xmlrpc_DECREF(list);
+    xmlrpc_env_clean(&env);
+    g_ptr_array_sort(names, cmp_strp);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+static char *sorted_words(const char *text)
+{
+    g_auto(GStrv) words = g_strsplit(text, " ", -1);
+
+    qsort(words, g_strv_length(words), sizeof(char *), cmp_strp);
+    return g_strjoinv(" ", words);
+}
+
 static void test_capabilities(Fixture *fx, gconstpointer data)
 {
     g_autofree char *all = capability_names(fx);
-    g_autofree char *some = NULL;
+    g_autofree char *listed = listed_names(fx);
+    g_autofree char *sorted = NULL, *some = NULL;
 
-    g_assert_cmpstr(all, ==, "va.ping va.capabilities va.info va.shutdown "
-                    "va.getfile va.getdmesg");
+    /* The oldest first, in their order, then the rest. */
+    g_assert_true(g_str_has_prefix(all, "va.ping va.capabilities va.info "
+                                   "va.shutdown"));
+    /* Every registered method, none twice. */
+    sorted = sorted_words(all);
+    g_assert_cmpstr(sorted, ==, listed);
     fx->blocked = "va.shutdown";
     some = capability_names(fx);
-    g_assert_cmpstr(some, ==, "va.ping va.capabilities va.info "
-                    "va.getfile va.getdmesg");
+    g_assert_null(strstr(some, "va.shutdown"));
+    g_assert_cmpuint(strlen(some), ==, strlen(all) - strlen(" va.shutdown"));
     assert_fault(fx, fx_call(fx, "va.capabilities", "(s)", "x"),
                  VA_FAULT_INVALID_ARGS);
 }
@@ -445,6 +523,199 @@ static void test_getdmesg(Fixture *fx, gconstpointer data)
     }
 }
 
+static int64_t result_i8(xmlrpc_value *v)
+{
+    xmlrpc_env env;
+    xmlrpc_int64 i;
+
+    g_assert_nonnull(v);
+    xmlrpc_env_init(&env);
+    xmlrpc_read_i8(&env, v, &i);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+    return i;
+}
+
+static int64_t member_int(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v;
+    int64_t ret;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, st, key, &v);
+    g_assert_nonnull(v);
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+        int i;
+
+        xmlrpc_read_int(&env, v, &i);
+        ret = i;
+        xmlrpc_DECREF(v);
+    } else {
+        ret = result_i8(v);
+    }
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return ret;
+}
+
+static double member_double(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v;
+    double d;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, st, key, &v);
+    g_assert_nonnull(v);
+    xmlrpc_read_double(&env, v, &d);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+    return d;
+}
+
+static void test_get_time(Fixture *fx, gconstpointer data)
+{
+    int64_t ns = result_i8(fx_call(fx, "va.get_time", "()"));
+    int64_t now = g_get_real_time() * 1000;
+
+    /* The same clock: a minute apart would be a wrong unit or clock. */
+    g_assert_cmpint(ns, >, now - 60 * G_GINT64_CONSTANT(1000000000));
+    g_assert_cmpint(ns, <=, now + 60 * G_GINT64_CONSTANT(1000000000));
+    assert_fault(fx, fx_call(fx, "va.get_time", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+/* Sets TZ to @tz; NULL puts back what it was. */
+static void with_tz(const char *tz)
+{
+    static char *saved;
+    static bool had;
+
+    if (tz) {
+        had = g_getenv("TZ") != NULL;
+        saved = g_strdup(g_getenv("TZ"));
+        g_setenv("TZ", tz, true);
+    } else if (had) {
+        g_setenv("TZ", saved, true);
+        g_clear_pointer(&saved, g_free);
+    } else {
+        g_unsetenv("TZ");
+    }
+    tzset();
+}
+
+static void test_set_time(Fixture *fx, gconstpointer data)
+{
+    const int64_t t = G_GINT64_CONSTANT(1700000000123456789);
+
+    g_assert_cmpint(result_i8(fx_call(fx, "va.set_time", "(I)",
+                                      (xmlrpc_int64)t)), ==, t);
+    g_assert_cmpint(fx->clock_ns, ==, t);
+    assert_fault(fx, fx_call(fx, "va.set_time", "(I)", (xmlrpc_int64)-1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_time", "(s)", "now"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_time", "(ii)", 1, 2),
+                 VA_FAULT_INVALID_ARGS);
+
+    /* No RTC at all: the clock is left alone. */
+    fx->clock_ns = 0;
+    assert_fault(fx, fx_call(fx, "va.set_time", "()"), VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "reading the RTC"));
+    g_assert_cmpint(fx->clock_ns, ==, 0);
+
+    /* From the RTC, which keeps UTC... */
+    fx_file(fx, "sys/class/rtc/rtc0/since_epoch", "1700000000\n");
+    g_assert_cmpint(result_i8(fx_call(fx, "va.set_time", "()")), ==,
+                    G_GINT64_CONSTANT(1700000000000000000));
+    g_assert_cmpint(fx->clock_ns, ==, G_GINT64_CONSTANT(1700000000000000000));
+    /* ...or local time, as /etc/adjtime says (hwclock's file). */
+    fx_file(fx, "etc/adjtime", "0.0 0 0.0\n0\nLOCAL\n");
+    with_tz("EST5");
+    g_assert_cmpint(result_i8(fx_call(fx, "va.set_time", "()")), ==,
+                    G_GINT64_CONSTANT(1700018000000000000));
+    with_tz(NULL);
+    fx_file(fx, "sys/class/rtc/rtc0/since_epoch", "garbage\n");
+    assert_fault(fx, fx_call(fx, "va.set_time", "()"), VA_FAULT_FAILED);
+
+    /* The clock refuses (not root): the errno says so. */
+    fx->clock_errno = EPERM;
+    assert_fault(fx, fx_call(fx, "va.set_time", "(I)", (xmlrpc_int64)t),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "EPERM"));
+}
+
+static void test_hostname_timezone(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_value *v = fx_call(fx, "va.get_hostname", "()");
+    g_autofree char *host = member_string(v, "host-name");
+    g_autofree char *zone = NULL;
+
+    g_assert_cmpstr(host, ==, g_get_host_name());
+    xmlrpc_DECREF(v);
+    with_tz("EST5");
+    v = fx_call(fx, "va.get_timezone", "()");
+    with_tz(NULL);
+    g_assert_nonnull(v);
+    zone = member_string(v, "zone");
+    g_assert_cmpstr(zone, ==, "EST");
+    g_assert_cmpint(member_int(v, "offset"), ==, -5 * 3600);
+    xmlrpc_DECREF(v);
+    assert_fault(fx, fx_call(fx, "va.get_hostname", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.get_timezone", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_osinfo(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *osr = g_build_filename(fx->dir, "os-release", NULL);
+    g_autofree char *kernel = NULL, *pretty = NULL, *vid = NULL;
+    xmlrpc_env env;
+    xmlrpc_value *v;
+
+    g_assert_true(g_file_set_contents(osr, "NAME=Debian\nID=debian\n"
+                                      "VERSION_ID=\"12\"\nPRETTY_NAME="
+                                      "'Debian 12'\n", -1, NULL));
+    fx->rpc.os_release_path = osr;
+    v = fx_call(fx, "va.get_osinfo", "()");
+    g_assert_nonnull(v);
+    kernel = member_string(v, "kernel-release");
+    g_assert_cmpstr(kernel, !=, "");
+    pretty = member_string(v, "pretty-name");
+    g_assert_cmpstr(pretty, ==, "Debian 12");
+    vid = member_string(v, "version-id");
+    g_assert_cmpstr(vid, ==, "12");
+    xmlrpc_env_init(&env);
+    /* Three from uname, four from the file. */
+    g_assert_cmpint(xmlrpc_struct_size(&env, v), ==, 7);
+    xmlrpc_env_clean(&env);
+    xmlrpc_DECREF(v);
+    assert_fault(fx, fx_call(fx, "va.get_osinfo", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_get_load(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_value *v;
+
+    assert_fault(fx, fx_call(fx, "va.get_load", "()"), VA_FAULT_FAILED);
+    fx_file(fx, "proc/loadavg", "0.50 1.25 12.00 1/100 4242\n");
+    v = fx_call(fx, "va.get_load", "()");
+    g_assert_nonnull(v);
+    g_assert_cmpfloat(member_double(v, "load1"), ==, 0.5);
+    g_assert_cmpfloat(member_double(v, "load5"), ==, 1.25);
+    g_assert_cmpfloat(member_double(v, "load15"), ==, 12.0);
+    xmlrpc_DECREF(v);
+    fx_file(fx, "proc/loadavg", "0.50 x\n");
+    assert_fault(fx, fx_call(fx, "va.get_load", "()"), VA_FAULT_FAILED);
+    assert_fault(fx, fx_call(fx, "va.get_load", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
 static void test_text_value(void)
 {
     xmlrpc_env env;
@@ -496,6 +767,11 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/getfile", test_getfile);
     ADD("/guest-rpc/getdmesg", test_getdmesg);
     ADD("/guest-rpc/introspection", test_introspection);
+    ADD("/guest-rpc/system/get-time", test_get_time);
+    ADD("/guest-rpc/system/set-time", test_set_time);
+    ADD("/guest-rpc/system/hostname-timezone", test_hostname_timezone);
+    ADD("/guest-rpc/system/osinfo", test_osinfo);
+    ADD("/guest-rpc/system/load", test_get_load);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();
