@@ -149,7 +149,7 @@ class Daemons:
         self.sock = os.path.join(self.dir, "sock", "libvirt-sock")
         self.uri = "qemu:///system?socket=" + self.sock
         self.created = []
-        self.proc = None
+        self.proc = self.out = None
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -217,8 +217,11 @@ class Daemons:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        # QEMU and virtlogd outlive libvirtd; both left their PID files
-        # in the private directory.
+        if self.out:
+            self.out.close()
+        # virtlogd, and a QEMU a failed test left running, outlive
+        # libvirtd; their PID files are in the private directory, and
+        # their command lines name it (a PID may have been reused).
         pidfiles = [self.path("virtlogd.pid")]
         qdir = self.path("run", "qemu")
         if os.path.isdir(qdir):
@@ -227,7 +230,10 @@ class Daemons:
         for pf in pidfiles:
             try:
                 with open(pf) as f:
-                    os.kill(int(f.read().strip()), signal.SIGKILL)
+                    pid = int(f.read().strip())
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if self.dir.encode() in f.read():
+                        os.kill(pid, signal.SIGTERM)
             except (OSError, ValueError):
                 pass
         for system in reversed(self.created):
