@@ -14,12 +14,13 @@
 # guest programs call the host (va-call va.ping and va.capabilities, and
 # va.notify); a migration from B to C is cancelled midway; then B
 # migrates to a fresh D, qemu-va stopped across the switch so that host
-# calls are surely in flight then and its answers to them reach D. Calls in flight across a switch must succeed
-# with the right answer or end with "VM migrated" (host) or the guest's
-# own timeout (guest): never hang, never a wrong answer; a cancelled
-# migration must change nothing. On each destination the agent must be
-# connected again with its session unchanged (qemu-va did not restart),
-# and va-ping and a guest notification must work.
+# calls are surely in flight then and its answers to them reach D. Calls
+# in flight across a switch must succeed with the right answer or end
+# with "VM migrated" (host) or the guest's own timeout (guest): never
+# hang, never a wrong answer; a cancelled migration must change nothing.
+# On each destination the agent must be connected again with its session
+# unchanged (qemu-va did not restart), and va-ping and a guest
+# notification must work.
 #
 # Prints the time from migration completion to the first answered va-ping
 # on the destination (printed, not asserted). Ends with "N passed, N
