@@ -36,6 +36,7 @@ extern const VAMethodDomain va_m_agent;
 extern const VAMethodDomain va_m_system;
 extern const VAMethodDomain va_m_files;
 extern const VAMethodDomain va_m_power;
+extern const VAMethodDomain va_m_net;
 
 /* Faults 1008 with "@what: errno text (ENAME)". */
 void va_fault_errno(xmlrpc_env *env, const char *what, int err);

@@ -716,6 +716,177 @@ static void test_get_load(Fixture *fx, gconstpointer data)
                  VA_FAULT_INVALID_ARGS);
 }
 
+static int array_len(xmlrpc_value *a)
+{
+    xmlrpc_env env;
+    int n;
+
+    xmlrpc_env_init(&env);
+    n = xmlrpc_array_size(&env, a);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return n;
+}
+
+/* Item @i of an array (a new reference). */
+static xmlrpc_value *array_item(xmlrpc_value *a, int i)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_array_read_item(&env, a, i, &v);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return v;
+}
+
+/* Member @key of a struct (a new reference), or NULL. */
+static xmlrpc_value *member(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v = NULL;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, st, key, &v);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return v;
+}
+
+/* The element of array @a whose string member @key is @value. */
+static xmlrpc_value *find_by(xmlrpc_value *a, const char *key,
+                             const char *value)
+{
+    int i, n = array_len(a);
+
+    for (i = 0; i < n; i++) {
+        xmlrpc_value *item = array_item(a, i);
+        xmlrpc_value *m = member(item, key);
+        g_autofree char *s = NULL;
+
+        if (m) {
+            s = result_string(m);
+            if (strcmp(s, value) == 0) {
+                return item;
+            }
+        }
+        xmlrpc_DECREF(item);
+    }
+    return NULL;
+}
+
+static void test_network_interfaces(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_value *ifs, *lo, *addrs, *a, *st;
+    g_autofree char *mac = NULL, *type = NULL;
+
+    fx_file(fx, "proc/net/dev",
+            "Inter-|   Receive                            |  Transmit\n"
+            " face |bytes    packets errs drop fifo frame compressed "
+            "multicast|bytes    packets errs drop fifo colls carrier "
+            "compressed\n"
+            "    lo:    3267      29    1    2    0     0          0"
+            "         0     4000      30    3    4    0     0       0"
+            "          0\n");
+    ifs = fx_call(fx, "va.network_get_interfaces", "()");
+    g_assert_nonnull(ifs);
+    lo = find_by(ifs, "name", "lo");
+    g_assert_nonnull(lo);
+    mac = member_string(lo, "hardware-address");
+    g_assert_cmpstr(mac, ==, "00:00:00:00:00:00");
+    addrs = member(lo, "ip-addresses");
+    a = find_by(addrs, "ip-address", "127.0.0.1");
+    g_assert_nonnull(a);
+    type = member_string(a, "ip-address-type");
+    g_assert_cmpstr(type, ==, "ipv4");
+    g_assert_cmpint(member_int(a, "prefix"), ==, 8);
+    st = member(lo, "statistics");
+    g_assert_nonnull(st);
+    g_assert_cmpint(member_int(st, "rx-bytes"), ==, 3267);
+    g_assert_cmpint(member_int(st, "rx-errs"), ==, 1);
+    g_assert_cmpint(member_int(st, "rx-dropped"), ==, 2);
+    g_assert_cmpint(member_int(st, "tx-bytes"), ==, 4000);
+    g_assert_cmpint(member_int(st, "tx-packets"), ==, 30);
+    g_assert_cmpint(member_int(st, "tx-dropped"), ==, 4);
+    xmlrpc_DECREF(st);
+    xmlrpc_DECREF(a);
+    xmlrpc_DECREF(addrs);
+    xmlrpc_DECREF(lo);
+    xmlrpc_DECREF(ifs);
+
+    /* No counters to read: the interfaces come without statistics. */
+    fx_file(fx, "proc/net/dev", "");
+    ifs = fx_call(fx, "va.network_get_interfaces", "()");
+    lo = find_by(ifs, "name", "lo");
+    g_assert_null(member(lo, "statistics"));
+    xmlrpc_DECREF(lo);
+    xmlrpc_DECREF(ifs);
+    assert_fault(fx, fx_call(fx, "va.network_get_interfaces", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_network_route(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_value *routes, *r;
+    g_autofree char *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL;
+    g_autofree char *s5 = NULL, *s6 = NULL;
+
+    routes = fx_call(fx, "va.network_get_route", "()");
+    g_assert_cmpint(array_len(routes), ==, 0);
+    xmlrpc_DECREF(routes);
+    fx_file(fx, "proc/net/route",
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask"
+            "\t\tMTU\tWindow\tIRTT\n"
+            "eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+            "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t1500\t0\t0\n"
+            "eth0\tnothex\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+            "short\n");
+    fx_file(fx, "proc/net/ipv6_route",
+            "fd000000000000000000000000000000 40 "
+            "00000000000000000000000000000000 00 "
+            "00000000000000000000000000000000 00000100 00000001 00000000 "
+            "00000001     eth0\n"
+            "00000000000000000000000000000000 00 "
+            "00000000000000000000000000000000 00 "
+            "fd000000000000000000000000000001 00000400 00000002 00000000 "
+            "00000003     eth0\n"
+            "fd00 40 x\n");
+    routes = fx_call(fx, "va.network_get_route", "()");
+    g_assert_nonnull(routes);
+    g_assert_cmpint(array_len(routes), ==, 4);
+    r = array_item(routes, 0);
+    s1 = member_string(r, "destination");
+    s2 = member_string(r, "gateway");
+    g_assert_cmpstr(s1, ==, "0.0.0.0");
+    g_assert_cmpstr(s2, ==, "192.0.2.1");
+    g_assert_cmpint(member_int(r, "metric"), ==, 100);
+    g_assert_cmpint(member_int(r, "flags"), ==, 3);
+    g_assert_cmpint(member_int(r, "version"), ==, 4);
+    xmlrpc_DECREF(r);
+    r = array_item(routes, 1);
+    s3 = member_string(r, "mask");
+    g_assert_cmpstr(s3, ==, "255.255.255.0");
+    g_assert_cmpint(member_int(r, "mtu"), ==, 1500);
+    xmlrpc_DECREF(r);
+    r = array_item(routes, 2);
+    s4 = member_string(r, "destination");
+    g_assert_cmpstr(s4, ==, "fd00::");
+    g_assert_cmpint(member_int(r, "desprefixlen"), ==, 64);
+    g_assert_cmpint(member_int(r, "metric"), ==, 256);
+    g_assert_cmpint(member_int(r, "version"), ==, 6);
+    xmlrpc_DECREF(r);
+    r = array_item(routes, 3);
+    s5 = member_string(r, "nexthop");
+    g_assert_cmpstr(s5, ==, "fd00::1");
+    s6 = member_string(r, "iface");
+    g_assert_cmpstr(s6, ==, "eth0");
+    xmlrpc_DECREF(r);
+    xmlrpc_DECREF(routes);
+    assert_fault(fx, fx_call(fx, "va.network_get_route", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
 static void test_text_value(void)
 {
     xmlrpc_env env;
@@ -772,6 +943,8 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/system/hostname-timezone", test_hostname_timezone);
     ADD("/guest-rpc/system/osinfo", test_osinfo);
     ADD("/guest-rpc/system/load", test_get_load);
+    ADD("/guest-rpc/network/interfaces", test_network_interfaces);
+    ADD("/guest-rpc/network/route", test_network_route);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();

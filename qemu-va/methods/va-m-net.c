@@ -1,0 +1,423 @@
+/*
+ * qemu-va - network: interfaces with their addresses, and routes
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * As qemu-ga's guest-network-get-interfaces and -get-route, with the same
+ * field names: addresses from getifaddrs(3), MAC addresses from its
+ * AF_PACKET entries, counters and routes from /proc/net.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netpacket/packet.h>
+#include <string.h>
+
+#include "va-errors.h"
+#include "qemu-va/methods/va-methods.h"
+
+/* /proc/net/dev's columns, in its order, as qemu-ga names them. */
+static const char *const va_netdev_fields[16] = {
+    "rx-bytes", "rx-packets", "rx-errs", "rx-dropped", NULL, NULL, NULL,
+    NULL, "tx-bytes", "tx-packets", "tx-errs", "tx-dropped", NULL, NULL,
+    NULL, NULL,
+};
+
+/* Interface name -> its statistics struct, from /proc/net/dev. */
+static GHashTable *va_netdev_stats(const VAGuestRpc *rpc, xmlrpc_env *env)
+{
+    g_autofree char *path = va_sys_path(rpc, "/proc/net/dev");
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    GHashTable *stats = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                              g_free,
+                                              (GDestroyNotify)xmlrpc_DECREF);
+    int i;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return stats;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i] && !env->fault_occurred; i++) {
+        char *colon = strchr(lines[i], ':');
+        g_auto(GStrv) cols = NULL;
+        xmlrpc_value *st;
+        int k, col = 0;
+
+        if (!colon || strchr(lines[i], '|')) {
+            continue;
+        }
+        *colon = '\0';
+        cols = g_strsplit_set(colon + 1, " \t", -1);
+        st = xmlrpc_struct_new(env);
+        for (k = 0; cols[k] && !env->fault_occurred; k++) {
+            char *end;
+            guint64 n;
+
+            if (!cols[k][0]) {
+                continue;
+            }
+            n = g_ascii_strtoull(cols[k], &end, 10);
+            if (col < 16 && va_netdev_fields[col] && !*end) {
+                va_struct_set_i8(env, st, va_netdev_fields[col], n);
+            }
+            col++;
+        }
+        g_hash_table_replace(stats, g_strdup(g_strstrip(lines[i])), st);
+    }
+    return stats;
+}
+
+typedef struct VANetIf {
+    char *name;
+    char *mac;
+    xmlrpc_value *addrs;
+} VANetIf;
+
+static void va_netif_free(gpointer p)
+{
+    VANetIf *nif = p;
+
+    g_free(nif->name);
+    g_free(nif->mac);
+    if (nif->addrs) {
+        xmlrpc_DECREF(nif->addrs);
+    }
+    g_free(nif);
+}
+
+static int va_prefix_len(const struct sockaddr *mask)
+{
+    const uint8_t *b;
+    size_t len, i;
+    int bits = 0;
+
+    if (!mask) {
+        return -1;
+    }
+    if (mask->sa_family == AF_INET) {
+        b = (const uint8_t *)&((const struct sockaddr_in *)mask)->sin_addr;
+        len = 4;
+    } else {
+        b = (const uint8_t *)&((const struct sockaddr_in6 *)mask)->sin6_addr;
+        len = 16;
+    }
+    for (i = 0; i < len; i++) {
+        bits += __builtin_popcount(b[i]);
+    }
+    return bits;
+}
+
+static void va_netif_add_addr(xmlrpc_env *env, VANetIf *nif,
+                              const struct ifaddrs *ifa)
+{
+    char buf[INET6_ADDRSTRLEN];
+    const void *addr;
+    bool v4 = ifa->ifa_addr->sa_family == AF_INET;
+    int prefix = va_prefix_len(ifa->ifa_netmask);
+    xmlrpc_value *a;
+
+    addr = v4 ? (const void *)&((struct sockaddr_in *)ifa->ifa_addr)->sin_addr
+              : (const void *)&((struct sockaddr_in6 *)
+                                ifa->ifa_addr)->sin6_addr;
+    if (!inet_ntop(ifa->ifa_addr->sa_family, addr, buf, sizeof(buf))) {
+        return;
+    }
+    a = xmlrpc_struct_new(env);
+    va_struct_set_text(env, a, "ip-address-type", v4 ? "ipv4" : "ipv6");
+    va_struct_set_text(env, a, "ip-address", buf);
+    if (prefix >= 0) {
+        va_struct_set_int(env, a, "prefix", prefix);
+    }
+    va_array_append_take(env, nif->addrs, a);
+}
+
+static xmlrpc_value *va_rpc_network_get_interfaces(xmlrpc_env *env,
+                                                   xmlrpc_value *params,
+                                                   void *server_info,
+                                                   void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    g_autoptr(GHashTable) stats = NULL;
+    g_autoptr(GPtrArray) ifs = NULL;
+    struct ifaddrs *list, *ifa;
+    xmlrpc_value *ret;
+    guint i;
+
+    if (!va_check_count(env, "va.network_get_interfaces", params, 0)) {
+        return NULL;
+    }
+    if (getifaddrs(&list) < 0) {
+        va_fault_errno(env, "getifaddrs", errno);
+        return NULL;
+    }
+    /* In the order the kernel lists them, each name once. */
+    ifs = g_ptr_array_new_with_free_func(va_netif_free);
+    for (ifa = list; ifa && !env->fault_occurred; ifa = ifa->ifa_next) {
+        VANetIf *nif = NULL;
+        int family = ifa->ifa_addr ? ifa->ifa_addr->sa_family : AF_UNSPEC;
+
+        for (i = 0; i < ifs->len; i++) {
+            VANetIf *n = g_ptr_array_index(ifs, i);
+
+            if (strcmp(n->name, ifa->ifa_name) == 0) {
+                nif = n;
+                break;
+            }
+        }
+        if (!nif) {
+            nif = g_new0(VANetIf, 1);
+            nif->name = g_strdup(ifa->ifa_name);
+            nif->addrs = xmlrpc_array_new(env);
+            g_ptr_array_add(ifs, nif);
+        }
+        if (family == AF_PACKET) {
+            const struct sockaddr_ll *ll = (void *)ifa->ifa_addr;
+            GString *mac = g_string_new(NULL);
+            int k;
+
+            for (k = 0; k < ll->sll_halen && k < 8; k++) {
+                g_string_append_printf(mac, "%s%02x", k ? ":" : "",
+                                       ll->sll_addr[k]);
+            }
+            g_free(nif->mac);
+            nif->mac = g_string_free(mac, false);
+        } else if (family == AF_INET || family == AF_INET6) {
+            va_netif_add_addr(env, nif, ifa);
+        }
+    }
+    freeifaddrs(list);
+
+    stats = va_netdev_stats(rpc, env);
+    ret = xmlrpc_array_new(env);
+    for (i = 0; i < ifs->len && !env->fault_occurred; i++) {
+        VANetIf *nif = g_ptr_array_index(ifs, i);
+        xmlrpc_value *st = xmlrpc_struct_new(env);
+        xmlrpc_value *s = g_hash_table_lookup(stats, nif->name);
+
+        va_struct_set_text(env, st, "name", nif->name);
+        /* Interfaces without a link-layer address (tun) have none. */
+        if (nif->mac && nif->mac[0]) {
+            va_struct_set_text(env, st, "hardware-address", nif->mac);
+        }
+        if (!env->fault_occurred) {
+            xmlrpc_struct_set_value(env, st, "ip-addresses", nif->addrs);
+        }
+        if (s && !env->fault_occurred) {
+            xmlrpc_struct_set_value(env, st, "statistics", s);
+        }
+        va_array_append_take(env, ret, st);
+    }
+    return va_result(env, ret);
+}
+
+/* A 32-bit address as /proc/net/route gives it: hex, in host order. */
+static bool va_route_ipv4(const char *hex, char *buf)
+{
+    char *end;
+    guint64 v = g_ascii_strtoull(hex, &end, 16);
+    struct in_addr a;
+
+    if (end == hex || *end || v > G_MAXUINT32) {
+        return false;
+    }
+    a.s_addr = (uint32_t)v;
+    return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN) != NULL;
+}
+
+static bool va_route_int(const char *s, int base, int64_t *out)
+{
+    char *end;
+
+    *out = g_ascii_strtoll(s, &end, base);
+    return end != s && !*end;
+}
+
+static void va_routes_v4(const VAGuestRpc *rpc, xmlrpc_env *env,
+                         xmlrpc_value *ret)
+{
+    static const struct {
+        const char *name;
+        int col;
+        int base;
+    } ints[] = {
+        { "flags", 3, 16 }, { "refcnt", 4, 10 }, { "use", 5, 10 },
+        { "metric", 6, 10 }, { "mtu", 8, 10 }, { "window", 9, 10 },
+        { "irtt", 10, 10 },
+    };
+    g_autofree char *path = va_sys_path(rpc, "/proc/net/route");
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    int i;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    /* The first line names the columns. */
+    for (i = 1; lines[i] && !env->fault_occurred; i++) {
+        g_auto(GStrv) c = g_strsplit_set(g_strstrip(lines[i]), " \t", -1);
+        g_autoptr(GPtrArray) cols = g_ptr_array_new();
+        char dst[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], mask[INET_ADDRSTRLEN];
+        xmlrpc_value *r;
+        size_t k;
+        int j;
+
+        for (j = 0; c[j]; j++) {
+            if (c[j][0]) {
+                g_ptr_array_add(cols, c[j]);
+            }
+        }
+        if (cols->len < 11 ||
+            !va_route_ipv4(g_ptr_array_index(cols, 1), dst) ||
+            !va_route_ipv4(g_ptr_array_index(cols, 2), gw) ||
+            !va_route_ipv4(g_ptr_array_index(cols, 7), mask)) {
+            continue;
+        }
+        r = xmlrpc_struct_new(env);
+        va_struct_set_text(env, r, "iface", g_ptr_array_index(cols, 0));
+        va_struct_set_text(env, r, "destination", dst);
+        va_struct_set_text(env, r, "gateway", gw);
+        va_struct_set_text(env, r, "mask", mask);
+        for (k = 0; k < G_N_ELEMENTS(ints); k++) {
+            int64_t n;
+
+            if (va_route_int(g_ptr_array_index(cols, ints[k].col),
+                             ints[k].base, &n)) {
+                va_struct_set_i8(env, r, ints[k].name, n);
+            }
+        }
+        va_struct_set_int(env, r, "version", 4);
+        va_array_append_take(env, ret, r);
+    }
+}
+
+/* 32 hex digits, network order, as /proc/net/ipv6_route gives them. */
+static bool va_route_ipv6(const char *hex, char *buf)
+{
+    struct in6_addr a;
+    int k;
+
+    if (strlen(hex) != 32) {
+        return false;
+    }
+    for (k = 0; k < 16; k++) {
+        int hi = g_ascii_xdigit_value(hex[2 * k]);
+        int lo = g_ascii_xdigit_value(hex[2 * k + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        a.s6_addr[k] = hi << 4 | lo;
+    }
+    return inet_ntop(AF_INET6, &a, buf, INET6_ADDRSTRLEN) != NULL;
+}
+
+static void va_routes_v6(const VAGuestRpc *rpc, xmlrpc_env *env,
+                         xmlrpc_value *ret)
+{
+    static const struct {
+        const char *name;
+        int col;
+    } ints[] = {
+        { "desprefixlen", 1 }, { "srcprefixlen", 3 }, { "metric", 5 },
+        { "refcnt", 6 }, { "use", 7 }, { "flags", 8 },
+    };
+    g_autofree char *path = va_sys_path(rpc, "/proc/net/ipv6_route");
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    int i;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i] && !env->fault_occurred; i++) {
+        g_auto(GStrv) c = g_strsplit_set(g_strstrip(lines[i]), " \t", -1);
+        g_autoptr(GPtrArray) cols = g_ptr_array_new();
+        char dst[INET6_ADDRSTRLEN], src[INET6_ADDRSTRLEN];
+        char hop[INET6_ADDRSTRLEN];
+        xmlrpc_value *r;
+        size_t k;
+        int j;
+
+        for (j = 0; c[j]; j++) {
+            if (c[j][0]) {
+                g_ptr_array_add(cols, c[j]);
+            }
+        }
+        if (cols->len < 10 ||
+            !va_route_ipv6(g_ptr_array_index(cols, 0), dst) ||
+            !va_route_ipv6(g_ptr_array_index(cols, 2), src) ||
+            !va_route_ipv6(g_ptr_array_index(cols, 4), hop)) {
+            continue;
+        }
+        r = xmlrpc_struct_new(env);
+        va_struct_set_text(env, r, "iface", g_ptr_array_index(cols, 9));
+        va_struct_set_text(env, r, "destination", dst);
+        va_struct_set_text(env, r, "source", src);
+        va_struct_set_text(env, r, "nexthop", hop);
+        for (k = 0; k < G_N_ELEMENTS(ints); k++) {
+            int64_t n;
+
+            if (va_route_int(g_ptr_array_index(cols, ints[k].col), 16,
+                             &n)) {
+                va_struct_set_i8(env, r, ints[k].name, n);
+            }
+        }
+        va_struct_set_int(env, r, "version", 6);
+        va_array_append_take(env, ret, r);
+    }
+}
+
+static xmlrpc_value *va_rpc_network_get_route(xmlrpc_env *env,
+                                              xmlrpc_value *params,
+                                              void *server_info,
+                                              void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    xmlrpc_value *ret;
+
+    if (!va_check_count(env, "va.network_get_route", params, 0)) {
+        return NULL;
+    }
+    ret = xmlrpc_array_new(env);
+    va_routes_v4(rpc, env, ret);
+    va_routes_v6(rpc, env, ret);
+    return va_result(env, ret);
+}
+
+static const VAMethod methods[] = {
+    {
+        .info = {
+            .methodName = "va.network_get_interfaces",
+            .methodFunction = va_rpc_network_get_interfaces,
+            .signatureString = "A:",
+            .help = "Returns [{name, hardware-address, ip-addresses: "
+                    "[{ip-address-type: ipv4|ipv6, ip-address, prefix}], "
+                    "statistics: {rx-bytes, rx-packets, rx-errs, "
+                    "rx-dropped, tx-bytes, tx-packets, tx-errs, "
+                    "tx-dropped}}], as qemu-ga.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.network_get_route",
+            .methodFunction = va_rpc_network_get_route,
+            .signatureString = "A:",
+            .help = "Returns the routing tables of /proc/net: [{iface, "
+                    "destination, version: 4|6, metric, flags, refcnt, "
+                    "use; IPv4: gateway, mask, mtu, window, irtt; IPv6: "
+                    "desprefixlen, source, srcprefixlen, nexthop}].",
+        },
+    },
+    { .info = { .methodName = NULL } },
+};
+
+const VAMethodDomain va_m_net = {
+    .name = "network",
+    .methods = methods,
+};
