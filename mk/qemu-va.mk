@@ -19,6 +19,9 @@ guest-rpc-obj := $(addprefix $(QO)/,$(guest-rpc-obj-y))
 qemu-va-obj := $(addprefix $(QO)/,$(qemu-va-obj-y))
 va-call-obj := $(addprefix $(QO)/,$(va-call-obj-y))
 
+# va.set_user_password hashes with libcrypt (libxcrypt, libcrypt-dev).
+GUEST_RPC_LIBS := -lcrypt
+
 QEMU_VA_STATIC ?= yes
 ifeq ($(SAN)$(QEMU_VA_STATIC),yes)
 # The static libraries' own dependencies, from their .pc files.
@@ -31,7 +34,7 @@ STATIC_LIBS := $(LIBS_ALL)
 endif
 
 $(B)/qemu-va: $(qemu-va-obj) $(GLIB_LIB) $(CORE_LIB)
-	$(CC) $(SAN) $(STATIC_LDFLAGS) -o $@ $^ $(STATIC_LIBS)
+	$(CC) $(SAN) $(STATIC_LDFLAGS) -o $@ $^ $(GUEST_RPC_LIBS) $(STATIC_LIBS)
 
 $(B)/va-call: $(va-call-obj) $(GLIB_LIB) $(CORE_LIB)
 	$(CC) $(SAN) $(STATIC_LDFLAGS) -o $@ $^ $(STATIC_LIBS)
@@ -60,12 +63,12 @@ GUEST_TESTS := $(addprefix $(B)/tests/guest/,$(guest-tests-y))
 
 $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
                                  $(guest-rpc-obj)
-	$(CC) -o $@ $^ $(LIBS_ALL)
+	$(CC) -o $@ $^ $(GUEST_RPC_LIBS) $(LIBS_ALL)
 
 $(B)/tests/guest/test-guest-config: $(B)/tests/guest/test-guest-config.o \
                                     $(QO)/guest-config.o \
                                     $(QO)/pidfile.o $(guest-rpc-obj)
-	$(CC) -o $@ $^ $(LIBS_ALL)
+	$(CC) -o $@ $^ $(GUEST_RPC_LIBS) $(LIBS_ALL)
 
 $(B)/tests/guest/test-va-call-args: $(B)/tests/guest/test-va-call-args.o \
                                     $(QO)/va-call-args.o

@@ -37,6 +37,7 @@ extern const VAMethodDomain va_m_system;
 extern const VAMethodDomain va_m_files;
 extern const VAMethodDomain va_m_power;
 extern const VAMethodDomain va_m_net;
+extern const VAMethodDomain va_m_users;
 
 /* Faults 1008 with "@what: errno text (ENAME)". */
 void va_fault_errno(xmlrpc_env *env, const char *what, int err);

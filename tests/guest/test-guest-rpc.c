@@ -5,10 +5,14 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include <crypt.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <utmpx.h>
+#include <sys/stat.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 
@@ -887,6 +891,271 @@ static void test_network_route(Fixture *fx, gconstpointer data)
                  VA_FAULT_INVALID_ARGS);
 }
 
+static void utmp_add(GString *buf, short type, const char *user, long sec,
+                     long usec)
+{
+    struct utmpx ut;
+
+    memset(&ut, 0, sizeof(ut));
+    ut.ut_type = type;
+    strncpy(ut.ut_user, user, sizeof(ut.ut_user));
+    ut.ut_tv.tv_sec = sec;
+    ut.ut_tv.tv_usec = usec;
+    g_string_append_len(buf, (const char *)&ut, sizeof(ut));
+}
+
+static void test_get_users(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GString) utmp = g_string_new(NULL);
+    g_autofree char *path = g_build_filename(fx->dir, "var/run/utmp", NULL);
+    g_autofree char *u0 = NULL, *u1 = NULL;
+    xmlrpc_value *users, *u;
+
+    users = fx_call(fx, "va.get_users", "()");
+    g_assert_cmpint(array_len(users), ==, 0);
+    xmlrpc_DECREF(users);
+    utmp_add(utmp, USER_PROCESS, "alice", 100, 500000);
+    utmp_add(utmp, LOGIN_PROCESS, "LOGIN", 90, 0);
+    utmp_add(utmp, USER_PROCESS, "alice", 50, 250000);
+    utmp_add(utmp, DEAD_PROCESS, "dave", 10, 0);
+    utmp_add(utmp, USER_PROCESS, "carol", 200, 0);
+    /* A torn record at the end is ignored. */
+    g_string_append_len(utmp, "xyz", 3);
+    fx_file(fx, "var/run/utmp", "");
+    g_assert_true(g_file_set_contents(path, utmp->str, utmp->len, NULL));
+    users = fx_call(fx, "va.get_users", "()");
+    g_assert_cmpint(array_len(users), ==, 2);
+    u = array_item(users, 0);
+    u0 = member_string(u, "user");
+    g_assert_cmpstr(u0, ==, "alice");
+    g_assert_cmpfloat(member_double(u, "login-time"), ==, 50.25);
+    xmlrpc_DECREF(u);
+    u = array_item(users, 1);
+    u1 = member_string(u, "user");
+    g_assert_cmpstr(u1, ==, "carol");
+    xmlrpc_DECREF(u);
+    xmlrpc_DECREF(users);
+    assert_fault(fx, fx_call(fx, "va.get_users", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+/* Field @n of @user's line in the fixture's /etc/shadow. */
+static char *shadow_field(Fixture *fx, const char *user, int n)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "etc/shadow", NULL);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    int i;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        g_auto(GStrv) f = g_strsplit(lines[i], ":", -1);
+
+        if (g_strv_length(f) > (guint)n && strcmp(f[0], user) == 0) {
+            return g_strdup(f[n]);
+        }
+    }
+    return NULL;
+}
+
+static void test_set_user_password(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "etc/shadow", NULL);
+    g_autofree char *etc = g_build_filename(fx->dir, "etc", NULL);
+    g_autofree char *hash = NULL, *root = NULL, *day = NULL;
+    g_autofree char *today = g_strdup_printf("%ld",
+                                             (long)(time(NULL) / 86400));
+    struct crypt_data cd;
+    struct stat st;
+    xmlrpc_value *v;
+    GDir *dir;
+    const char *name;
+
+    fx_file(fx, "etc/shadow", "root:$6$x$rootHash:19000:0:99999:7:::\n"
+            "alice:!:19000:0:99999:7:::\n");
+    g_assert_cmpint(chmod(path, 0640), ==, 0);
+    v = fx_call(fx, "va.set_user_password", "(ssb)", "alice", "s3cret:x",
+                (xmlrpc_bool)false);
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    hash = shadow_field(fx, "alice", 1);
+    g_assert_true(g_str_has_prefix(hash, "$6$"));
+    memset(&cd, 0, sizeof(cd));
+    g_assert_cmpstr(crypt_r("s3cret:x", hash, &cd), ==, hash);
+    day = shadow_field(fx, "alice", 2);
+    g_assert_cmpstr(day, ==, today);
+    root = shadow_field(fx, "root", 1);
+    g_assert_cmpstr(root, ==, "$6$x$rootHash");
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0640);
+
+    v = fx_call(fx, "va.set_user_password", "(ssb)", "alice", "$6$s$h",
+                (xmlrpc_bool)true);
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    g_free(hash);
+    hash = shadow_field(fx, "alice", 1);
+    g_assert_cmpstr(hash, ==, "$6$s$h");
+
+    assert_fault(fx, fx_call(fx, "va.set_user_password", "(ssb)", "bob",
+                             "pw", (xmlrpc_bool)false), VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "'bob' not in"));
+    assert_fault(fx, fx_call(fx, "va.set_user_password", "(ssb)", "al:ice",
+                             "pw", (xmlrpc_bool)false),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_user_password", "(ssb)", "alice",
+                             "p\nw", (xmlrpc_bool)false),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_user_password", "(ssb)", "alice",
+                             "$6$a:b", (xmlrpc_bool)true),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_user_password", "(ssb)", "alice",
+                             "", (xmlrpc_bool)false), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_user_password", "(sss)", "alice",
+                             "pw", "no"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_user_password", "(ss)", "alice",
+                             "pw"), VA_FAULT_INVALID_ARGS);
+    g_free(hash);
+    hash = shadow_field(fx, "alice", 1);
+    g_assert_cmpstr(hash, ==, "$6$s$h");
+    /* No temporary file left behind. */
+    dir = g_dir_open(etc, 0, NULL);
+    while ((name = g_dir_read_name(dir))) {
+        g_assert_cmpstr(name, ==, "shadow");
+    }
+    g_dir_close(dir);
+}
+
+/* The keys va.ssh_get_authorized_keys gives for alice, joined by '|'. */
+static char *alice_keys(Fixture *fx)
+{
+    xmlrpc_value *v = fx_call(fx, "va.ssh_get_authorized_keys", "(s)",
+                              "alice");
+    xmlrpc_value *keys;
+    GString *out = g_string_new(NULL);
+    int i, n;
+
+    g_assert_nonnull(v);
+    keys = member(v, "keys");
+    n = array_len(keys);
+    for (i = 0; i < n; i++) {
+        g_autofree char *k = result_string(array_item(keys, i));
+
+        g_string_append_printf(out, "%s%s", i ? "|" : "", k);
+    }
+    xmlrpc_DECREF(keys);
+    xmlrpc_DECREF(v);
+    return g_string_free(out, false);
+}
+
+static void ssh_add(Fixture *fx, bool reset, ...)
+{
+    xmlrpc_env env;
+    xmlrpc_value *keys, *params, *v;
+    const char *k;
+    va_list ap;
+
+    xmlrpc_env_init(&env);
+    keys = xmlrpc_array_new(&env);
+    va_start(ap, reset);
+    while ((k = va_arg(ap, const char *))) {
+        xmlrpc_value *s = xmlrpc_string_new(&env, k);
+
+        xmlrpc_array_append_item(&env, keys, s);
+        xmlrpc_DECREF(s);
+    }
+    va_end(ap);
+    params = keys;
+    v = fx_call(fx, "va.ssh_add_authorized_keys", "(sAb)", "alice", params,
+                (xmlrpc_bool)reset);
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    xmlrpc_DECREF(keys);
+    xmlrpc_env_clean(&env);
+}
+
+static void test_ssh_keys(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *passwd = g_strdup_printf(
+        "root:x:0:0:root:/root:/bin/sh\n"
+        "alice:x:%u:%u:Alice:/home/alice:/bin/sh\n", getuid(), getgid());
+    g_autofree char *ssh = g_build_filename(fx->dir, "home/alice/.ssh",
+                                            NULL);
+    g_autofree char *file = g_build_filename(ssh, "authorized_keys", NULL);
+    g_autofree char *target = g_build_filename(fx->dir, "etc/target", NULL);
+    g_autofree char *k = NULL, *text = NULL;
+    struct stat st;
+    xmlrpc_value *v;
+
+    fx_file(fx, "etc/passwd", passwd);
+    fx_file(fx, "home/alice/.profile", "");
+    k = alice_keys(fx);
+    g_assert_cmpstr(k, ==, "");
+    g_assert_false(g_file_test(ssh, G_FILE_TEST_EXISTS));
+
+    ssh_add(fx, false, "ssh-ed25519 AAAA one", "ssh-rsa BBBB two", NULL);
+    g_free(k);
+    k = alice_keys(fx);
+    g_assert_cmpstr(k, ==, "ssh-ed25519 AAAA one|ssh-rsa BBBB two");
+    g_assert_cmpint(stat(ssh, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0700);
+    g_assert_cmpint(st.st_uid, ==, getuid());
+    g_assert_cmpint(stat(file, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0600);
+
+    /* Comments stay, known keys are not added twice. */
+    g_assert_true(g_file_set_contents(file, "# mine\nssh-rsa BBBB two\n\n",
+                                      -1, NULL));
+    ssh_add(fx, false, "ssh-rsa BBBB two", "ssh-ed25519 CCCC three", NULL);
+    g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "# mine\nssh-rsa BBBB two\n\n"
+                    "ssh-ed25519 CCCC three\n");
+    g_free(k);
+    k = alice_keys(fx);
+    g_assert_cmpstr(k, ==, "ssh-rsa BBBB two|ssh-ed25519 CCCC three");
+
+    v = fx_call(fx, "va.ssh_remove_authorized_keys", "(s(ss))", "alice",
+                "ssh-rsa BBBB two", "not there");
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    g_free(k);
+    k = alice_keys(fx);
+    g_assert_cmpstr(k, ==, "ssh-ed25519 CCCC three");
+    ssh_add(fx, true, "ssh-ed25519 DDDD four", NULL);
+    g_free(k);
+    k = alice_keys(fx);
+    g_assert_cmpstr(k, ==, "ssh-ed25519 DDDD four");
+
+    assert_fault(fx, fx_call(fx, "va.ssh_add_authorized_keys", "(s(s))",
+                             "alice", "two\nlines"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.ssh_add_authorized_keys", "(s(s))",
+                             "alice", ""), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.ssh_add_authorized_keys", "(s(s))",
+                             "alice", "# comment"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.ssh_add_authorized_keys", "(ss)",
+                             "alice", "key"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.ssh_remove_authorized_keys", "(s(s)b)",
+                             "alice", "key", (xmlrpc_bool)true),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.ssh_get_authorized_keys", "(s)", "bob"),
+                 VA_FAULT_FAILED);
+    assert_fault(fx, fx_call(fx, "va.ssh_get_authorized_keys", "(s)",
+                             "../x"), VA_FAULT_INVALID_ARGS);
+
+    /* A link planted by the user is not followed, nor its target hurt. */
+    fx_file(fx, "etc/target", "precious\n");
+    g_assert_cmpint(unlink(file), ==, 0);
+    g_assert_cmpint(symlink(target, file), ==, 0);
+    assert_fault(fx, fx_call(fx, "va.ssh_get_authorized_keys", "(s)",
+                             "alice"), VA_FAULT_FAILED);
+    assert_fault(fx, fx_call(fx, "va.ssh_add_authorized_keys", "(s(s))",
+                             "alice", "k"), VA_FAULT_FAILED);
+    g_free(text);
+    g_assert_true(g_file_get_contents(target, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "precious\n");
+}
+
 static void test_text_value(void)
 {
     xmlrpc_env env;
@@ -945,6 +1214,9 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/system/load", test_get_load);
     ADD("/guest-rpc/network/interfaces", test_network_interfaces);
     ADD("/guest-rpc/network/route", test_network_route);
+    ADD("/guest-rpc/users/get-users", test_get_users);
+    ADD("/guest-rpc/users/set-user-password", test_set_user_password);
+    ADD("/guest-rpc/users/ssh-keys", test_ssh_keys);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();
