@@ -16,7 +16,7 @@
 /* In this order in va.capabilities and the hello. */
 static const VAMethodDomain *const va_domains[] = {
     &va_m_agent, &va_m_power, &va_m_files, &va_m_system, &va_m_net,
-    &va_m_users,
+    &va_m_users, &va_m_process,
 };
 
 xmlrpc_value *va_text_value(xmlrpc_env *env, const char *text, size_t len)

@@ -50,7 +50,7 @@ typedef struct VAGuestOps {
     /* Whether the policy lets the host call @method; NULL: all are. */
     bool (*method_enabled)(const char *method, void *opaque);
     /*
-     * Call @method on the host with @params (a reference is taken), in
+     * Call @method on the host with @params (borrowed), in
      * the main loop, not waiting for the answer; NULL: no host to call.
      */
     void (*call_host)(const char *method, xmlrpc_value *params,

@@ -442,6 +442,36 @@ static const char *agent_session(void *call_info, void *opaque)
     return call_info ? va_channel_session(call_info) : "";
 }
 
+static void call_host_done(VAChannel *ch, VACallId id, xmlrpc_value *result,
+                           const GError *err, void *opaque)
+{
+    char *method = opaque;
+
+    /* A host without the method (fault 1006) is fine: the guest keeps
+     * what it reported for polling. */
+    if (err) {
+        g_debug("%s: %s", method, err->message);
+    }
+    g_free(method);
+}
+
+/* A method's report to the host; not retried when the host is away. */
+static void agent_call_host(const char *method, xmlrpc_value *params,
+                            void *opaque)
+{
+    VAAgent *a = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (!va_glib_channel_connected(a->host)) {
+        g_debug("%s: host not connected", method);
+        return;
+    }
+    if (!va_channel_call(va_glib_channel_get(a->host), method, params, -1,
+                         call_host_done, g_strdup(method), &err)) {
+        g_debug("%s: %s", method, err->message);
+    }
+}
+
 static bool agent_method_enabled(const char *method, void *opaque)
 {
     VAAgent *a = opaque;
@@ -460,6 +490,7 @@ static bool agent_init(VAAgent *a, GError **errp)
     a->rpc.ops.session = agent_session;
     a->rpc.ops.shutdown = agent_shutdown;
     a->rpc.ops.method_enabled = agent_method_enabled;
+    a->rpc.ops.call_host = agent_call_host;
     a->rpc.opaque = a;
 
     va_channel_config_init(&a->chan_cfg);

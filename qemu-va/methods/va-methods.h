@@ -38,6 +38,7 @@ extern const VAMethodDomain va_m_files;
 extern const VAMethodDomain va_m_power;
 extern const VAMethodDomain va_m_net;
 extern const VAMethodDomain va_m_users;
+extern const VAMethodDomain va_m_process;
 
 /* Faults 1008 with "@what: errno text (ENAME)". */
 void va_fault_errno(xmlrpc_env *env, const char *what, int err);

@@ -7,6 +7,7 @@
  */
 #include <crypt.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,9 @@ typedef struct Fixture {
     /* What the set_clock stub saw, and its errno to fail with. */
     int64_t clock_ns;
     int clock_errno;
+    /* The calls to the host: method names, and the last params. */
+    GString *host_calls;
+    xmlrpc_value *host_params;
     /* The last call's fault, 0 if none. */
     int fault_code;
     char *fault_string;
@@ -72,6 +76,19 @@ static int fx_set_clock(int64_t ns)
     return 0;
 }
 
+static void fx_call_host(const char *method, xmlrpc_value *params,
+                         void *opaque)
+{
+    Fixture *fx = opaque;
+
+    g_string_append_printf(fx->host_calls, "%s ", method);
+    if (fx->host_params) {
+        xmlrpc_DECREF(fx->host_params);
+    }
+    xmlrpc_INCREF(params);
+    fx->host_params = params;
+}
+
 static void fx_setup(Fixture *fx, gconstpointer data)
 {
     xmlrpc_env env;
@@ -82,6 +99,8 @@ static void fx_setup(Fixture *fx, gconstpointer data)
     fx->rpc.ops.session = fx_session;
     fx->rpc.ops.shutdown = fx_shutdown;
     fx->rpc.ops.method_enabled = fx_enabled;
+    fx->rpc.ops.call_host = fx_call_host;
+    fx->host_calls = g_string_new(NULL);
     fx->rpc.opaque = fx;
     fx->rpc.sysroot = fx->dir;
     fx->rpc.set_clock = fx_set_clock;
@@ -103,6 +122,10 @@ static void fx_teardown(Fixture *fx, gconstpointer data)
     g_free(fx->fault_string);
     xmlrpc_registry_free(fx->reg);
     va_guest_rpc_cleanup(&fx->rpc);
+    g_string_free(fx->host_calls, true);
+    if (fx->host_params) {
+        xmlrpc_DECREF(fx->host_params);
+    }
 }
 
 /*
@@ -1155,6 +1178,253 @@ static void test_ssh_keys(Fixture *fx, gconstpointer data)
     g_assert_true(g_file_get_contents(target, &text, NULL, NULL));
     g_assert_cmpstr(text, ==, "precious\n");
 }
+static bool member_bool(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_value *v = member(st, key);
+    xmlrpc_env env;
+    xmlrpc_bool b;
+
+    g_assert_nonnull(v);
+    xmlrpc_env_init(&env);
+    xmlrpc_read_bool(&env, v, &b);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    xmlrpc_DECREF(v);
+    return b;
+}
+
+
+/* Bytes of a base64 member, as a string; NULL when absent. */
+static char *member_data(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_value *v = member(st, key);
+    const unsigned char *bytes;
+    xmlrpc_env env;
+    size_t len;
+    char *ret;
+
+    if (!v) {
+        return NULL;
+    }
+    xmlrpc_env_init(&env);
+    xmlrpc_read_base64(&env, v, &len, &bytes);
+    g_assert_false(env.fault_occurred);
+    ret = g_strndup((const char *)bytes, len);
+    g_assert_cmpuint(strlen(ret), ==, len);
+    free((void *)bytes);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+    return ret;
+}
+
+static bool has_member(xmlrpc_value *st, const char *key)
+{
+    xmlrpc_value *v = member(st, key);
+
+    if (v) {
+        xmlrpc_DECREF(v);
+    }
+    return v != NULL;
+}
+
+/* Starts a process; returns its pid. */
+static int exec_start(Fixture *fx, xmlrpc_value *argv, xmlrpc_value *opts)
+{
+    xmlrpc_value *v = opts ?
+                      fx_call(fx, "va.exec", "(AS)", argv, opts) :
+                      fx_call(fx, "va.exec", "(A)", argv);
+    int pid;
+
+    xmlrpc_DECREF(argv);
+    if (opts) {
+        xmlrpc_DECREF(opts);
+    }
+    g_assert_nonnull(v);
+    pid = member_int(v, "pid");
+    xmlrpc_DECREF(v);
+    g_assert_cmpint(pid, >, 0);
+    return pid;
+}
+
+static xmlrpc_value *build(const char *format, ...)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v;
+    const char *tail;
+    va_list ap;
+
+    xmlrpc_env_init(&env);
+    va_start(ap, format);
+    xmlrpc_build_value_va(&env, format, ap, &v, &tail);
+    va_end(ap);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    return v;
+}
+
+/* Runs the main loop until the process has finished; its status. */
+static xmlrpc_value *exec_wait(Fixture *fx, int pid)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    for (;;) {
+        xmlrpc_value *st = fx_call(fx, "va.exec_status", "(i)", pid);
+
+        g_assert_nonnull(st);
+        if (member_bool(st, "exited")) {
+            return st;
+        }
+        xmlrpc_DECREF(st);
+        /* A guard against a hang, not a measurement. */
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, true);
+    }
+}
+
+static void test_exec(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *out = NULL, *err = NULL;
+    xmlrpc_value *st, *done;
+    int pid;
+
+    pid = exec_start(fx, build("(sss)", "sh", "-c",
+                               "echo out; echo err >&2; exit 3"),
+                     build("{s:s}", "capture-output", "separated"));
+    st = exec_wait(fx, pid);
+    g_assert_cmpint(member_int(st, "exitcode"), ==, 3);
+    g_assert_false(has_member(st, "signal"));
+    out = member_data(st, "out-data");
+    err = member_data(st, "err-data");
+    g_assert_cmpstr(out, ==, "out\n");
+    g_assert_cmpstr(err, ==, "err\n");
+    g_assert_false(has_member(st, "out-truncated"));
+    xmlrpc_DECREF(st);
+    /* The host was told, with the same status. */
+    g_assert_cmpstr(fx->host_calls->str, ==, "va.exec_done ");
+    g_assert_cmpint(array_len(fx->host_params), ==, 2);
+    done = array_item(fx->host_params, 1);
+    g_assert_cmpint(member_int(done, "exitcode"), ==, 3);
+    g_free(out);
+    out = member_data(done, "out-data");
+    g_assert_cmpstr(out, ==, "out\n");
+    xmlrpc_DECREF(done);
+    /* A finished process's status is given once. */
+    assert_fault(fx, fx_call(fx, "va.exec_status", "(i)", pid),
+                 VA_FAULT_INVALID_ARGS);
+
+    /* Merged output, stdin data, an environment of its own. */
+    pid = exec_start(fx, build("(sss)", "sh", "-c",
+                               "cat; echo \"$FOO\" >&2"),
+                     build("{s:s,s:6,s:(s)}", "capture-output", "merged",
+                           "input-data", "hello ", (size_t)6,
+                           "env", "FOO=bar"));
+    st = exec_wait(fx, pid);
+    g_free(out);
+    out = member_data(st, "out-data");
+    g_assert_cmpstr(out, ==, "hello bar\n");
+    g_assert_false(has_member(st, "err-data"));
+    g_assert_cmpint(member_int(st, "exitcode"), ==, 0);
+    xmlrpc_DECREF(st);
+
+    /* No capture: no data; a signal instead of an exit code. */
+    pid = exec_start(fx, build("(sss)", "sh", "-c", "echo x; kill -TERM $$"),
+                     NULL);
+    st = exec_wait(fx, pid);
+    g_assert_cmpint(member_int(st, "signal"), ==, SIGTERM);
+    g_assert_false(has_member(st, "exitcode"));
+    g_assert_false(has_member(st, "out-data"));
+    xmlrpc_DECREF(st);
+}
+
+static void test_exec_limits(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *out = NULL;
+    xmlrpc_value *st, *done;
+    int pid;
+
+    /* Output over the limit is read and dropped; the child finishes. */
+    pid = exec_start(fx, build("(sss)", "sh", "-c",
+                               "head -c 300000 /dev/zero | tr '\\0' a"),
+                     build("{s:b,s:i}", "capture-output", (xmlrpc_bool)1,
+                           "output-limit", 1000));
+    st = exec_wait(fx, pid);
+    out = member_data(st, "out-data");
+    g_assert_cmpuint(strlen(out), ==, 1000);
+    g_assert_true(member_bool(st, "out-truncated"));
+    g_assert_cmpint(member_int(st, "exitcode"), ==, 0);
+    xmlrpc_DECREF(st);
+    done = array_item(fx->host_params, 1);
+    g_assert_true(member_bool(done, "out-truncated"));
+    g_assert_false(has_member(done, "data-omitted"));
+    xmlrpc_DECREF(done);
+
+    /* Too much for the host's call limit: the host is told to poll. */
+    pid = exec_start(fx, build("(sss)", "sh", "-c",
+                               "head -c 300000 /dev/zero | tr '\\0' a"),
+                     build("{s:b}", "capture-output", (xmlrpc_bool)1));
+    st = exec_wait(fx, pid);
+    g_free(out);
+    out = member_data(st, "out-data");
+    g_assert_cmpuint(strlen(out), ==, 300000);
+    g_assert_false(has_member(st, "out-truncated"));
+    xmlrpc_DECREF(st);
+    done = array_item(fx->host_params, 1);
+    g_assert_false(has_member(done, "out-data"));
+    g_assert_true(member_bool(done, "data-omitted"));
+    g_assert_cmpint(member_int(done, "exitcode"), ==, 0);
+    xmlrpc_DECREF(done);
+
+    /* The timeout kills the whole process group. */
+    pid = exec_start(fx, build("(sss)", "sh", "-c", "sleep 100 & wait"),
+                     build("{s:i,s:b}", "timeout-ms", 100,
+                           "capture-output", (xmlrpc_bool)1));
+    st = exec_wait(fx, pid);
+    g_assert_cmpint(member_int(st, "signal"), ==, SIGKILL);
+    g_assert_true(member_bool(st, "timed-out"));
+    xmlrpc_DECREF(st);
+
+    /* Running until killed: exited is false meanwhile. */
+    pid = exec_start(fx, build("(ss)", "sleep", "100"), NULL);
+    st = fx_call(fx, "va.exec_status", "(i)", pid);
+    g_assert_false(member_bool(st, "exited"));
+    g_assert_false(has_member(st, "exitcode"));
+    xmlrpc_DECREF(st);
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    st = exec_wait(fx, pid);
+    g_assert_cmpint(member_int(st, "signal"), ==, SIGKILL);
+    g_assert_false(has_member(st, "timed-out"));
+    xmlrpc_DECREF(st);
+
+    assert_fault(fx, fx_call(fx, "va.exec", "((s))", "/nonexistent/prog"),
+                 VA_FAULT_FAILED);
+    assert_fault(fx, fx_call(fx, "va.exec", "(())"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "((s))", ""),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "((i))", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "(s)", "true"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "((s){s:i})", "true", "bogus",
+                             1), VA_FAULT_INVALID_ARGS);
+    g_assert_nonnull(strstr(fx->fault_string, "unknown option 'bogus'"));
+    assert_fault(fx, fx_call(fx, "va.exec", "((s){s:s})", "true",
+                             "capture-output", "all"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "((s){s:i})", "true",
+                             "timeout-ms", -1), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "((s){s:i})", "true",
+                             "output-limit", 600 * 1024),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "((s){s:s})", "true",
+                             "input-data", "not base64"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec", "((s)s)", "true", "x"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec_status", "(i)", 0),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.exec_status", "(s)", "1"),
+                 VA_FAULT_INVALID_ARGS);
+}
 
 static void test_text_value(void)
 {
@@ -1196,6 +1466,8 @@ static void test_introspection(Fixture *fx, gconstpointer data)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    /* As the daemon: a child that stops reading its stdin is no crash. */
+    signal(SIGPIPE, SIG_IGN);
     /* A full getfile chunk is larger than xmlrpc-c's default 512 KiB. */
     xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 4 * 1024 * 1024);
 #define ADD(name, fn) \
@@ -1217,6 +1489,8 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/users/get-users", test_get_users);
     ADD("/guest-rpc/users/set-user-password", test_set_user_password);
     ADD("/guest-rpc/users/ssh-keys", test_ssh_keys);
+    ADD("/guest-rpc/process/exec", test_exec);
+    ADD("/guest-rpc/process/exec-limits", test_exec_limits);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();
