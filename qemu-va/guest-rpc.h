@@ -27,6 +27,8 @@
  * which still fits the default 2 MiB body with room to spare.
  */
 #define VA_GETFILE_CHUNK_MAX (1024 * 1024)
+/* va.file_open: handles open at once, all sessions together. */
+#define VA_FILE_HANDLES_MAX 32
 /* va.getdmesg: the most it returns (a kernel log buffer is rarely more). */
 #define VA_DMESG_MAX (1024 * 1024)
 

@@ -1,9 +1,15 @@
 /*
- * qemu-va - files: va.getfile
+ * qemu-va - files: va.getfile, and files by handle
  *
  * Copyright (c) 2026 The virtagent authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The va.file_* methods are qemu-ga's guest-file-*: a handle from
+ * va.file_open, then read, write, seek, flush, close. Handles are few,
+ * belong to the session that opened them and die with it. Reads, writes
+ * and flushes run in the thread pool, so the handle table is locked and
+ * each handle's I/O is serialized.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +116,446 @@ static xmlrpc_value *va_rpc_getfile(xmlrpc_env *env, xmlrpc_value *params,
                               "size", (xmlrpc_int64)st.st_size);
 }
 
+
+/* The largest read or write per call. */
+#define VA_FILE_IO_MAX VA_GETFILE_CHUNK_MAX
+#define VA_FILE_READ_DEFAULT 4096
+
+typedef struct VAFile {
+    gint refs;
+    int fd;
+    int64_t handle;
+    char *session;
+    GMutex io;          /* one read, write, seek or flush at a time */
+} VAFile;
+
+struct VAFileTable {
+    GMutex lock;
+    GHashTable *files;  /* handle -> VAFile */
+    int64_t next;
+};
+
+static void va_file_unref(VAFile *f)
+{
+    if (g_atomic_int_dec_and_test(&f->refs)) {
+        close(f->fd);
+        g_mutex_clear(&f->io);
+        g_free(f->session);
+        g_free(f);
+    }
+}
+
+static const char *va_file_session(VAGuestRpc *rpc, void *call_info)
+{
+    return rpc->ops.session ? rpc->ops.session(call_info, rpc->opaque) : "";
+}
+
+/* The handle in argument 0, referenced, or NULL with a fault. */
+static VAFile *va_file_get(xmlrpc_env *env, VAGuestRpc *rpc,
+                           xmlrpc_value *params, void *call_info)
+{
+    VAFileTable *t = rpc->files;
+    const char *session = va_file_session(rpc, call_info);
+    VAFile *f;
+    int64_t handle;
+
+    if (!va_param_int(env, params, 0, "handle", &handle)) {
+        return NULL;
+    }
+    g_mutex_lock(&t->lock);
+    f = g_hash_table_lookup(t->files, &handle);
+    /* Another session's handle does not exist for this one. */
+    if (f && strcmp(f->session, session) != 0) {
+        f = NULL;
+    }
+    if (f) {
+        g_atomic_int_inc(&f->refs);
+    }
+    g_mutex_unlock(&t->lock);
+    if (!f) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "no open file with handle %"
+                                       G_GINT64_FORMAT, handle);
+    }
+    return f;
+}
+
+/* fopen(3)'s modes, as qemu-ga takes them. */
+static int va_file_flags(const char *mode)
+{
+    static const struct {
+        const char *mode;
+        int flags;
+    } modes[] = {
+        { "r", O_RDONLY },
+        { "r+", O_RDWR },
+        { "w", O_WRONLY | O_CREAT | O_TRUNC },
+        { "w+", O_RDWR | O_CREAT | O_TRUNC },
+        { "a", O_WRONLY | O_CREAT | O_APPEND },
+        { "a+", O_RDWR | O_CREAT | O_APPEND },
+    };
+    g_autofree char *m = g_strdup(mode);
+    char *b = strchr(m, 'b');
+    size_t i;
+
+    /* "rb", "r+b" and "rb+" are the same as without the b. */
+    if (b) {
+        memmove(b, b + 1, strlen(b));
+    }
+    for (i = 0; i < G_N_ELEMENTS(modes); i++) {
+        if (strcmp(m, modes[i].mode) == 0) {
+            return modes[i].flags;
+        }
+    }
+    return -1;
+}
+
+static xmlrpc_value *va_rpc_file_open(xmlrpc_env *env, xmlrpc_value *params,
+                                      void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    VAFileTable *t = rpc->files;
+    g_autofree char *path = NULL, *mode = NULL;
+    struct stat st;
+    VAFile *f;
+    int flags, fd, n = va_check_args(env, "va.file_open", params, 1, 2);
+
+    if (n < 0) {
+        return NULL;
+    }
+    path = va_param_string(env, params, 0, "path");
+    if (!path) {
+        return NULL;
+    }
+    mode = n == 2 ? va_param_string(env, params, 1, "mode") : g_strdup("r");
+    if (!mode) {
+        return NULL;
+    }
+    flags = va_file_flags(mode);
+    if (path[0] != '/' || flags < 0) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "path must be absolute, mode one of "
+                                       "r, r+, w, w+, a, a+ (b allowed)");
+        return NULL;
+    }
+    /* Checked again below; this spares a "w" file being truncated. */
+    g_mutex_lock(&t->lock);
+    n = g_hash_table_size(t->files);
+    g_mutex_unlock(&t->lock);
+    if (n >= VA_FILE_HANDLES_MAX) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_BUSY,
+                                       "%d files are open already",
+                                       VA_FILE_HANDLES_MAX);
+        return NULL;
+    }
+    /* O_NONBLOCK: a FIFO must not hang the daemon (qemu-ga does so). */
+    fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        va_fault_errno(env, path, errno);
+        return NULL;
+    }
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        va_fault_errno(env, path, EISDIR);
+        return NULL;
+    }
+    g_mutex_lock(&t->lock);
+    if (g_hash_table_size(t->files) >= VA_FILE_HANDLES_MAX) {
+        g_mutex_unlock(&t->lock);
+        close(fd);
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_BUSY,
+                                       "%d files are open already",
+                                       VA_FILE_HANDLES_MAX);
+        return NULL;
+    }
+    f = g_new0(VAFile, 1);
+    f->refs = 1;
+    f->fd = fd;
+    f->session = g_strdup(va_file_session(rpc, call_info));
+    g_mutex_init(&f->io);
+    f->handle = t->next++;
+    g_hash_table_insert(t->files, &f->handle, f);
+    g_mutex_unlock(&t->lock);
+    g_debug("va.file_open %s (%s): handle %" G_GINT64_FORMAT, path, mode,
+            f->handle);
+    return xmlrpc_i8_new(env, f->handle);
+}
+
+static xmlrpc_value *va_rpc_file_close(xmlrpc_env *env, xmlrpc_value *params,
+                                       void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    VAFile *f;
+
+    if (!va_check_count(env, "va.file_close", params, 1) ||
+        !(f = va_file_get(env, rpc, params, call_info))) {
+        return NULL;
+    }
+    g_mutex_lock(&rpc->files->lock);
+    /* The table's reference: a read still running keeps its own. */
+    g_hash_table_remove(rpc->files->files, &f->handle);
+    g_mutex_unlock(&rpc->files->lock);
+    va_file_unref(f);
+    return xmlrpc_bool_new(env, true);
+}
+
+static xmlrpc_value *va_rpc_file_read(xmlrpc_env *env, xmlrpc_value *params,
+                                      void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    g_autofree uint8_t *buf = NULL;
+    int64_t count = VA_FILE_READ_DEFAULT;
+    size_t got = 0;
+    bool eof = false;
+    VAFile *f;
+    int err = 0;
+    int n = va_check_args(env, "va.file_read", params, 1, 2);
+
+    if (n < 0 || (n == 2 && !va_param_int(env, params, 1, "count",
+                                          &count))) {
+        return NULL;
+    }
+    if (count < 0 || count > VA_FILE_IO_MAX) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "count must be 0 to %d",
+                                       VA_FILE_IO_MAX);
+        return NULL;
+    }
+    f = va_file_get(env, rpc, params, call_info);
+    if (!f) {
+        return NULL;
+    }
+    buf = g_malloc(count + 1);
+    g_mutex_lock(&f->io);
+    while (got < (size_t)count) {
+        ssize_t r = read(f->fd, buf + got, count - got);
+
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0 && errno == EAGAIN) {
+            break;
+        }
+        if (r < 0) {
+            err = errno;
+            break;
+        }
+        if (r == 0) {
+            eof = true;
+            break;
+        }
+        got += r;
+    }
+    g_mutex_unlock(&f->io);
+    va_file_unref(f);
+    if (err) {
+        va_fault_errno(env, "read", err);
+        return NULL;
+    }
+    return xmlrpc_build_value(env, "{s:i,s:6,s:b}", "count", (int)got,
+                              "buf-b64", buf, got, "eof", (xmlrpc_bool)eof);
+}
+
+static xmlrpc_value *va_rpc_file_write(xmlrpc_env *env, xmlrpc_value *params,
+                                       void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    const unsigned char *data = NULL;
+    xmlrpc_value *item;
+    size_t len = 0, done = 0;
+    int64_t count = -1;
+    VAFile *f = NULL;
+    int err = 0;
+    int n = va_check_args(env, "va.file_write", params, 2, 3);
+
+    if (n < 0) {
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 1, &item);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (xmlrpc_value_type(item) == XMLRPC_TYPE_BASE64) {
+        xmlrpc_read_base64(env, item, &len, &data);
+    } else {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "argument 'buf-b64' must be base64");
+    }
+    xmlrpc_DECREF(item);
+    if (env->fault_occurred ||
+        (n == 3 && !va_param_int(env, params, 2, "count", &count))) {
+        goto out;
+    }
+    if (count == -1 && n == 2) {
+        count = len;
+    }
+    if (count < 0 || (size_t)count > len) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "count must be 0 to the data's "
+                                       "length, %zu", len);
+        goto out;
+    }
+    f = va_file_get(env, rpc, params, call_info);
+    if (!f) {
+        goto out;
+    }
+    g_mutex_lock(&f->io);
+    while (done < (size_t)count) {
+        ssize_t w = write(f->fd, data + done, count - done);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            /* EAGAIN: a full FIFO takes what it can, as qemu-ga's. */
+            err = errno == EAGAIN && done ? 0 : errno;
+            break;
+        }
+        done += w;
+    }
+    g_mutex_unlock(&f->io);
+    va_file_unref(f);
+    if (err) {
+        va_fault_errno(env, "write", err);
+    }
+out:
+    free((void *)data);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    return xmlrpc_build_value(env, "{s:i,s:b}", "count", (int)done,
+                              "eof", (xmlrpc_bool)false);
+}
+
+static xmlrpc_value *va_rpc_file_seek(xmlrpc_env *env, xmlrpc_value *params,
+                                      void *server_info, void *call_info)
+{
+    static const char *const names[] = { "set", "cur", "end" };
+    VAGuestRpc *rpc = server_info;
+    g_autofree char *wname = NULL;
+    xmlrpc_value *item;
+    struct stat st;
+    int64_t offset, whence = -1;
+    off_t pos;
+    VAFile *f;
+    int err = 0, i;
+
+    if (!va_check_count(env, "va.file_seek", params, 3) ||
+        !va_param_int(env, params, 1, "offset", &offset)) {
+        return NULL;
+    }
+    /* whence: 0, 1, 2 or qemu-ga's names set, cur, end. */
+    xmlrpc_array_read_item(env, params, 2, &item);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (xmlrpc_value_type(item) == XMLRPC_TYPE_STRING) {
+        wname = va_param_string(env, params, 2, "whence");
+        for (i = 0; wname && i < 3; i++) {
+            if (strcmp(wname, names[i]) == 0) {
+                whence = i;
+            }
+        }
+    } else if (xmlrpc_value_type(item) == XMLRPC_TYPE_INT) {
+        va_param_int(env, params, 2, "whence", &whence);
+    }
+    xmlrpc_DECREF(item);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (whence < 0 || whence > 2) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "whence must be 0, 1, 2, set, cur "
+                                       "or end");
+        return NULL;
+    }
+    f = va_file_get(env, rpc, params, call_info);
+    if (!f) {
+        return NULL;
+    }
+    g_mutex_lock(&f->io);
+    pos = lseek(f->fd, offset, whence == 0 ? SEEK_SET :
+                whence == 1 ? SEEK_CUR : SEEK_END);
+    if (pos < 0 || fstat(f->fd, &st) < 0) {
+        err = errno;
+    }
+    g_mutex_unlock(&f->io);
+    va_file_unref(f);
+    if (err) {
+        va_fault_errno(env, "seek", err);
+        return NULL;
+    }
+    return xmlrpc_build_value(env, "{s:I,s:b}", "position",
+                              (xmlrpc_int64)pos, "eof",
+                              (xmlrpc_bool)(S_ISREG(st.st_mode) &&
+                                            pos >= st.st_size));
+}
+
+static xmlrpc_value *va_rpc_file_flush(xmlrpc_env *env, xmlrpc_value *params,
+                                       void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    VAFile *f;
+    int err = 0;
+
+    if (!va_check_count(env, "va.file_flush", params, 1) ||
+        !(f = va_file_get(env, rpc, params, call_info))) {
+        return NULL;
+    }
+    /* Writes are not buffered here: flushing means reaching the disk. */
+    g_mutex_lock(&f->io);
+    if (fsync(f->fd) < 0 && errno != EINVAL) {
+        err = errno;
+    }
+    g_mutex_unlock(&f->io);
+    va_file_unref(f);
+    if (err) {
+        va_fault_errno(env, "flush", err);
+        return NULL;
+    }
+    return xmlrpc_bool_new(env, true);
+}
+
+static void va_files_init(VAGuestRpc *rpc)
+{
+    VAFileTable *t = g_new0(VAFileTable, 1);
+
+    g_mutex_init(&t->lock);
+    t->files = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                     (GDestroyNotify)va_file_unref);
+    /* Not small integers: a stale handle is unlikely to name a new file. */
+    t->next = 1000;
+    rpc->files = t;
+}
+
+static void va_files_session_end(VAGuestRpc *rpc)
+{
+    VAFileTable *t = rpc->files;
+    guint n;
+
+    g_mutex_lock(&t->lock);
+    n = g_hash_table_size(t->files);
+    g_hash_table_remove_all(t->files);
+    g_mutex_unlock(&t->lock);
+    if (n) {
+        g_debug("session ended: %u file handle%s closed", n,
+                n == 1 ? "" : "s");
+    }
+}
+
+static void va_files_cleanup(VAGuestRpc *rpc)
+{
+    VAFileTable *t = rpc->files;
+
+    if (!t) {
+        return;
+    }
+    g_hash_table_unref(t->files);
+    g_mutex_clear(&t->lock);
+    g_free(t);
+    rpc->files = NULL;
+}
+
 static const VAMethod methods[] = {
     {
         .info = {
@@ -121,6 +567,59 @@ static const VAMethod methods[] = {
                     "errors are faults carrying the errno text.",
         },
         .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.file_open",
+            .methodFunction = va_rpc_file_open,
+            .signatureString = "I:s,I:ss",
+            .help = "va.file_open(path, [mode]): open with an fopen(3) mode "
+                    "(default r; created files are 0600) and return a "
+                    "handle (i8), valid in this session only; at most 32 "
+                    "open.",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.file_close",
+            .methodFunction = va_rpc_file_close,
+            .signatureString = "b:i,b:I",
+            .help = "va.file_close(handle).",
+        },
+    }, {
+        .info = {
+            .methodName = "va.file_read",
+            .methodFunction = va_rpc_file_read,
+            .signatureString = "S:i,S:I,S:ii,S:II",
+            .help = "va.file_read(handle, [count]): {count, buf-b64, eof}; "
+                    "count defaults to 4096, at most 1 MiB.",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.file_write",
+            .methodFunction = va_rpc_file_write,
+            .signatureString = "S:i6,S:I6,S:i6i,S:I6I",
+            .help = "va.file_write(handle, buf-b64, [count]): {count, eof}; "
+                    "writes count bytes of the data (default all).",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.file_seek",
+            .methodFunction = va_rpc_file_seek,
+            .signatureString = "S:iii,S:IIi,S:iis,S:IIs",
+            .help = "va.file_seek(handle, offset, whence): whence 0/set, "
+                    "1/cur or 2/end; returns {position, eof}.",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.file_flush",
+            .methodFunction = va_rpc_file_flush,
+            .signatureString = "b:i,b:I",
+            .help = "va.file_flush(handle): fsync the file.",
+        },
+        .flags = VA_M_SLOW,
     },
     { .info = { .methodName = NULL } },
 };
@@ -128,4 +627,7 @@ static const VAMethod methods[] = {
 const VAMethodDomain va_m_files = {
     .name = "files",
     .methods = methods,
+    .init = va_files_init,
+    .cleanup = va_files_cleanup,
+    .session_end = va_files_session_end,
 };

@@ -29,6 +29,7 @@ typedef struct Fixture {
     VAShutdownMode last_mode;
     bool refuse_shutdown;
     const char *blocked;
+    const char *session;    /* NULL: the default one */
     /* What the set_clock stub saw, and its errno to fail with. */
     int64_t clock_ns;
     int clock_errno;
@@ -42,7 +43,9 @@ typedef struct Fixture {
 
 static const char *fx_session(void *call_info, void *opaque)
 {
-    return "0123456789abcdef";
+    Fixture *fx = opaque;
+
+    return fx->session ? fx->session : "0123456789abcdef";
 }
 
 static bool fx_shutdown(void *call_info, VAShutdownMode mode, void *opaque)
@@ -1426,6 +1429,176 @@ static void test_exec_limits(Fixture *fx, gconstpointer data)
                  VA_FAULT_INVALID_ARGS);
 }
 
+static int64_t file_open(Fixture *fx, const char *path, const char *mode)
+{
+    return result_i8(fx_call(fx, "va.file_open", "(ss)", path, mode));
+}
+
+/* Reads @count bytes; returns them as a string, and the eof flag. */
+static char *file_read(Fixture *fx, int64_t h, int count, bool *eof)
+{
+    xmlrpc_value *v = fx_call(fx, "va.file_read", "(Ii)", (xmlrpc_int64)h,
+                              count);
+    char *data;
+
+    g_assert_nonnull(v);
+    data = member_data(v, "buf-b64");
+    g_assert_cmpint(member_int(v, "count"), ==, strlen(data));
+    *eof = member_bool(v, "eof");
+    xmlrpc_DECREF(v);
+    return data;
+}
+
+static void file_close(Fixture *fx, int64_t h)
+{
+    xmlrpc_value *v = fx_call(fx, "va.file_close", "(I)", (xmlrpc_int64)h);
+
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+}
+
+static void test_file_handles(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "f", NULL);
+    g_autofree char *text = NULL, *got = NULL;
+    xmlrpc_value *v;
+    struct stat st;
+    int64_t h;
+    bool eof;
+
+    h = file_open(fx, path, "w+");
+    g_assert_cmpint(h, >, 0);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+    v = fx_call(fx, "va.file_write", "(I6)", (xmlrpc_int64)h,
+                "hello world", (size_t)11);
+    g_assert_cmpint(member_int(v, "count"), ==, 11);
+    xmlrpc_DECREF(v);
+    /* count: only the first bytes of the data. */
+    v = fx_call(fx, "va.file_write", "(I6i)", (xmlrpc_int64)h, "!?", 2, 1);
+    g_assert_cmpint(member_int(v, "count"), ==, 1);
+    xmlrpc_DECREF(v);
+    v = fx_call(fx, "va.file_seek", "(Iis)", (xmlrpc_int64)h, 0, "set");
+    g_assert_cmpint(member_int(v, "position"), ==, 0);
+    g_assert_false(member_bool(v, "eof"));
+    xmlrpc_DECREF(v);
+    got = file_read(fx, h, 5, &eof);
+    g_assert_cmpstr(got, ==, "hello");
+    g_assert_false(eof);
+    g_free(got);
+    v = fx_call(fx, "va.file_read", "(I)", (xmlrpc_int64)h);
+    got = member_data(v, "buf-b64");
+    g_assert_cmpstr(got, ==, " world!");
+    g_assert_true(member_bool(v, "eof"));
+    xmlrpc_DECREF(v);
+    v = fx_call(fx, "va.file_seek", "(Iii)", (xmlrpc_int64)h, -3, 2);
+    g_assert_cmpint(member_int(v, "position"), ==, 9);
+    xmlrpc_DECREF(v);
+    v = fx_call(fx, "va.file_flush", "(I)", (xmlrpc_int64)h);
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+
+    assert_fault(fx, fx_call(fx, "va.file_read", "(Ii)", (xmlrpc_int64)h,
+                             -1), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_read", "(Ii)", (xmlrpc_int64)h,
+                             VA_GETFILE_CHUNK_MAX + 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_write", "(I6i)", (xmlrpc_int64)h,
+                             "ab", (size_t)2, 3), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_write", "(Is)", (xmlrpc_int64)h,
+                             "text"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_seek", "(Iii)", (xmlrpc_int64)h,
+                             0, 3), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_seek", "(Iis)", (xmlrpc_int64)h,
+                             0, "middle"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_seek", "(Iii)", (xmlrpc_int64)h,
+                             -100, 0), VA_FAULT_FAILED);
+    file_close(fx, h);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "hello world!");
+    /* A closed handle is gone. */
+    assert_fault(fx, fx_call(fx, "va.file_read", "(I)", (xmlrpc_int64)h),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_close", "(I)", (xmlrpc_int64)h),
+                 VA_FAULT_INVALID_ARGS);
+
+    /* Append mode; "b" is accepted and means nothing. */
+    h = file_open(fx, path, "ab");
+    v = fx_call(fx, "va.file_write", "(I6)", (xmlrpc_int64)h, "+", 1);
+    xmlrpc_DECREF(v);
+    file_close(fx, h);
+    g_free(text);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "hello world!+");
+    /* Read only by default. */
+    h = result_i8(fx_call(fx, "va.file_open", "(s)", path));
+    assert_fault(fx, fx_call(fx, "va.file_write", "(I6)", (xmlrpc_int64)h,
+                             "x", 1), VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "EBADF"));
+    file_close(fx, h);
+
+    assert_fault(fx, fx_call(fx, "va.file_open", "(ss)", "rel", "r"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_open", "(ss)", path, "rw"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_open", "(ss)", fx->dir, "r"),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "EISDIR"));
+    assert_fault(fx, fx_call(fx, "va.file_open", "(ss)", "/nonexistent/x",
+                             "r"), VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "ENOENT"));
+    assert_fault(fx, fx_call(fx, "va.file_open", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_read", "(s)", "1000"),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_file_limits(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "f", NULL);
+    int64_t handles[VA_FILE_HANDLES_MAX];
+    g_autofree char *got = NULL;
+    int64_t h;
+    bool eof;
+    int i;
+
+    g_assert_true(g_file_set_contents(path, "data", -1, NULL));
+    for (i = 0; i < VA_FILE_HANDLES_MAX; i++) {
+        handles[i] = file_open(fx, path, "r");
+    }
+    assert_fault(fx, fx_call(fx, "va.file_open", "(ss)", path, "r"),
+                 VA_FAULT_BUSY);
+    file_close(fx, handles[0]);
+    handles[0] = file_open(fx, path, "r");
+
+    /* Another session does not see them... */
+    fx->session = "fedcba9876543210";
+    assert_fault(fx, fx_call(fx, "va.file_read", "(I)",
+                             (xmlrpc_int64)handles[1]),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.file_close", "(I)",
+                             (xmlrpc_int64)handles[1]),
+                 VA_FAULT_INVALID_ARGS);
+    fx->session = NULL;
+    got = file_read(fx, handles[1], 10, &eof);
+    g_assert_cmpstr(got, ==, "data");
+    g_assert_true(eof);
+
+    /* ...and they die with theirs. */
+    va_guest_rpc_session_end(&fx->rpc);
+    for (i = 0; i < VA_FILE_HANDLES_MAX; i++) {
+        assert_fault(fx, fx_call(fx, "va.file_read", "(I)",
+                                 (xmlrpc_int64)handles[i]),
+                     VA_FAULT_INVALID_ARGS);
+    }
+    h = file_open(fx, path, "r");
+    /* Handles are not reused. */
+    for (i = 0; i < VA_FILE_HANDLES_MAX; i++) {
+        g_assert_cmpint(h, !=, handles[i]);
+    }
+    file_close(fx, h);
+}
+
 static void test_text_value(void)
 {
     xmlrpc_env env;
@@ -1491,6 +1664,8 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/users/ssh-keys", test_ssh_keys);
     ADD("/guest-rpc/process/exec", test_exec);
     ADD("/guest-rpc/process/exec-limits", test_exec_limits);
+    ADD("/guest-rpc/files/handles", test_file_handles);
+    ADD("/guest-rpc/files/limits", test_file_limits);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();
