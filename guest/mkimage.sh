@@ -12,6 +12,11 @@
 #                                               with the static programs BIN...
 #                                               (qemu-va in /usr/sbin, others
 #                                               in /usr/bin)
+#   guest/mkimage.sh fetch PKG                  fetch the candidate version
+#                                               of PKG, print its directory
+#
+# VA_IMAGE_EXTRA=DIR adds DIR's tree to the initramfs (the benchmark's
+# image adds Debian's qemu-ga and its libraries that way).
 #
 # PKGLIST is the output of "resolve".  Nothing is installed on the host:
 # packages are fetched with "apt-get download" into
@@ -163,14 +168,19 @@ initrd() {
         install -m 755 "$bin" "$stage/$dir/$name"
     done
 
+    if [ -n "$VA_IMAGE_EXTRA" ]; then
+        cp -R "$VA_IMAGE_EXTRA"/. "$stage"/
+    fi
     python3 "$srcdir/mkcpio.py" "$stage" "$dest.tmp"
     mv "$dest.tmp" "$dest"
 }
 
 case "$1" in
 resolve) resolve ;;
+fetch) [ $# = 2 ] || die "usage: $0 fetch PKG"
+       fetch "$2" "$(candidate "$2")" ;;
 kernel) [ $# = 3 ] || die "usage: $0 kernel PKGLIST DEST"; kernel "$2" "$3" ;;
 initrd) [ $# -ge 3 ] || die "usage: $0 initrd PKGLIST DEST [BIN...]"
         shift; initrd "$@" ;;
-*) die "usage: $0 resolve|kernel|initrd ..." ;;
+*) die "usage: $0 resolve|kernel|initrd|fetch ..." ;;
 esac

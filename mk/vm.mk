@@ -10,8 +10,9 @@
 # make check-migration
 #                live migration between two QEMUs with calls running both
 #                ways (tests/vm/test-migration.py), part of make check
-# make bench-vm  va-getfile throughput beside the raw port's, in one boot
-#                (bench/bench-vm.py; figures in docs/benchmarks.md)
+# make bench-vm  our agent beside Debian's qemu-ga and a raw port, in one
+#                boot (bench/bench-vm.py; figures in docs/benchmarks.md);
+#                BENCH_VM_ARGS takes its options, e.g. "--smp 2"
 #
 # These boot build/qemu-system-x86_64 with the test image, so they depend
 # on both (rules in mk/qemu.mk and mk/guest.mk; the binary is named by its
@@ -31,5 +32,17 @@ check-migration: $(VM_DEPS)
 	tests/vm/test-migration.py
 CHECK_EXTRA += check-migration
 
-bench-vm: $(VM_DEPS)
-	bench/bench-vm.py
+# The test image plus Debian's qemu-ga and its libraries, downloaded into
+# the guest cache (bench/qga-image.sh).  Second expansion: the guest's
+# variables are set in mk/guest.mk.
+BENCH_INITRD := $(B)/bench/initrd-qga.img
+BENCH_VM_ARGS ?=
+.SECONDEXPANSION:
+$(BENCH_INITRD): $$(GUEST_PKGS) $$(GUEST_SRC) bench/qga-image.sh \
+        $$(sort $$(filter $$(GUEST_BINS),$$(ALL_EXTRA)) $$(guest_bins_built))
+	@mkdir -p $(@D)
+	VA_CACHE_DIR=$(VA_CACHE_DIR) bench/qga-image.sh $(B)/bench/qga-root \
+	    $< $@ $(filter $(GUEST_BINS),$^)
+
+bench-vm: $(VM_DEPS) $(BENCH_INITRD)
+	bench/bench-vm.py --initrd $(BENCH_INITRD) $(BENCH_VM_ARGS)

@@ -334,6 +334,8 @@ class VM:
     transport: "virtio-serial" (a virtserialport named org.qemu.virtagent)
                or "isa-serial" (the guest's ttyS1)
     append:    extra kernel command line (va.method=, va.agent=0, ...)
+    accel:     QEMU's -accel (default tcg; the benchmark takes kvm where
+               /dev/kvm is usable)
     rundir:    where sockets and logs go (default: a fresh directory in
                /tmp, removed by close() unless keep=True; socket paths must
                stay short)"""
@@ -342,12 +344,13 @@ class VM:
                  initrd=DEFAULT_INITRD, agent="virtagent",
                  transport="virtio-serial", machine="pc", memory=512,
                  append="", extra_args=(), rundir=None, keep=False,
-                 no_reboot=False):
+                 no_reboot=False, accel="tcg"):
         self.qemu, self.kernel, self.initrd = qemu, kernel, initrd
         self.agent, self.transport = agent, transport
         self.machine, self.memory = machine, memory
         self.append, self.extra_args = append, list(extra_args)
         self.no_reboot = no_reboot
+        self.accel = accel
         self._own_rundir = rundir is None
         self.keep = keep
         self.rundir = rundir or tempfile.mkdtemp(prefix="va-vm-")
@@ -374,7 +377,7 @@ class VM:
         for d, _, _ in FIRMWARE:
             fw += ["-L", d]
         append = "console=ttyS0 panic=-1 " + self.append
-        return ([self.qemu, "-machine", self.machine, "-accel", "tcg",
+        return ([self.qemu, "-machine", self.machine, "-accel", self.accel,
                  "-m", str(self.memory), "-nodefaults", "-no-user-config",
                  "-display", "none", "-nic", "none"] + fw +
                 ["-kernel", self.kernel, "-initrd", self.initrd,
