@@ -39,6 +39,8 @@ typedef struct VAOptions {
     char *socket;
     char *socket_group;
     char *shutdown_cmd[VA_SHUTDOWN__MAX];
+    char *fsfreeze_hook;
+    char *fsfreeze_timeout;
     gboolean daemonize;
     gboolean verbose;
     gboolean dump_conf;
@@ -70,6 +72,8 @@ static const VAKey keys[] = {
     STR_KEY("halt-command", shutdown_cmd[VA_SHUTDOWN_HALT]),
     STR_KEY("powerdown-command", shutdown_cmd[VA_SHUTDOWN_POWERDOWN]),
     STR_KEY("reboot-command", shutdown_cmd[VA_SHUTDOWN_REBOOT]),
+    STR_KEY("fsfreeze-hook", fsfreeze_hook),
+    STR_KEY("fsfreeze-timeout", fsfreeze_timeout),
 };
 
 static void va_options_clear(VAOptions *o)
@@ -200,6 +204,19 @@ static bool va_config_finish(VAConfig *cfg, VAOptions *o, GError **errp)
     cfg->block_rpcs = o->block_rpcs ?
                       va_normalize_list(g_steal_pointer(&o->block_rpcs)) :
                       NULL;
+    cfg->fsfreeze_hook = o->fsfreeze_hook && o->fsfreeze_hook[0] ?
+                         g_steal_pointer(&o->fsfreeze_hook) : NULL;
+    cfg->fsfreeze_timeout_s = QEMU_VA_FSFREEZE_TIMEOUT_S;
+    if (o->fsfreeze_timeout) {
+        guint64 t;
+
+        if (!g_ascii_string_to_unsigned(o->fsfreeze_timeout, 10, 0,
+                                        G_MAXUINT / 1000, &t, errp)) {
+            g_prefix_error(errp, "fsfreeze-timeout: ");
+            return false;
+        }
+        cfg->fsfreeze_timeout_s = t;
+    }
     for (i = 0; i < VA_SHUTDOWN__MAX; i++) {
         g_auto(GStrv) argv = NULL;
 
@@ -264,6 +281,13 @@ bool va_config_load(VAConfig *cfg, int *argc, char ***argv, GError **errp)
         { "reboot-command", 0, 0, G_OPTION_ARG_STRING,
           &o.shutdown_cmd[VA_SHUTDOWN_REBOOT],
           "command run for va.shutdown reboot (default: reboot)", "CMD" },
+        { "fsfreeze-hook", 'F', 0, G_OPTION_ARG_FILENAME,
+          &o.fsfreeze_hook, "program run with 'freeze' before "
+          "va.fsfreeze_freeze and with 'thaw' after a thaw (default: none)",
+          "PATH" },
+        { "fsfreeze-timeout", 0, 0, G_OPTION_ARG_STRING,
+          &o.fsfreeze_timeout, "thaw the filesystems if the host has not "
+          "within SECONDS of a freeze (default 300; 0: never)", "SECONDS" },
         { "dump-conf", 'D', 0, G_OPTION_ARG_NONE, &o.dump_conf,
           "print the effective configuration and exit", NULL },
         { NULL },
@@ -320,6 +344,7 @@ void va_config_clear(VAConfig *cfg)
     for (i = 0; i < VA_SHUTDOWN__MAX; i++) {
         g_free(cfg->shutdown_cmd[i]);
     }
+    g_free(cfg->fsfreeze_hook);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -354,5 +379,10 @@ char *va_config_dump(const VAConfig *cfg)
 
         g_key_file_set_string(kf, GROUP, key, cfg->shutdown_cmd[i]);
     }
+    if (cfg->fsfreeze_hook) {
+        g_key_file_set_string(kf, GROUP, "fsfreeze-hook", cfg->fsfreeze_hook);
+    }
+    g_key_file_set_uint64(kf, GROUP, "fsfreeze-timeout",
+                          cfg->fsfreeze_timeout_s);
     return g_key_file_to_data(kf, NULL, NULL);
 }

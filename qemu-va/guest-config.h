@@ -21,6 +21,7 @@
 #define QEMU_VA_DEFAULT_STATEDIR "/run"
 #define QEMU_VA_VIRTIO_PATH "/dev/virtio-ports/org.qemu.virtagent"
 #define QEMU_VA_ISA_PATH "/dev/ttyS1"
+#define QEMU_VA_FSFREEZE_TIMEOUT_S 300
 
 typedef enum VATransport {
     VA_TRANSPORT_VIRTIO_SERIAL,
@@ -45,6 +46,8 @@ typedef struct VAConfig {
     char *socket;           /* local socket for va-call; "" means none */
     char *socket_group;     /* NULL: the daemon's group */
     char *shutdown_cmd[VA_SHUTDOWN__MAX];
+    char *fsfreeze_hook;    /* NULL: none */
+    unsigned fsfreeze_timeout_s;    /* 0: a freeze lasts until thawed */
     bool dump_conf;         /* print the effective configuration, exit */
     bool version;
 } VAConfig;

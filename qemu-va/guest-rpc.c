@@ -10,13 +10,14 @@
  */
 #include <string.h>
 
+#include "va-errors.h"
 #include "guest-rpc.h"
 #include "methods/va-methods.h"
 
 /* In this order in va.capabilities and the hello. */
 static const VAMethodDomain *const va_domains[] = {
     &va_m_agent, &va_m_power, &va_m_files, &va_m_system, &va_m_net,
-    &va_m_users, &va_m_process,
+    &va_m_users, &va_m_process, &va_m_fs,
 };
 
 xmlrpc_value *va_text_value(xmlrpc_env *env, const char *text, size_t len)
@@ -72,12 +73,37 @@ GStrv va_guest_slow_methods(void)
     return (GStrv)g_ptr_array_free(names, false);
 }
 
+/* What the registry calls: the method, and the rpc it serves. */
+typedef struct VAMethodCall {
+    VAGuestRpc *rpc;
+    const VAMethod *method;
+} VAMethodCall;
+
+/*
+ * While the filesystems are frozen only a few methods run, as in qemu-ga:
+ * the others could block on the frozen disks, or write to them.
+ */
+static xmlrpc_value *va_dispatch(xmlrpc_env *env, xmlrpc_value *params,
+                                 void *server_info, void *call_info)
+{
+    VAMethodCall *c = server_info;
+
+    if (!(c->method->flags & VA_M_FROZEN_OK) && va_fs_frozen(c->rpc)) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED,
+                                       "%s: not while the filesystems are "
+                                       "frozen", c->method->info.methodName);
+        return NULL;
+    }
+    return c->method->info.methodFunction(env, params, c->rpc, call_info);
+}
+
 void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,
                            xmlrpc_env *env)
 {
     size_t d;
     const VAMethod *m;
 
+    rpc->methods = g_ptr_array_new_with_free_func(g_free);
     for (d = 0; d < G_N_ELEMENTS(va_domains); d++) {
         if (va_domains[d]->init) {
             va_domains[d]->init(rpc);
@@ -85,8 +111,13 @@ void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,
         for (m = va_domains[d]->methods;
              m->info.methodName && !env->fault_occurred; m++) {
             struct xmlrpc_method_info3 info = m->info;
+            VAMethodCall *c = g_new(VAMethodCall, 1);
 
-            info.serverInfo = rpc;
+            c->rpc = rpc;
+            c->method = m;
+            g_ptr_array_add(rpc->methods, c);
+            info.methodFunction = va_dispatch;
+            info.serverInfo = c;
             xmlrpc_registry_add_method3(env, reg, &info);
         }
     }
@@ -101,6 +132,7 @@ void va_guest_rpc_cleanup(VAGuestRpc *rpc)
             va_domains[d]->cleanup(rpc);
         }
     }
+    g_clear_pointer(&rpc->methods, g_ptr_array_unref);
 }
 
 void va_guest_rpc_session_end(VAGuestRpc *rpc)

@@ -57,6 +57,11 @@ typedef struct VAGuestOps {
      */
     void (*call_host)(const char *method, xmlrpc_value *params,
                       void *opaque);
+    /*
+     * The filesystems were frozen or thawed (from any thread): whatever
+     * writes to disk (a log file) must wait. NULL: nothing to do.
+     */
+    void (*frozen)(bool frozen, void *opaque);
 } VAGuestOps;
 
 typedef struct VAExecTable VAExecTable;
@@ -78,10 +83,17 @@ typedef struct VAGuestRpc {
     const char *sysroot;
     /* Sets the system clock; NULL: clock_settime(CLOCK_REALTIME). */
     int (*set_clock)(int64_t ns);
+    /* FIFREEZE, FITHAW, FITRIM; NULL: ioctl(2). */
+    int (*fs_ioctl)(int fd, unsigned long request, void *arg);
+    /* Run with "freeze" before a freeze, "thaw" after; NULL: none. */
+    const char *fsfreeze_hook;
+    /* A freeze not thawed within this is thawed; 0: never. */
+    unsigned fsfreeze_timeout_s;
     /* Domain state, set up by va_guest_rpc_register(). */
     VAExecTable *exec;
     VAFileTable *files;
     VAFreezeState *freeze;
+    GPtrArray *methods;
 } VAGuestRpc;
 
 /* Adds every va.* method to @reg; @rpc must outlive the registry. */

@@ -41,6 +41,7 @@
 
 typedef struct VALog {
     FILE *file;             /* a log file, or NULL */
+    gint paused;            /* filesystems frozen: writing could block */
     bool use_syslog;
     bool to_stderr;         /* until the daemon has detached */
     bool verbose;
@@ -99,6 +100,10 @@ static void va_log_handler(const char *domain, GLogLevelFlags level,
         }
     }
     if (levels[i].level == G_LOG_LEVEL_DEBUG && !va_log.verbose) {
+        return;
+    }
+    /* As qemu-ga: no logging while frozen, it would hang the daemon. */
+    if (g_atomic_int_get(&va_log.paused)) {
         return;
     }
     if (va_log.use_syslog) {
@@ -472,6 +477,17 @@ static void agent_call_host(const char *method, xmlrpc_value *params,
     }
 }
 
+static void agent_frozen(bool frozen, void *opaque)
+{
+    if (frozen) {
+        g_message("filesystems frozen; logging paused until they thaw");
+    }
+    g_atomic_int_set(&va_log.paused, frozen);
+    if (!frozen) {
+        g_message("filesystems thawed; logging again");
+    }
+}
+
 static bool agent_method_enabled(const char *method, void *opaque)
 {
     VAAgent *a = opaque;
@@ -491,6 +507,9 @@ static bool agent_init(VAAgent *a, GError **errp)
     a->rpc.ops.shutdown = agent_shutdown;
     a->rpc.ops.method_enabled = agent_method_enabled;
     a->rpc.ops.call_host = agent_call_host;
+    a->rpc.ops.frozen = agent_frozen;
+    a->rpc.fsfreeze_hook = a->cfg.fsfreeze_hook;
+    a->rpc.fsfreeze_timeout_s = a->cfg.fsfreeze_timeout_s;
     a->rpc.opaque = a;
 
     va_channel_config_init(&a->chan_cfg);
@@ -679,6 +698,7 @@ int main(int argc, char **argv)
     make_absolute(&a->cfg.pidfile);
     make_absolute(&a->cfg.socket);
     make_absolute(&a->cfg.logfile);
+    make_absolute(&a->cfg.fsfreeze_hook);
     va_log.verbose = a->cfg.verbose;
     if (a->cfg.logfile) {
         va_log.file = fopen(a->cfg.logfile, "ae");

@@ -99,6 +99,7 @@ static const VAMethod methods[] = {
             .signatureString = "s:",
             .help = "Returns \"pong\": the agent is alive.",
         },
+        .flags = VA_M_FROZEN_OK,
     }, {
         .info = {
             .methodName = "va.capabilities",
@@ -107,6 +108,7 @@ static const VAMethod methods[] = {
             .help = "Returns {version, methods}: the agent's version and "
                     "the methods the host may call.",
         },
+        .flags = VA_M_FROZEN_OK,
     }, {
         .info = {
             .methodName = "va.info",
@@ -116,6 +118,7 @@ static const VAMethod methods[] = {
                     "arch, os}; os holds id, name, version_id and "
                     "pretty_name from os-release(5).",
         },
+        .flags = VA_M_FROZEN_OK,
     },
     { .info = { .methodName = NULL } },
 };

@@ -490,6 +490,11 @@ void va_os_release_to_struct(const VAGuestRpc *rpc, xmlrpc_env *env,
     }
 }
 
+int va_strv_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v)
 {
     if (env->fault_occurred && v) {

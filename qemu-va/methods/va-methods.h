@@ -17,6 +17,8 @@
 
 /* The method may block (disk, subprocess): run it in the thread pool. */
 #define VA_M_SLOW 1u
+/* Allowed while the filesystems are frozen (qemu-ga's few). */
+#define VA_M_FROZEN_OK 2u
 
 typedef struct VAMethod {
     struct xmlrpc_method_info3 info;
@@ -39,6 +41,7 @@ extern const VAMethodDomain va_m_power;
 extern const VAMethodDomain va_m_net;
 extern const VAMethodDomain va_m_users;
 extern const VAMethodDomain va_m_process;
+extern const VAMethodDomain va_m_fs;
 
 /* Faults 1008 with "@what: errno text (ENAME)". */
 void va_fault_errno(xmlrpc_env *env, const char *what, int err);
@@ -112,6 +115,12 @@ char *va_sys_path(const VAGuestRpc *rpc, const char *path);
 void va_os_release_to_struct(const VAGuestRpc *rpc, xmlrpc_env *env,
                              xmlrpc_value *os, const char *const keys[][2],
                              size_t nkeys);
+
+/* Whether va.fsfreeze_freeze has frozen the filesystems; never waits. */
+bool va_fs_frozen(VAGuestRpc *rpc);
+
+/* qsort(3)/g_ptr_array_sort() order of char * elements. */
+int va_strv_cmp(const void *a, const void *b);
 
 /* Drops @v when @env holds a fault; returns what the method returns. */
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);

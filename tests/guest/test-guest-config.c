@@ -64,6 +64,14 @@ static void test_defaults(void)
     g_assert_false(cfg.daemonize);
     g_assert_cmpstr(cfg.shutdown_cmd[VA_SHUTDOWN_POWERDOWN], ==,
                     "poweroff");
+    g_assert_null(cfg.fsfreeze_hook);
+    g_assert_cmpuint(cfg.fsfreeze_timeout_s, ==, QEMU_VA_FSFREEZE_TIMEOUT_S);
+    va_config_clear(&cfg);
+
+    g_assert_true(load(&cfg, &err, "-F", "/etc/qemu/fsfreeze-hook",
+                       "--fsfreeze-timeout", "0", NULL));
+    g_assert_cmpstr(cfg.fsfreeze_hook, ==, "/etc/qemu/fsfreeze-hook");
+    g_assert_cmpuint(cfg.fsfreeze_timeout_s, ==, 0);
     va_config_clear(&cfg);
 
     g_assert_true(load(&cfg, &err, "-m", "isa-serial", "-t", "/var/lib/x",
@@ -212,6 +220,8 @@ static void test_errors(void)
     expect_error("missing", "-c", missing, NULL);
     expect_error("reboot-command", "--reboot-command", "echo 'unbalanced",
                  NULL);
+    expect_error("fsfreeze-timeout", "--fsfreeze-timeout", "soon", NULL);
+    expect_error("fsfreeze-timeout", "--fsfreeze-timeout", "-1", NULL);
 }
 
 static void test_pidfile(void)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/fs.h>
 #include <utmpx.h>
 #include <sys/stat.h>
 #include <glib.h>
@@ -33,6 +34,12 @@ typedef struct Fixture {
     /* What the set_clock stub saw, and its errno to fail with. */
     int64_t clock_ns;
     int clock_errno;
+    /* The fs_ioctl stub: what it did, what is frozen, what fails. */
+    GString *fs_log;
+    GHashTable *fs_frozen;
+    const char *fs_unsupported;
+    const char *fs_failing;
+    int frozen_calls;
     /* The calls to the host: method names, and the last params. */
     GString *host_calls;
     xmlrpc_value *host_params;
@@ -79,6 +86,67 @@ static int fx_set_clock(int64_t ns)
     return 0;
 }
 
+/* The path under the fixture's root that @fd is open on. */
+static char *fd_path(Fixture *fx, int fd)
+{
+    g_autofree char *link = g_strdup_printf("/proc/self/fd/%d", fd);
+    g_autofree char *target = g_file_read_link(link, NULL);
+
+    g_assert_nonnull(target);
+    g_assert_true(g_str_has_prefix(target, fx->dir));
+    return g_strdup(target[strlen(fx->dir)] ? target + strlen(fx->dir) :
+                    "/");
+}
+
+/* FIFREEZE, FITHAW and FITRIM on the fixture's tree, not the machine. */
+static int fx_fs_ioctl(int fd, unsigned long req, void *arg)
+{
+    Fixture *fx = fx_current;
+    g_autofree char *path = fd_path(fx, fd);
+    const char *op = req == FIFREEZE ? "freeze" : req == FITHAW ? "thaw" :
+                     req == FITRIM ? "trim" : "?";
+
+    g_string_append_printf(fx->fs_log, "%s %s|", op, path);
+    if (g_strcmp0(path, fx->fs_unsupported) == 0) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    if (g_strcmp0(path, fx->fs_failing) == 0) {
+        errno = EIO;
+        return -1;
+    }
+    if (req == FIFREEZE) {
+        if (g_hash_table_contains(fx->fs_frozen, path)) {
+            errno = EBUSY;
+            return -1;
+        }
+        g_hash_table_add(fx->fs_frozen, g_steal_pointer(&path));
+        return 0;
+    }
+    if (req == FITHAW) {
+        if (!g_hash_table_remove(fx->fs_frozen, path)) {
+            errno = EINVAL;
+            return -1;
+        }
+        return 0;
+    }
+    if (req == FITRIM) {
+        struct fstrim_range *r = arg;
+
+        r->len = 4096;
+        return 0;
+    }
+    errno = ENOTTY;
+    return -1;
+}
+
+static void fx_frozen(bool frozen, void *opaque)
+{
+    Fixture *fx = opaque;
+
+    fx->frozen_calls++;
+}
+
 static void fx_call_host(const char *method, xmlrpc_value *params,
                          void *opaque)
 {
@@ -104,6 +172,11 @@ static void fx_setup(Fixture *fx, gconstpointer data)
     fx->rpc.ops.method_enabled = fx_enabled;
     fx->rpc.ops.call_host = fx_call_host;
     fx->host_calls = g_string_new(NULL);
+    fx->rpc.ops.frozen = fx_frozen;
+    fx->rpc.fs_ioctl = fx_fs_ioctl;
+    fx->fs_log = g_string_new(NULL);
+    fx->fs_frozen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          NULL);
     fx->rpc.opaque = fx;
     fx->rpc.sysroot = fx->dir;
     fx->rpc.set_clock = fx_set_clock;
@@ -126,6 +199,8 @@ static void fx_teardown(Fixture *fx, gconstpointer data)
     xmlrpc_registry_free(fx->reg);
     va_guest_rpc_cleanup(&fx->rpc);
     g_string_free(fx->host_calls, true);
+    g_string_free(fx->fs_log, true);
+    g_hash_table_unref(fx->fs_frozen);
     if (fx->host_params) {
         xmlrpc_DECREF(fx->host_params);
     }
@@ -1599,6 +1674,284 @@ static void test_file_limits(Fixture *fx, gconstpointer data)
     file_close(fx, h);
 }
 
+static const char mountinfo[] =
+    "21 26 0:20 / /proc rw,relatime - proc proc rw\n"
+    "26 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
+    "30 26 254:16 / /mnt/data\\040x rw - ext4 /dev/vdb rw\n"
+    "31 26 254:16 /sub /bind rw - ext4 /dev/vdb rw\n"
+    "32 26 0:45 / /tmp rw - tmpfs tmpfs rw\n"
+    "33 26 254:32 / /mnt/vfat rw shared:7 master:2 - vfat /dev/vdc rw\n"
+    "garbage\n";
+
+static void fs_tree(Fixture *fx)
+{
+    fx_file(fx, "proc/self/mountinfo", mountinfo);
+    fx_file(fx, "mnt/data x/.keep", "");
+    fx_file(fx, "mnt/vfat/.keep", "");
+    fx_file(fx, "tmp/.keep", "");
+    fx->fs_unsupported = "/mnt/vfat";
+}
+
+static int call_int(Fixture *fx, const char *method, const char *format,
+                    ...)
+{
+    xmlrpc_env env;
+    xmlrpc_value *params, *v;
+    const char *tail;
+    va_list ap;
+    int i;
+
+    xmlrpc_env_init(&env);
+    va_start(ap, format);
+    xmlrpc_build_value_va(&env, format, ap, &params, &tail);
+    va_end(ap);
+    v = fx_call(fx, method, "A", params);
+    xmlrpc_DECREF(params);
+    g_assert_nonnull(v);
+    xmlrpc_read_int(&env, v, &i);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_DECREF(v);
+    xmlrpc_env_clean(&env);
+    return i;
+}
+
+static char *fs_status(Fixture *fx)
+{
+    return result_string(fx_call(fx, "va.fsfreeze_status", "()"));
+}
+
+static void test_fsfreeze(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *hook = g_build_filename(fx->dir, "hook", NULL);
+    g_autofree char *hook_log = g_build_filename(fx->dir, "hook.log", NULL);
+    g_autofree char *script = g_strdup_printf("#!/bin/sh\necho \"$1\" >> "
+                                              "'%s'\n", hook_log);
+    g_autofree char *st = NULL, *text = NULL;
+
+    fs_tree(fx);
+    g_assert_true(g_file_set_contents(hook, script, -1, NULL));
+    g_assert_cmpint(chmod(hook, 0700), ==, 0);
+    fx->rpc.fsfreeze_hook = hook;
+
+    st = fs_status(fx);
+    g_assert_cmpstr(st, ==, "thawed");
+    /* The last mounted first; each device once; vfat cannot freeze. */
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_freeze", "()"), ==, 2);
+    g_assert_cmpstr(fx->fs_log->str, ==, "freeze /mnt/vfat|"
+                    "freeze /mnt/data x|freeze /|");
+    g_free(st);
+    st = fs_status(fx);
+    g_assert_cmpstr(st, ==, "frozen");
+    g_assert_cmpint(fx->frozen_calls, ==, 1);
+
+    /* Frozen: qemu-ga's few methods only. */
+    assert_fault(fx, fx_call(fx, "va.get_time", "()"), VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "frozen"));
+    g_free(st);
+    st = result_string(fx_call(fx, "va.ping", "()"));
+    g_assert_cmpstr(st, ==, "pong");
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze", "()"),
+                 VA_FAULT_FAILED);
+
+    g_string_truncate(fx->fs_log, 0);
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_thaw", "()"), ==, 2);
+    g_assert_cmpint(g_hash_table_size(fx->fs_frozen), ==, 0);
+    g_free(st);
+    st = fs_status(fx);
+    g_assert_cmpstr(st, ==, "thawed");
+    g_assert_cmpint(fx->frozen_calls, ==, 2);
+    g_assert_true(g_file_get_contents(hook_log, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "freeze\nthaw\n");
+    /* Thawing what is thawed: nothing, and no fault. */
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_thaw", "()"), ==, 0);
+
+    /* A list; its mountpoints must be block-device filesystems. */
+    g_string_truncate(fx->fs_log, 0);
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_freeze_list", "((s))",
+                             "/mnt/data x"), ==, 1);
+    g_assert_cmpstr(fx->fs_log->str, ==, "freeze /mnt/data x|");
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_thaw", "()"), ==, 1);
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze_list", "((s))", "/tmp"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze_list", "((s))",
+                             "/nope"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze_list", "(s)", "/"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+
+    /* One fails: all or nothing. */
+    fx->fs_failing = "/";
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze", "()"),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "freezing /: "));
+    g_assert_cmpint(g_hash_table_size(fx->fs_frozen), ==, 0);
+    g_free(st);
+    st = fs_status(fx);
+    g_assert_cmpstr(st, ==, "thawed");
+    fx->fs_failing = NULL;
+
+    /* A failing hook: nothing is frozen. */
+    g_assert_true(g_file_set_contents(hook, "#!/bin/sh\nexit 3\n", -1, NULL));
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze", "()"),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "fsfreeze hook"));
+    g_assert_cmpint(g_hash_table_size(fx->fs_frozen), ==, 0);
+    fx->rpc.fsfreeze_hook = "/nonexistent/hook";
+    assert_fault(fx, fx_call(fx, "va.fsfreeze_freeze", "()"),
+                 VA_FAULT_FAILED);
+    fx->rpc.fsfreeze_hook = NULL;
+
+    /* The host goes: thawed at once. */
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_freeze", "()"), ==, 2);
+    va_guest_rpc_session_end(&fx->rpc);
+    g_assert_cmpint(g_hash_table_size(fx->fs_frozen), ==, 0);
+    g_free(st);
+    st = fs_status(fx);
+    g_assert_cmpstr(st, ==, "thawed");
+}
+
+static bool fs_thawed(Fixture *fx)
+{
+    g_autofree char *st = fs_status(fx);
+
+    return strcmp(st, "thawed") == 0;
+}
+
+/* The host never thaws: the timer does. */
+static void test_fsfreeze_timeout(Fixture *fx, gconstpointer data)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    fs_tree(fx);
+    fx->rpc.fsfreeze_timeout_s = 1;
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_freeze", "()"), ==, 2);
+    g_assert_false(fs_thawed(fx));
+    while (!fs_thawed(fx)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, true);
+    }
+    g_assert_cmpint(g_hash_table_size(fx->fs_frozen), ==, 0);
+    g_assert_cmpint(fx->frozen_calls, ==, 2);
+    /* And frozen again later, the timer starts anew. */
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_freeze", "()"), ==, 2);
+    g_assert_cmpint(call_int(fx, "va.fsfreeze_thaw", "()"), ==, 2);
+}
+
+static void test_fstrim(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *mi = g_build_filename(fx->dir, "proc/self/mountinfo",
+                                           NULL);
+    xmlrpc_value *v, *paths, *p;
+    g_autofree char *path = NULL, *err = NULL;
+
+    fs_tree(fx);
+    v = fx_call(fx, "va.fstrim", "(i)", 512);
+    g_assert_nonnull(v);
+    paths = member(v, "paths");
+    g_assert_cmpint(array_len(paths), ==, 3);
+    p = array_item(paths, 0);
+    path = member_string(p, "path");
+    g_assert_cmpstr(path, ==, "/");
+    g_assert_cmpint(member_int(p, "trimmed"), ==, 4096);
+    g_assert_cmpint(member_int(p, "minimum"), ==, 512);
+    xmlrpc_DECREF(p);
+    p = find_by(paths, "path", "/mnt/vfat");
+    err = member_string(p, "error");
+    g_assert_cmpstr(err, ==, g_strerror(EOPNOTSUPP));
+    g_assert_false(has_member(p, "trimmed"));
+    xmlrpc_DECREF(p);
+    xmlrpc_DECREF(paths);
+    xmlrpc_DECREF(v);
+    v = fx_call(fx, "va.fstrim", "()");
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    assert_fault(fx, fx_call(fx, "va.fstrim", "(i)", -1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.fstrim", "(s)", "1"),
+                 VA_FAULT_INVALID_ARGS);
+    g_assert_cmpint(unlink(mi), ==, 0);
+    assert_fault(fx, fx_call(fx, "va.fstrim", "()"), VA_FAULT_FAILED);
+}
+
+/* A virtio disk vda with a partition vda1, as sysfs shows them. */
+static void sys_tree(Fixture *fx)
+{
+    g_autofree char *block = g_build_filename(fx->dir, "sys/block", NULL);
+    g_autofree char *devblock = g_build_filename(fx->dir, "sys/dev/block",
+                                                 NULL);
+    const char *dev = "devices/pci0000:00/0000:00:04.0/virtio2/block/vda";
+    g_autofree char *t1 = g_strdup_printf("../%s", dev);
+    g_autofree char *t2 = g_strdup_printf("../../%s/vda1", dev);
+    g_autofree char *l1 = g_build_filename(block, "vda", NULL);
+    g_autofree char *l2 = g_build_filename(devblock, "254:1", NULL);
+    g_autofree char *f1 = g_strdup_printf("sys/%s/serial", dev);
+    g_autofree char *f2 = g_strdup_printf("sys/%s/vda1/partition", dev);
+
+    fx_file(fx, f1, "S123\n");
+    fx_file(fx, f2, "1\n");
+    g_assert_cmpint(g_mkdir_with_parents(block, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir_with_parents(devblock, 0700), ==, 0);
+    g_assert_cmpint(symlink(t1, l1), ==, 0);
+    g_assert_cmpint(symlink(t2, l2), ==, 0);
+}
+
+static void test_fsinfo_disks(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_value *v, *fs, *disks, *d, *addr;
+    g_autofree char *name = NULL, *type = NULL, *dev = NULL, *bus = NULL;
+    g_autofree char *serial = NULL, *n0 = NULL, *n1 = NULL;
+
+    fs_tree(fx);
+    sys_tree(fx);
+    v = fx_call(fx, "va.get_fsinfo", "()");
+    g_assert_nonnull(v);
+    g_assert_cmpint(array_len(v), ==, 3);
+    fs = find_by(v, "mountpoint", "/");
+    name = member_string(fs, "name");
+    g_assert_cmpstr(name, ==, "vda1");
+    type = member_string(fs, "type");
+    g_assert_cmpstr(type, ==, "ext4");
+    g_assert_cmpint(member_int(fs, "total-bytes-privileged"), >, 0);
+    g_assert_cmpint(member_int(fs, "used-bytes"), <=,
+                    member_int(fs, "total-bytes-privileged"));
+    disks = member(fs, "disk");
+    g_assert_cmpint(array_len(disks), ==, 1);
+    d = array_item(disks, 0);
+    dev = member_string(d, "dev");
+    g_assert_cmpstr(dev, ==, "/dev/vda");
+    bus = member_string(d, "bus-type");
+    g_assert_cmpstr(bus, ==, "virtio");
+    serial = member_string(d, "serial");
+    g_assert_cmpstr(serial, ==, "S123");
+    xmlrpc_DECREF(d);
+    xmlrpc_DECREF(disks);
+    xmlrpc_DECREF(fs);
+    xmlrpc_DECREF(v);
+    assert_fault(fx, fx_call(fx, "va.get_fsinfo", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+
+    v = fx_call(fx, "va.get_disks", "()");
+    g_assert_nonnull(v);
+    g_assert_cmpint(array_len(v), ==, 2);
+    d = array_item(v, 0);
+    n0 = member_string(d, "name");
+    g_assert_cmpstr(n0, ==, "/dev/vda");
+    g_assert_false(member_bool(d, "partition"));
+    addr = member(d, "address");
+    g_assert_nonnull(addr);
+    xmlrpc_DECREF(addr);
+    xmlrpc_DECREF(d);
+    d = array_item(v, 1);
+    n1 = member_string(d, "name");
+    g_assert_cmpstr(n1, ==, "/dev/vda1");
+    g_assert_true(member_bool(d, "partition"));
+    xmlrpc_DECREF(d);
+    xmlrpc_DECREF(v);
+    assert_fault(fx, fx_call(fx, "va.get_disks", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
 static void test_text_value(void)
 {
     xmlrpc_env env;
@@ -1666,6 +2019,10 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/process/exec-limits", test_exec_limits);
     ADD("/guest-rpc/files/handles", test_file_handles);
     ADD("/guest-rpc/files/limits", test_file_limits);
+    ADD("/guest-rpc/fs/freeze", test_fsfreeze);
+    ADD("/guest-rpc/fs/freeze-timeout", test_fsfreeze_timeout);
+    ADD("/guest-rpc/fs/trim", test_fstrim);
+    ADD("/guest-rpc/fs/fsinfo-disks", test_fsinfo_disks);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();
