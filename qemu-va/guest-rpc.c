@@ -18,6 +18,7 @@
 static const VAMethodDomain *const va_domains[] = {
     &va_m_agent, &va_m_power, &va_m_files, &va_m_system, &va_m_net,
     &va_m_users, &va_m_process, &va_m_fs,
+    &va_m_hw,
 };
 
 xmlrpc_value *va_text_value(xmlrpc_env *env, const char *text, size_t len)

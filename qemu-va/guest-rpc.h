@@ -62,6 +62,14 @@ typedef struct VAGuestOps {
      * writes to disk (a log file) must wait. NULL: nothing to do.
      */
     void (*frozen)(bool frozen, void *opaque);
+    /*
+     * Run @fn(@data, true) in a thread of its own once the reply to this
+     * call has been written out (it may not return before the guest
+     * resumes); if the channel is reset first, @fn(@data, false) only
+     * frees @data. False: @fn is never called.
+     */
+    bool (*after_reply)(void *call_info, void (*fn)(void *data, bool run),
+                        void *data, void *opaque);
 } VAGuestOps;
 
 typedef struct VAExecTable VAExecTable;

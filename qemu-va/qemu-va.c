@@ -442,6 +442,109 @@ static bool agent_shutdown(void *call_info, VAShutdownMode mode,
     return true;
 }
 
+/*
+ * A method's action after its reply (a suspend): run in a thread, since
+ * it may return only when the guest wakes. Either the reply leaving or,
+ * if the host does not read, the timer starts it; a reset cancels it.
+ */
+typedef struct VAAfterReply {
+    void (*fn)(void *data, bool run);
+    void *data;
+    GSource *timer;
+    bool started;
+    int refs;
+} VAAfterReply;
+
+typedef struct VAAfterReplyRun {
+    void (*fn)(void *data, bool run);
+    void *data;
+} VAAfterReplyRun;
+
+static void after_reply_unref(gpointer p)
+{
+    VAAfterReply *r = p;
+
+    if (--r->refs == 0) {
+        if (!r->started) {
+            r->fn(r->data, false);
+        }
+        g_free(r);
+    }
+}
+
+static gpointer after_reply_thread(gpointer p)
+{
+    VAAfterReplyRun *run = p;
+
+    run->fn(run->data, true);
+    g_free(run);
+    return NULL;
+}
+
+static void after_reply_start(VAAfterReply *r)
+{
+    VAAfterReplyRun *run;
+
+    if (r->started) {
+        return;
+    }
+    r->started = true;
+    if (r->timer) {
+        g_source_destroy(r->timer);
+        g_clear_pointer(&r->timer, g_source_unref);
+    }
+    run = g_new(VAAfterReplyRun, 1);
+    run->fn = r->fn;
+    run->data = r->data;
+    g_thread_unref(g_thread_new("va-after-reply", after_reply_thread, run));
+}
+
+static gboolean after_reply_timeout(gpointer p)
+{
+    VAAfterReply *r = p;
+
+    g_warning("reply not written out after %d ms; acting anyway",
+              VA_SHUTDOWN_FLUSH_MS);
+    g_clear_pointer(&r->timer, g_source_unref);
+    after_reply_start(r);
+    return G_SOURCE_REMOVE;
+}
+
+static void after_reply_written(VAChannel *ch, bool written, void *opaque)
+{
+    VAAfterReply *r = opaque;
+
+    if (written) {
+        after_reply_start(r);
+    } else if (!r->started) {
+        g_message("channel reset before the reply left: not acting");
+        if (r->timer) {
+            g_source_destroy(r->timer);
+            g_clear_pointer(&r->timer, g_source_unref);
+        }
+    }
+    after_reply_unref(r);
+}
+
+static bool agent_after_reply(void *call_info,
+                              void (*fn)(void *data, bool run), void *data,
+                              void *opaque)
+{
+    VAAgent *a = opaque;
+    VAAfterReply *r = g_new0(VAAfterReply, 1);
+
+    r->fn = fn;
+    r->data = data;
+    r->refs = 2;
+    va_channel_after_answers(va_glib_channel_get(a->host),
+                             after_reply_written, r);
+    r->timer = g_timeout_source_new(VA_SHUTDOWN_FLUSH_MS);
+    g_source_set_callback(r->timer, after_reply_timeout, r,
+                          after_reply_unref);
+    g_source_attach(r->timer, NULL);
+    return true;
+}
+
 static const char *agent_session(void *call_info, void *opaque)
 {
     return call_info ? va_channel_session(call_info) : "";
@@ -508,6 +611,7 @@ static bool agent_init(VAAgent *a, GError **errp)
     a->rpc.ops.method_enabled = agent_method_enabled;
     a->rpc.ops.call_host = agent_call_host;
     a->rpc.ops.frozen = agent_frozen;
+    a->rpc.ops.after_reply = agent_after_reply;
     a->rpc.fsfreeze_hook = a->cfg.fsfreeze_hook;
     a->rpc.fsfreeze_timeout_s = a->cfg.fsfreeze_timeout_s;
     a->rpc.opaque = a;

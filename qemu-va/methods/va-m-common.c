@@ -495,6 +495,13 @@ int va_strv_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int va_int64_cmp(const void *a, const void *b)
+{
+    gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v)
 {
     if (env->fault_occurred && v) {

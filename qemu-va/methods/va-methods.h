@@ -42,6 +42,7 @@ extern const VAMethodDomain va_m_net;
 extern const VAMethodDomain va_m_users;
 extern const VAMethodDomain va_m_process;
 extern const VAMethodDomain va_m_fs;
+extern const VAMethodDomain va_m_hw;
 
 /* Faults 1008 with "@what: errno text (ENAME)". */
 void va_fault_errno(xmlrpc_env *env, const char *what, int err);
@@ -121,6 +122,8 @@ bool va_fs_frozen(VAGuestRpc *rpc);
 
 /* qsort(3)/g_ptr_array_sort() order of char * elements. */
 int va_strv_cmp(const void *a, const void *b);
+/* The same for gint64 elements. */
+int va_int64_cmp(const void *a, const void *b);
 
 /* Drops @v when @env holds a fault; returns what the method returns. */
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);

@@ -40,6 +40,9 @@ typedef struct Fixture {
     const char *fs_unsupported;
     const char *fs_failing;
     int frozen_calls;
+    /* What after_reply was given: the last action waiting. */
+    void (*after_fn)(void *data, bool run);
+    void *after_data;
     /* The calls to the host: method names, and the last params. */
     GString *host_calls;
     xmlrpc_value *host_params;
@@ -147,6 +150,25 @@ static void fx_frozen(bool frozen, void *opaque)
     fx->frozen_calls++;
 }
 
+static bool fx_after_reply(void *call_info, void (*fn)(void *data, bool run),
+                           void *data, void *opaque)
+{
+    Fixture *fx = opaque;
+
+    g_assert_null(fx->after_fn);
+    fx->after_fn = fn;
+    fx->after_data = data;
+    return true;
+}
+
+/* The reply has been written out (@run) or the channel reset. */
+static void fx_after_reply_done(Fixture *fx, bool run)
+{
+    g_assert_nonnull(fx->after_fn);
+    fx->after_fn(fx->after_data, run);
+    fx->after_fn = NULL;
+}
+
 static void fx_call_host(const char *method, xmlrpc_value *params,
                          void *opaque)
 {
@@ -173,6 +195,7 @@ static void fx_setup(Fixture *fx, gconstpointer data)
     fx->rpc.ops.call_host = fx_call_host;
     fx->host_calls = g_string_new(NULL);
     fx->rpc.ops.frozen = fx_frozen;
+    fx->rpc.ops.after_reply = fx_after_reply;
     fx->rpc.fs_ioctl = fx_fs_ioctl;
     fx->fs_log = g_string_new(NULL);
     fx->fs_frozen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -1952,6 +1975,172 @@ static void test_fsinfo_disks(Fixture *fx, gconstpointer data)
                  VA_FAULT_INVALID_ARGS);
 }
 
+static void test_vcpus(Fixture *fx, gconstpointer data)
+{
+    const char *cpu = "sys/devices/system/cpu";
+    g_autofree char *f1 = g_strdup_printf("%s/cpu1/online", cpu);
+    g_autofree char *f2 = g_strdup_printf("%s/cpu2/online", cpu);
+    g_autofree char *f10 = g_strdup_printf("%s/cpu10/online", cpu);
+    g_autofree char *f0 = g_strdup_printf("%s/cpu0/topology/core_id", cpu);
+    g_autofree char *fq = g_strdup_printf("%s/cpufreq/boost", cpu);
+    g_autofree char *fo = g_strdup_printf("%s/online", cpu);
+    g_autofree char *p1 = g_build_filename(fx->dir, f1, NULL);
+    g_autofree char *p2 = g_build_filename(fx->dir, f2, NULL);
+    g_autofree char *t1 = NULL, *t2 = NULL;
+    xmlrpc_value *v, *c;
+
+    fx_file(fx, f0, "0\n");
+    fx_file(fx, f1, "1\n");
+    fx_file(fx, f2, "0\n");
+    fx_file(fx, f10, "1\n");
+    fx_file(fx, fq, "1\n");
+    fx_file(fx, fo, "0-1,10\n");
+    v = fx_call(fx, "va.get_vcpus", "()");
+    g_assert_cmpint(array_len(v), ==, 4);
+    c = array_item(v, 0);
+    g_assert_cmpint(member_int(c, "logical-id"), ==, 0);
+    g_assert_true(member_bool(c, "online"));
+    g_assert_false(member_bool(c, "can-offline"));
+    xmlrpc_DECREF(c);
+    c = array_item(v, 2);
+    g_assert_cmpint(member_int(c, "logical-id"), ==, 2);
+    g_assert_false(member_bool(c, "online"));
+    g_assert_true(member_bool(c, "can-offline"));
+    xmlrpc_DECREF(c);
+    c = array_item(v, 3);
+    g_assert_cmpint(member_int(c, "logical-id"), ==, 10);
+    xmlrpc_DECREF(c);
+    xmlrpc_DECREF(v);
+
+    g_assert_cmpint(call_int(fx, "va.set_vcpus", "(({s:i,s:b}{s:i,s:b}))",
+                             "logical-id", 1, "online", (xmlrpc_bool)0,
+                             "logical-id", 2, "online", (xmlrpc_bool)1),
+                    ==, 2);
+    g_assert_true(g_file_get_contents(p1, &t1, NULL, NULL));
+    g_assert_true(g_file_get_contents(p2, &t2, NULL, NULL));
+    g_assert_cmpstr(t1, ==, "0");
+    g_assert_cmpstr(t2, ==, "1");
+    /* Already so, or cpu0 kept online: nothing written, no error. */
+    g_assert_cmpint(call_int(fx, "va.set_vcpus", "(({s:i,s:b}{s:i,s:b}))",
+                             "logical-id", 1, "online", (xmlrpc_bool)0,
+                             "logical-id", 0, "online", (xmlrpc_bool)1),
+                    ==, 2);
+    /* Stops at the first failure: a fault if nothing was done... */
+    assert_fault(fx, fx_call(fx, "va.set_vcpus", "(({s:i,s:b}))",
+                             "logical-id", 0, "online", (xmlrpc_bool)0),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "EOPNOTSUPP"));
+    /* ...else the count. */
+    g_assert_cmpint(call_int(fx, "va.set_vcpus", "(({s:i,s:b}{s:i,s:b}))",
+                             "logical-id", 2, "online", (xmlrpc_bool)0,
+                             "logical-id", 7, "online", (xmlrpc_bool)1),
+                    ==, 1);
+    assert_fault(fx, fx_call(fx, "va.set_vcpus", "(())"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_vcpus", "(({s:s}))", "logical-id",
+                             "1"), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_vcpus", "(({s:i,s:i}))",
+                             "logical-id", 1, "cpu", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_vcpus", "(({s:b}))", "online",
+                             (xmlrpc_bool)1), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.set_vcpus", "((i))", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.get_vcpus", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static void test_memory_blocks(Fixture *fx, gconstpointer data)
+{
+    xmlrpc_value *v, *b;
+
+    v = fx_call(fx, "va.get_memory_blocks", "()");
+    g_assert_cmpint(array_len(v), ==, 0);
+    xmlrpc_DECREF(v);
+    fx_file(fx, "sys/devices/system/memory/memory8/state", "offline\n");
+    fx_file(fx, "sys/devices/system/memory/memory8/removable", "1\n");
+    fx_file(fx, "sys/devices/system/memory/memory0/state", "online\n");
+    fx_file(fx, "sys/devices/system/memory/memory0/removable", "0\n");
+    fx_file(fx, "sys/devices/system/memory/block_size_bytes", "8000000\n");
+    v = fx_call(fx, "va.get_memory_blocks", "()");
+    g_assert_cmpint(array_len(v), ==, 2);
+    b = array_item(v, 0);
+    g_assert_cmpint(member_int(b, "phys-index"), ==, 0);
+    g_assert_true(member_bool(b, "online"));
+    g_assert_false(member_bool(b, "can-offline"));
+    xmlrpc_DECREF(b);
+    b = array_item(v, 1);
+    g_assert_cmpint(member_int(b, "phys-index"), ==, 8);
+    g_assert_false(member_bool(b, "online"));
+    g_assert_true(member_bool(b, "can-offline"));
+    xmlrpc_DECREF(b);
+    xmlrpc_DECREF(v);
+    assert_fault(fx, fx_call(fx, "va.get_memory_blocks", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
+static char *sys_power(Fixture *fx, const char *name)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "sys/power", name,
+                                             NULL);
+    char *text = NULL;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    return text;
+}
+
+static void test_suspend(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *state = NULL, *disk = NULL;
+    xmlrpc_value *v;
+
+    /* Nothing to suspend with: refused, nothing scheduled. */
+    assert_fault(fx, fx_call(fx, "va.suspend_ram", "()"), VA_FAULT_FAILED);
+    fx_file(fx, "sys/power/state", "freeze\n");
+    fx_file(fx, "sys/power/disk", "[platform] shutdown reboot\n");
+    assert_fault(fx, fx_call(fx, "va.suspend_ram", "()"), VA_FAULT_FAILED);
+    assert_fault(fx, fx_call(fx, "va.suspend_disk", "()"), VA_FAULT_FAILED);
+    g_assert_null(fx->after_fn);
+
+    fx_file(fx, "sys/power/state", "freeze mem disk\n");
+    v = fx_call(fx, "va.suspend_ram", "()");
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    /* Nothing happens until the reply is out. */
+    state = sys_power(fx, "state");
+    g_assert_cmpstr(state, ==, "freeze mem disk\n");
+    fx_after_reply_done(fx, true);
+    g_free(state);
+    state = sys_power(fx, "state");
+    g_assert_true(g_str_has_prefix(state, "mem"));
+
+    /* A reset before the reply left: nothing happens. */
+    fx_file(fx, "sys/power/state", "freeze mem disk\n");
+    v = fx_call(fx, "va.suspend_disk", "()");
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    fx_after_reply_done(fx, false);
+    g_free(state);
+    state = sys_power(fx, "state");
+    g_assert_cmpstr(state, ==, "freeze mem disk\n");
+
+    /* Hybrid needs the suspend disk mode. */
+    assert_fault(fx, fx_call(fx, "va.suspend_hybrid", "()"),
+                 VA_FAULT_FAILED);
+    fx_file(fx, "sys/power/disk", "[platform] shutdown reboot suspend\n");
+    v = fx_call(fx, "va.suspend_hybrid", "()");
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    fx_after_reply_done(fx, true);
+    disk = sys_power(fx, "disk");
+    g_assert_true(g_str_has_prefix(disk, "suspend"));
+    g_free(state);
+    state = sys_power(fx, "state");
+    g_assert_true(g_str_has_prefix(state, "disk"));
+    assert_fault(fx, fx_call(fx, "va.suspend_ram", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
 static void test_text_value(void)
 {
     xmlrpc_env env;
@@ -2023,6 +2212,9 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/fs/freeze-timeout", test_fsfreeze_timeout);
     ADD("/guest-rpc/fs/trim", test_fstrim);
     ADD("/guest-rpc/fs/fsinfo-disks", test_fsinfo_disks);
+    ADD("/guest-rpc/hw/vcpus", test_vcpus);
+    ADD("/guest-rpc/hw/memory-blocks", test_memory_blocks);
+    ADD("/guest-rpc/power/suspend", test_suspend);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();

@@ -1,0 +1,277 @@
+/*
+ * qemu-va - hardware: vCPUs online and offline, memory blocks
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * As qemu-ga's guest-get-vcpus, guest-set-vcpus and
+ * guest-get-memory-blocks, through /sys/devices/system (under
+ * rpc->sysroot, so the tests never take this machine's CPUs offline).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "va-errors.h"
+#include "qemu-va/methods/va-methods.h"
+
+#define VA_VCPUS_MAX 8192
+
+/* Entries of @dir named @prefix followed by a number, in order. */
+static GArray *va_sys_indexes(const VAGuestRpc *rpc, const char *dir,
+                              const char *prefix)
+{
+    g_autofree char *path = va_sys_path(rpc, dir);
+    GArray *ids = g_array_new(false, false, sizeof(gint64));
+    GDir *d = g_dir_open(path, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        guint64 id;
+
+        if (g_str_has_prefix(name, prefix) &&
+            g_ascii_string_to_unsigned(name + strlen(prefix), 10, 0,
+                                       G_MAXINT, &id, NULL)) {
+            gint64 v = id;
+
+            g_array_append_val(ids, v);
+        }
+    }
+    if (d) {
+        g_dir_close(d);
+    }
+    g_array_sort(ids, (GCompareFunc)va_int64_cmp);
+    return ids;
+}
+
+/* The first word of a sysfs file, or NULL when it cannot be read. */
+static char *va_sys_read(const VAGuestRpc *rpc, const char *file)
+{
+    g_autofree char *path = va_sys_path(rpc, file);
+    char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return NULL;
+    }
+    return g_strstrip(text);
+}
+
+static int va_sys_write(const VAGuestRpc *rpc, const char *file,
+                        const char *value)
+{
+    g_autofree char *path = va_sys_path(rpc, file);
+    size_t len = strlen(value);
+    ssize_t n;
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
+
+    if (fd < 0) {
+        return errno;
+    }
+    /* sysfs takes the value in one write, and says there if it refuses. */
+    n = write(fd, value, len);
+    if (n < 0) {
+        int err = errno;
+
+        close(fd);
+        return err;
+    }
+    close(fd);
+    return (size_t)n == len ? 0 : EIO;
+}
+
+static xmlrpc_value *va_rpc_get_vcpus(xmlrpc_env *env, xmlrpc_value *params,
+                                      void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    g_autoptr(GArray) ids = NULL;
+    xmlrpc_value *ret;
+    guint i;
+
+    if (!va_check_count(env, "va.get_vcpus", params, 0)) {
+        return NULL;
+    }
+    ids = va_sys_indexes(rpc, "/sys/devices/system/cpu", "cpu");
+    ret = xmlrpc_array_new(env);
+    for (i = 0; i < ids->len && !env->fault_occurred; i++) {
+        gint64 id = g_array_index(ids, gint64, i);
+        g_autofree char *file = g_strdup_printf(
+            "/sys/devices/system/cpu/cpu%" G_GINT64_FORMAT "/online", id);
+        g_autofree char *online = va_sys_read(rpc, file);
+        xmlrpc_value *c = xmlrpc_struct_new(env);
+
+        va_struct_set_int(env, c, "logical-id", id);
+        /* No online file: a CPU that cannot go offline (often cpu0). */
+        va_struct_set_bool(env, c, "online", !online || online[0] == '1');
+        va_struct_set_bool(env, c, "can-offline", online != NULL);
+        va_array_append_take(env, ret, c);
+    }
+    return va_result(env, ret);
+}
+
+static xmlrpc_value *va_rpc_set_vcpus(xmlrpc_env *env, xmlrpc_value *params,
+                                      void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    xmlrpc_value *list;
+    int i, n, done = 0;
+
+    if (!va_check_count(env, "va.set_vcpus", params, 1)) {
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 0, &list);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    n = xmlrpc_value_type(list) == XMLRPC_TYPE_ARRAY ?
+        xmlrpc_array_size(env, list) : -1;
+    if (n < 1 || n > VA_VCPUS_MAX) {
+        xmlrpc_DECREF(list);
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "argument 'vcpus' must be an array "
+                                       "of 1 to %d {logical-id, online}",
+                                       VA_VCPUS_MAX);
+        return NULL;
+    }
+    /* In order, stopping at the first failure, as qemu-ga. */
+    for (i = 0; i < n && !env->fault_occurred; i++) {
+        static const char *const known[] = { "logical-id", "online",
+                                             "can-offline", NULL };
+        xmlrpc_value *item;
+        g_autofree char *file = NULL, *cur = NULL;
+        int64_t id = -1;
+        bool online = true;
+        int err;
+
+        xmlrpc_array_read_item(env, list, i, &item);
+        if (env->fault_occurred) {
+            break;
+        }
+        if (xmlrpc_value_type(item) != XMLRPC_TYPE_STRUCT ||
+            !va_opts_check(env, item, known) ||
+            !va_opt_int(env, item, "logical-id", &id) ||
+            !va_opt_bool(env, item, "online", &online) || id < 0 ||
+            id > G_MAXINT) {
+            xmlrpc_DECREF(item);
+            if (!env->fault_occurred) {
+                xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                               "vcpus[%d] must be "
+                                               "{logical-id, online}", i);
+            }
+            break;
+        }
+        xmlrpc_DECREF(item);
+        file = g_strdup_printf("/sys/devices/system/cpu/cpu%" G_GINT64_FORMAT
+                               "/online", id);
+        cur = va_sys_read(rpc, file);
+        if (!cur) {
+            g_autofree char *dir = g_strdup_printf(
+                "/sys/devices/system/cpu/cpu%" G_GINT64_FORMAT, id);
+            g_autofree char *dpath = va_sys_path(rpc, dir);
+
+            /* Always online: asking for that is no error. */
+            if (online && g_file_test(dpath, G_FILE_TEST_IS_DIR)) {
+                done++;
+                continue;
+            }
+            err = g_file_test(dpath, G_FILE_TEST_IS_DIR) ? EOPNOTSUPP :
+                  ENOENT;
+        } else if ((cur[0] == '1') == online) {
+            done++;
+            continue;
+        } else {
+            err = va_sys_write(rpc, file, online ? "1" : "0");
+        }
+        if (err) {
+            g_autofree char *what = g_strdup_printf(
+                "vCPU %" G_GINT64_FORMAT " %s", id,
+                online ? "online" : "offline");
+
+            /* After some succeeded, the count says where it stopped. */
+            if (done == 0) {
+                va_fault_errno(env, what, err);
+            } else {
+                g_message("va.set_vcpus: %s: %s", what, g_strerror(err));
+            }
+            break;
+        }
+        done++;
+    }
+    xmlrpc_DECREF(list);
+    return env->fault_occurred ? NULL : xmlrpc_int_new(env, done);
+}
+
+static xmlrpc_value *va_rpc_get_memory_blocks(xmlrpc_env *env,
+                                              xmlrpc_value *params,
+                                              void *server_info,
+                                              void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    g_autoptr(GArray) ids = NULL;
+    xmlrpc_value *ret;
+    guint i;
+
+    if (!va_check_count(env, "va.get_memory_blocks", params, 0)) {
+        return NULL;
+    }
+    ids = va_sys_indexes(rpc, "/sys/devices/system/memory", "memory");
+    ret = xmlrpc_array_new(env);
+    for (i = 0; i < ids->len && !env->fault_occurred; i++) {
+        gint64 id = g_array_index(ids, gint64, i);
+        g_autofree char *sf = g_strdup_printf(
+            "/sys/devices/system/memory/memory%" G_GINT64_FORMAT "/state",
+            id);
+        g_autofree char *rf = g_strdup_printf(
+            "/sys/devices/system/memory/memory%" G_GINT64_FORMAT
+            "/removable", id);
+        g_autofree char *state = va_sys_read(rpc, sf);
+        g_autofree char *removable = va_sys_read(rpc, rf);
+        xmlrpc_value *b = xmlrpc_struct_new(env);
+
+        va_struct_set_i8(env, b, "phys-index", id);
+        va_struct_set_bool(env, b, "online",
+                           state && strcmp(state, "offline") != 0);
+        va_struct_set_bool(env, b, "can-offline",
+                           removable && removable[0] == '1');
+        va_array_append_take(env, ret, b);
+    }
+    return va_result(env, ret);
+}
+
+static const VAMethod methods[] = {
+    {
+        .info = {
+            .methodName = "va.get_vcpus",
+            .methodFunction = va_rpc_get_vcpus,
+            .signatureString = "A:",
+            .help = "Returns [{logical-id, online, can-offline}] from "
+                    "/sys/devices/system/cpu.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.set_vcpus",
+            .methodFunction = va_rpc_set_vcpus,
+            .signatureString = "i:A",
+            .help = "va.set_vcpus([{logical-id, online}]): bring vCPUs "
+                    "online or offline, in order; returns how many were "
+                    "handled, stopping at the first failure (a fault if "
+                    "it is the first).",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.get_memory_blocks",
+            .methodFunction = va_rpc_get_memory_blocks,
+            .signatureString = "A:",
+            .help = "Returns [{phys-index, online, can-offline}] from "
+                    "/sys/devices/system/memory.",
+        },
+    },
+    { .info = { .methodName = NULL } },
+};
+
+const VAMethodDomain va_m_hw = {
+    .name = "hardware",
+    .methods = methods,
+};
