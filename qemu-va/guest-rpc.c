@@ -57,6 +57,28 @@ xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env)
     return va_result(env, list);
 }
 
+xmlrpc_value *va_guest_method_signatures(VAGuestRpc *rpc, xmlrpc_env *env)
+{
+    xmlrpc_value *sigs = xmlrpc_struct_new(env);
+    size_t d;
+    const VAMethod *m;
+
+    for (d = 0; d < G_N_ELEMENTS(va_domains); d++) {
+        for (m = va_domains[d]->methods; m->info.methodName; m++) {
+            const char *name = m->info.methodName;
+
+            if (rpc->ops.method_enabled &&
+                !rpc->ops.method_enabled(name, rpc->opaque)) {
+                continue;
+            }
+            va_struct_set_take(env, sigs, name,
+                               xmlrpc_string_new(env,
+                                                 m->info.signatureString));
+        }
+    }
+    return va_result(env, sigs);
+}
+
 GStrv va_guest_slow_methods(void)
 {
     GPtrArray *names = g_ptr_array_new();

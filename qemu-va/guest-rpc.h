@@ -117,6 +117,8 @@ GStrv va_guest_slow_methods(void);
 
 /* The enabled method names as an XML-RPC array (for capabilities, hello). */
 xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env);
+/* {name: signatures} of the enabled methods, in xmlrpc-c's notation. */
+xmlrpc_value *va_guest_method_signatures(VAGuestRpc *rpc, xmlrpc_env *env);
 
 /* A string value from system text: invalid UTF-8 and controls replaced. */
 xmlrpc_value *va_text_value(xmlrpc_env *env, const char *text, size_t len);

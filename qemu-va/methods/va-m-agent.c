@@ -38,7 +38,12 @@ static xmlrpc_value *va_rpc_capabilities(xmlrpc_env *env,
     ret = xmlrpc_build_value(env, "{s:s,s:A}", "version", QEMU_VA_VERSION,
                              "methods", methods);
     xmlrpc_DECREF(methods);
-    return ret;
+    if (ret) {
+        /* Not in the hello: it stays small. */
+        va_struct_set_take(env, ret, "signatures",
+                           va_guest_method_signatures(rpc, env));
+    }
+    return va_result(env, ret);
 }
 
 static xmlrpc_value *va_rpc_info(xmlrpc_env *env, xmlrpc_value *params,
@@ -105,8 +110,10 @@ static const VAMethod methods[] = {
             .methodName = "va.capabilities",
             .methodFunction = va_rpc_capabilities,
             .signatureString = "S:",
-            .help = "Returns {version, methods}: the agent's version and "
-                    "the methods the host may call.",
+            .help = "Returns {version, methods, signatures}: the agent's "
+                    "version, the methods the host may call and their "
+                    "signatures ({name: \"result:args,...\"}, as "
+                    "system.methodSignature).",
         },
         .flags = VA_M_FROZEN_OK,
     }, {

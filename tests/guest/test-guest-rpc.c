@@ -370,6 +370,8 @@ static char *capability_names(Fixture *fx)
     return g_string_free(names, false);
 }
 
+static xmlrpc_value *member(xmlrpc_value *st, const char *key);
+
 static int cmp_strp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -418,7 +420,10 @@ static void test_capabilities(Fixture *fx, gconstpointer data)
 {
     g_autofree char *all = capability_names(fx);
     g_autofree char *listed = listed_names(fx);
-    g_autofree char *sorted = NULL, *some = NULL;
+    g_autofree char *sorted = NULL, *some = NULL, *sig = NULL;
+    g_auto(GStrv) words = g_strsplit(all, " ", -1);
+    xmlrpc_value *caps, *sigs;
+    xmlrpc_env env;
 
     /* The oldest first, in their order, then the rest. */
     g_assert_true(g_str_has_prefix(all, "va.ping va.capabilities va.info "
@@ -426,9 +431,25 @@ static void test_capabilities(Fixture *fx, gconstpointer data)
     /* Every registered method, none twice. */
     sorted = sorted_words(all);
     g_assert_cmpstr(sorted, ==, listed);
+    caps = fx_call(fx, "va.capabilities", "()");
+    sigs = member(caps, "signatures");
+    g_assert_nonnull(sigs);
+    sig = member_string(sigs, "va.exec");
+    g_assert_cmpstr(sig, ==, "S:A,S:AS");
+    xmlrpc_env_init(&env);
+    g_assert_cmpint(xmlrpc_struct_size(&env, sigs), ==,
+                    (int)g_strv_length(words));
+    xmlrpc_env_clean(&env);
+    xmlrpc_DECREF(sigs);
+    xmlrpc_DECREF(caps);
     fx->blocked = "va.shutdown";
     some = capability_names(fx);
     g_assert_null(strstr(some, "va.shutdown"));
+    caps = fx_call(fx, "va.capabilities", "()");
+    sigs = member(caps, "signatures");
+    g_assert_null(member(sigs, "va.shutdown"));
+    xmlrpc_DECREF(sigs);
+    xmlrpc_DECREF(caps);
     g_assert_cmpuint(strlen(some), ==, strlen(all) - strlen(" va.shutdown"));
     assert_fault(fx, fx_call(fx, "va.capabilities", "(s)", "x"),
                  VA_FAULT_INVALID_ARGS);
