@@ -1,5 +1,5 @@
 /*
- * qemu-va - system: kernel log, time, hostname, timezone, OS, load
+ * qemu-va - system: kernel log, time, hostname, timezone, OS, load, stats
  *
  * Copyright (c) 2026 The virtagent authors
  *
@@ -431,6 +431,140 @@ static xmlrpc_value *va_rpc_get_load(xmlrpc_env *env, xmlrpc_value *params,
                               "load5", load[1], "load15", load[2]);
 }
 
+/* Splits @line at blanks, dropping the empty fields. */
+static GStrv va_fields(const char *line)
+{
+    g_auto(GStrv) raw = g_strsplit_set(line, " \t", -1);
+    GPtrArray *out = g_ptr_array_new();
+    int i;
+
+    for (i = 0; raw[i]; i++) {
+        if (raw[i][0]) {
+            g_ptr_array_add(out, g_strdup(raw[i]));
+        }
+    }
+    g_ptr_array_add(out, NULL);
+    return (GStrv)g_ptr_array_free(out, false);
+}
+
+static bool va_parse_u64(const char *s, guint64 *out)
+{
+    return g_ascii_string_to_unsigned(s, 10, 0, G_MAXINT64, out, NULL);
+}
+
+/* Lines of a /proc file under the system root; NULL with a fault. */
+static GStrv va_proc_lines(const VAGuestRpc *rpc, xmlrpc_env *env,
+                           const char *file)
+{
+    g_autofree char *path = va_sys_path(rpc, file);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, &err)) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
+                                       err->message);
+        return NULL;
+    }
+    return g_strsplit(text, "\n", -1);
+}
+
+static xmlrpc_value *va_rpc_get_cpustats(xmlrpc_env *env,
+                                         xmlrpc_value *params,
+                                         void *server_info, void *call_info)
+{
+    /* /proc/stat's columns after "cpuN", in its order. */
+    static const char *const names[] = {
+        "user", "nice", "system", "idle", "iowait", "irq", "softirq",
+        "steal", "guest", "guestnice",
+    };
+    VAGuestRpc *rpc = server_info;
+    long hz = sysconf(_SC_CLK_TCK);
+    g_auto(GStrv) lines = NULL;
+    xmlrpc_value *ret;
+    int i;
+
+    if (!va_check_count(env, "va.get_cpustats", params, 0) ||
+        !(lines = va_proc_lines(rpc, env, "/proc/stat"))) {
+        return NULL;
+    }
+    ret = xmlrpc_array_new(env);
+    for (i = 0; lines[i] && !env->fault_occurred; i++) {
+        g_auto(GStrv) f = NULL;
+        xmlrpc_value *c;
+        guint64 cpu, v;
+        guint k;
+
+        /* "cpu " is the sum; qemu-ga gives each CPU. */
+        if (!g_str_has_prefix(lines[i], "cpu") ||
+            !g_ascii_isdigit(lines[i][3])) {
+            continue;
+        }
+        f = va_fields(lines[i]);
+        if (!va_parse_u64(f[0] + 3, &cpu) || g_strv_length(f) < 5) {
+            continue;
+        }
+        c = xmlrpc_struct_new(env);
+        va_struct_set_text(env, c, "type", "linux");
+        va_struct_set_int(env, c, "cpu", cpu);
+        for (k = 0; k < G_N_ELEMENTS(names) && f[k + 1]; k++) {
+            if (va_parse_u64(f[k + 1], &v)) {
+                /* Clock ticks to milliseconds, as qemu-ga. */
+                va_struct_set_i8(env, c, names[k], v * 1000 / hz);
+            }
+        }
+        va_array_append_take(env, ret, c);
+    }
+    return va_result(env, ret);
+}
+
+static xmlrpc_value *va_rpc_get_diskstats(xmlrpc_env *env,
+                                          xmlrpc_value *params,
+                                          void *server_info, void *call_info)
+{
+    /* /proc/diskstats' columns after the name, qemu-ga's names. */
+    static const char *const names[] = {
+        "read-ios", "read-merges", "read-sectors", "read-ticks",
+        "write-ios", "write-merges", "write-sectors", "write-ticks",
+        "ios-pending", "total-ticks", "weight-ticks", "discard-ios",
+        "discard-merges", "discard-sectors", "discard-ticks", "flush-ios",
+        "flush-ticks",
+    };
+    VAGuestRpc *rpc = server_info;
+    g_auto(GStrv) lines = NULL;
+    xmlrpc_value *ret;
+    int i;
+
+    if (!va_check_count(env, "va.get_diskstats", params, 0) ||
+        !(lines = va_proc_lines(rpc, env, "/proc/diskstats"))) {
+        return NULL;
+    }
+    ret = xmlrpc_array_new(env);
+    for (i = 0; lines[i] && !env->fault_occurred; i++) {
+        g_auto(GStrv) f = va_fields(lines[i]);
+        xmlrpc_value *d, *st;
+        guint64 major, minor, v;
+        guint k;
+
+        if (g_strv_length(f) < 14 || !va_parse_u64(f[0], &major) ||
+            !va_parse_u64(f[1], &minor)) {
+            continue;
+        }
+        d = xmlrpc_struct_new(env);
+        st = xmlrpc_struct_new(env);
+        va_struct_set_text(env, d, "name", f[2]);
+        va_struct_set_i8(env, d, "major", major);
+        va_struct_set_i8(env, d, "minor", minor);
+        for (k = 0; k < G_N_ELEMENTS(names) && f[k + 3]; k++) {
+            if (va_parse_u64(f[k + 3], &v)) {
+                va_struct_set_i8(env, st, names[k], v);
+            }
+        }
+        va_struct_set_take(env, d, "stats", st);
+        va_array_append_take(env, ret, d);
+    }
+    return va_result(env, ret);
+}
+
 static const VAMethod methods[] = {
     {
         .info = {
@@ -490,6 +624,25 @@ static const VAMethod methods[] = {
             .signatureString = "S:",
             .help = "Returns {load1, load5, load15} (doubles) from "
                     "/proc/loadavg.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.get_cpustats",
+            .methodFunction = va_rpc_get_cpustats,
+            .signatureString = "A:",
+            .help = "Returns [{type: linux, cpu, user, nice, system, idle, "
+                    "iowait, irq, softirq, steal, guest, guestnice}] in "
+                    "milliseconds, from /proc/stat.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.get_diskstats",
+            .methodFunction = va_rpc_get_diskstats,
+            .signatureString = "A:",
+            .help = "Returns [{name, major, minor, stats: {read-ios, "
+                    "read-merges, read-sectors, read-ticks, write-..., "
+                    "ios-pending, total-ticks, weight-ticks, discard-..., "
+                    "flush-ios, flush-ticks}}] from /proc/diskstats.",
         },
     },
     { .info = { .methodName = NULL } },

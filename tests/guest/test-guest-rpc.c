@@ -2162,6 +2162,57 @@ static void test_suspend(Fixture *fx, gconstpointer data)
                  VA_FAULT_INVALID_ARGS);
 }
 
+static void test_cpu_disk_stats(Fixture *fx, gconstpointer data)
+{
+    long hz = sysconf(_SC_CLK_TCK);
+    xmlrpc_value *v, *c, *st;
+    g_autofree char *type = NULL, *name = NULL;
+
+    assert_fault(fx, fx_call(fx, "va.get_cpustats", "()"), VA_FAULT_FAILED);
+    assert_fault(fx, fx_call(fx, "va.get_diskstats", "()"), VA_FAULT_FAILED);
+    fx_file(fx, "proc/stat", "cpu  300 0 30 900 0 0 0 0 0 0\n"
+            "cpu0 100 0 10 300 1 0 0 0 0 0\n"
+            "cpu1 200 5 20 600\n"
+            "intr 12345\n");
+    fx_file(fx, "proc/diskstats",
+            "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+            " 254       1 vda1 11 2 300 4 5 6 700 8 0 9 10\n"
+            "short 1 2\n");
+    v = fx_call(fx, "va.get_cpustats", "()");
+    g_assert_cmpint(array_len(v), ==, 2);
+    c = array_item(v, 0);
+    type = member_string(c, "type");
+    g_assert_cmpstr(type, ==, "linux");
+    g_assert_cmpint(member_int(c, "cpu"), ==, 0);
+    g_assert_cmpint(member_int(c, "user"), ==, 100 * 1000 / hz);
+    g_assert_cmpint(member_int(c, "idle"), ==, 300 * 1000 / hz);
+    g_assert_cmpint(member_int(c, "iowait"), ==, 1000 / hz);
+    xmlrpc_DECREF(c);
+    c = array_item(v, 1);
+    g_assert_cmpint(member_int(c, "cpu"), ==, 1);
+    g_assert_false(has_member(c, "iowait"));
+    xmlrpc_DECREF(c);
+    xmlrpc_DECREF(v);
+
+    v = fx_call(fx, "va.get_diskstats", "()");
+    g_assert_cmpint(array_len(v), ==, 2);
+    c = array_item(v, 1);
+    name = member_string(c, "name");
+    g_assert_cmpstr(name, ==, "vda1");
+    g_assert_cmpint(member_int(c, "major"), ==, 254);
+    st = member(c, "stats");
+    g_assert_cmpint(member_int(st, "read-ios"), ==, 11);
+    g_assert_cmpint(member_int(st, "read-sectors"), ==, 300);
+    g_assert_cmpint(member_int(st, "write-sectors"), ==, 700);
+    g_assert_cmpint(member_int(st, "weight-ticks"), ==, 10);
+    g_assert_false(has_member(st, "discard-ios"));
+    xmlrpc_DECREF(st);
+    xmlrpc_DECREF(c);
+    xmlrpc_DECREF(v);
+    assert_fault(fx, fx_call(fx, "va.get_cpustats", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+}
+
 static void test_text_value(void)
 {
     xmlrpc_env env;
@@ -2236,6 +2287,7 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/hw/vcpus", test_vcpus);
     ADD("/guest-rpc/hw/memory-blocks", test_memory_blocks);
     ADD("/guest-rpc/power/suspend", test_suspend);
+    ADD("/guest-rpc/system/cpu-disk-stats", test_cpu_disk_stats);
 #undef ADD
     g_test_add_func("/guest-rpc/text-value", test_text_value);
     return g_test_run();
