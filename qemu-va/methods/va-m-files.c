@@ -585,6 +585,8 @@ static const VAMethod methods[] = {
             .signatureString = "b:i,b:I",
             .help = "va.file_close(handle).",
         },
+        /* close(2) may flush to a slow disk or a network filesystem. */
+        .flags = VA_M_SLOW,
     }, {
         .info = {
             .methodName = "va.file_read",
