@@ -1033,6 +1033,41 @@ static void test_exec_done(Fixture *fx, gconstpointer data)
     call_expect_string(gc, "va.ping", NULL, "pong");
 }
 
+/* A file handle belongs to its session: a new host cannot use it. */
+static void test_file_handle_session(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "f", NULL);
+    g_autofree char *log = NULL;
+    VAGlibChannel *gc = fx->host.gc;
+    xmlrpc_env env;
+    xmlrpc_int64 h;
+    Result r;
+
+    g_assert_true(g_file_set_contents(path, "data", -1, NULL));
+    daemon_start(fx, "-v", NULL);
+    host_connect(fx);
+    call(gc, "va.file_open", args("(s)", path), &r);
+    g_assert_no_error(r.err);
+    xmlrpc_env_init(&env);
+    xmlrpc_read_i8(&env, r.value, &h);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_env_clean(&env);
+    result_clear(&r);
+    call(gc, "va.file_read", args("(I)", h), &r);
+    g_assert_no_error(r.err);
+    result_clear(&r);
+
+    va_glib_channel_set_fd(gc, -1, false);
+    host_connect(fx);
+    call_expect_fault(gc, "va.file_read", args("(I)", h),
+                      VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.file_close", args("(I)", h),
+                      VA_FAULT_INVALID_ARGS);
+    /* Not only hidden: closed when the first host went. */
+    g_assert_true(g_file_get_contents(fx->log, &log, NULL, NULL));
+    g_assert_nonnull(strstr(log, "session ended: 1 file handle closed"));
+}
+
 typedef struct Run {
     bool done;
     int status;
@@ -1793,6 +1828,7 @@ int main(int argc, char **argv)
     ADD("/qemu-va/policy", test_policy);
     ADD("/qemu-va/policy-every-method", test_policy_every_method);
     ADD("/qemu-va/exec-done", test_exec_done);
+    ADD("/qemu-va/file-handle-session", test_file_handle_session);
     ADD("/qemu-va/pidfile", test_pidfile);
     ADD("/qemu-va/reconnect", test_reconnect);
     ADD("/qemu-va/forward", test_forward);
