@@ -555,8 +555,10 @@ static void call_host_done(VAChannel *ch, VACallId id, xmlrpc_value *result,
 {
     char *method = opaque;
 
-    /* A host without the method (fault 1006) is fine: the guest keeps
-     * what it reported for polling. */
+    /*
+     * A host without the method (fault 1006) is fine: the guest keeps
+     * what it reported for polling.
+     */
     if (err) {
         g_debug("%s: %s", method, err->message);
     }

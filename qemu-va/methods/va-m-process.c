@@ -27,8 +27,10 @@
 /* Output kept per stream: two of them in base64 fit a 2 MiB body. */
 #define VA_EXEC_OUTPUT_MAX (512 * 1024)
 #define VA_EXEC_INPUT_MAX (1024 * 1024)
-/* va.exec_done carries the output when it is this small (the host takes
- * guest calls of at most 64 KiB); else the host asks va.exec_status. */
+/*
+ * va.exec_done carries the output when it is this small (the host takes
+ * guest calls of at most 64 KiB); else the host asks va.exec_status.
+ */
 #define VA_EXEC_DONE_DATA_MAX (16 * 1024)
 /* After the process exits, how long a descendant may hold its pipes. */
 #define VA_EXEC_DRAIN_MS 1000
