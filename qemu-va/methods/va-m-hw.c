@@ -5,8 +5,9 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * As qemu-ga's guest-get-vcpus, guest-set-vcpus and
- * guest-get-memory-blocks, through /sys/devices/system (under
+ * As qemu-ga's guest-get-vcpus, guest-set-vcpus, guest-get-memory-blocks,
+ * guest-set-memory-blocks and guest-get-memory-block-info, through
+ * /sys/devices/system (under
  * rpc->sysroot, so the tests never take this machine's CPUs offline).
  */
 #include <errno.h>
@@ -239,6 +240,130 @@ static xmlrpc_value *va_rpc_get_memory_blocks(xmlrpc_env *env,
     return va_result(env, ret);
 }
 
+/* qemu-ga's answer for one block: what happened, and errno if failed. */
+static xmlrpc_value *va_block_response(xmlrpc_env *env, int64_t id,
+                                       const char *response, int err)
+{
+    xmlrpc_value *r = xmlrpc_struct_new(env);
+
+    va_struct_set_i8(env, r, "phys-index", id);
+    va_struct_set_text(env, r, "response", response);
+    if (err) {
+        va_struct_set_int(env, r, "error-code", err);
+    }
+    return va_result(env, r);
+}
+
+static xmlrpc_value *va_rpc_set_memory_blocks(xmlrpc_env *env,
+                                              xmlrpc_value *params,
+                                              void *server_info,
+                                              void *call_info)
+{
+    static const char *const known[] = { "phys-index", "online",
+                                         "can-offline", NULL };
+    VAGuestRpc *rpc = server_info;
+    xmlrpc_value *list, *ret;
+    int i, n;
+
+    if (!va_check_count(env, "va.set_memory_blocks", params, 1)) {
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 0, &list);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    n = xmlrpc_value_type(list) == XMLRPC_TYPE_ARRAY ?
+        xmlrpc_array_size(env, list) : -1;
+    /* Each block checked first: a bad one changes nothing. */
+    for (i = 0; i < n && !env->fault_occurred; i++) {
+        xmlrpc_value *item;
+        int64_t id = -1;
+        bool online = true;
+
+        xmlrpc_array_read_item(env, list, i, &item);
+        if (env->fault_occurred) {
+            break;
+        }
+        if (xmlrpc_value_type(item) != XMLRPC_TYPE_STRUCT ||
+            !va_opts_check(env, item, known) ||
+            !va_opt_int(env, item, "phys-index", &id) ||
+            !va_opt_bool(env, item, "online", &online) || id < 0) {
+            n = -1;
+        }
+        xmlrpc_DECREF(item);
+    }
+    if (n < 0 || n > VA_VCPUS_MAX * 16) {
+        xmlrpc_DECREF(list);
+        if (!env->fault_occurred) {
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                           "argument 'blocks' must be an "
+                                           "array of {phys-index, online}");
+        }
+        return NULL;
+    }
+    ret = xmlrpc_array_new(env);
+    for (i = 0; i < n && !env->fault_occurred; i++) {
+        xmlrpc_value *item;
+        g_autofree char *file = NULL, *cur = NULL;
+        int64_t id = -1;
+        bool online = true;
+        int err;
+
+        xmlrpc_array_read_item(env, list, i, &item);
+        if (env->fault_occurred) {
+            break;
+        }
+        va_opt_int(env, item, "phys-index", &id);
+        va_opt_bool(env, item, "online", &online);
+        xmlrpc_DECREF(item);
+        file = g_strdup_printf("/sys/devices/system/memory/memory%"
+                               G_GINT64_FORMAT "/state", id);
+        cur = va_sys_read(rpc, file);
+        if (!cur) {
+            va_array_append_take(env, ret, va_block_response(
+                                     env, id, "not-found", 0));
+            continue;
+        }
+        if ((strcmp(cur, "offline") != 0) == online) {
+            va_array_append_take(env, ret, va_block_response(
+                                     env, id, "success", 0));
+            continue;
+        }
+        err = va_sys_write(rpc, file, online ? "online" : "offline");
+        va_array_append_take(env, ret, va_block_response(
+                                 env, id, !err ? "success" :
+                                 err == EINVAL || err == EOPNOTSUPP ?
+                                 "operation-not-supported" :
+                                 "operation-failed", err));
+    }
+    xmlrpc_DECREF(list);
+    return va_result(env, ret);
+}
+
+static xmlrpc_value *va_rpc_get_memory_block_info(xmlrpc_env *env,
+                                                  xmlrpc_value *params,
+                                                  void *server_info,
+                                                  void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    g_autofree char *text = NULL;
+    char *end;
+    guint64 size;
+
+    if (!va_check_count(env, "va.get_memory_block_info", params, 0)) {
+        return NULL;
+    }
+    text = va_sys_read(rpc, "/sys/devices/system/memory/block_size_bytes");
+    /* Hexadecimal, without 0x. */
+    size = text ? g_ascii_strtoull(text, &end, 16) : 0;
+    if (!text || end == text || *end || !size || size > G_MAXINT64) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED,
+                                       "no memory block size in /sys");
+        return NULL;
+    }
+    return xmlrpc_build_value(env, "{s:I}", "size", (xmlrpc_int64)size);
+}
+
 static const VAMethod methods[] = {
     {
         .info = {
@@ -266,6 +391,24 @@ static const VAMethod methods[] = {
             .signatureString = "A:",
             .help = "Returns [{phys-index, online, can-offline}] from "
                     "/sys/devices/system/memory.",
+        },
+    }, {
+        .info = {
+            .methodName = "va.set_memory_blocks",
+            .methodFunction = va_rpc_set_memory_blocks,
+            .signatureString = "A:A",
+            .help = "va.set_memory_blocks([{phys-index, online}]): returns "
+                    "[{phys-index, response: success, not-found, "
+                    "operation-not-supported or operation-failed, "
+                    "error-code}], one a block.",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.get_memory_block_info",
+            .methodFunction = va_rpc_get_memory_block_info,
+            .signatureString = "S:",
+            .help = "Returns {size}: the bytes in a memory block.",
         },
     },
     { .info = { .methodName = NULL } },

@@ -2073,6 +2073,9 @@ static void test_vcpus(Fixture *fx, gconstpointer data)
 
 static void test_memory_blocks(Fixture *fx, gconstpointer data)
 {
+    g_autofree char *state8 = g_build_filename(
+        fx->dir, "sys/devices/system/memory/memory8/state", NULL);
+    g_autofree char *resp = NULL, *text = NULL;
     xmlrpc_value *v, *b;
 
     v = fx_call(fx, "va.get_memory_blocks", "()");
@@ -2097,6 +2100,38 @@ static void test_memory_blocks(Fixture *fx, gconstpointer data)
     xmlrpc_DECREF(b);
     xmlrpc_DECREF(v);
     assert_fault(fx, fx_call(fx, "va.get_memory_blocks", "(i)", 1),
+                 VA_FAULT_INVALID_ARGS);
+
+    v = fx_call(fx, "va.get_memory_block_info", "()");
+    g_assert_cmpint(member_int(v, "size"), ==, 0x8000000);
+    xmlrpc_DECREF(v);
+
+    v = fx_call(fx, "va.set_memory_blocks", "(({s:i,s:b}{s:i,s:b}{s:i,s:b}))",
+                "phys-index", 8, "online", (xmlrpc_bool)1,
+                "phys-index", 0, "online", (xmlrpc_bool)1,
+                "phys-index", 5, "online", (xmlrpc_bool)0);
+    g_assert_cmpint(array_len(v), ==, 3);
+    b = array_item(v, 0);
+    resp = member_string(b, "response");
+    g_assert_cmpstr(resp, ==, "success");
+    xmlrpc_DECREF(b);
+    b = array_item(v, 2);
+    g_free(resp);
+    resp = member_string(b, "response");
+    g_assert_cmpstr(resp, ==, "not-found");
+    xmlrpc_DECREF(b);
+    xmlrpc_DECREF(v);
+    g_assert_true(g_file_get_contents(state8, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "online");
+    /* A bad entry anywhere: nothing is changed. */
+    assert_fault(fx, fx_call(fx, "va.set_memory_blocks",
+                             "(({s:i,s:b}{s:s}))", "phys-index", 8, "online",
+                             (xmlrpc_bool)0, "phys-index", "0"),
+                 VA_FAULT_INVALID_ARGS);
+    g_free(text);
+    g_assert_true(g_file_get_contents(state8, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "online");
+    assert_fault(fx, fx_call(fx, "va.set_memory_blocks", "(i)", 1),
                  VA_FAULT_INVALID_ARGS);
 }
 
