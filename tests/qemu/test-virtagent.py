@@ -1581,7 +1581,8 @@ def large_answer_decoded_off_main_loop(ctx):
     # bytes of data; VA_LARGE_ANSWER=1540000 makes the answer max-message
     size = int(os.environ.get("VA_LARGE_ANSWER", 384 * 1024))
     data = os.urandom(size)
-    r = vm.qmp.cmd("va-call", method="test.big", **ASYNC)
+    # Feeding it through the UART takes a while, longer under valgrind.
+    r = vm.qmp.cmd("va-call", method="test.big", timeout=600, **ASYNC)
     tag, _, _ = g.read_call()
     body = xmlrpc.client.dumps(({"data": xmlrpc.client.Binary(data)},),
                                methodresponse=True).encode()
