@@ -28,10 +28,14 @@ set -e
 srcdir=$(cd "$(dirname "$0")" && pwd)
 cache=${VA_CACHE_DIR:-$HOME/.cache/virtagent}/guest
 
-# The virtio-serial stack in dependency order: insmod does not resolve
-# dependencies, so the image loads exactly this sequence.
+# The drivers in dependency order: insmod does not resolve dependencies,
+# so the image loads exactly this sequence.  The virtio-serial stack for
+# the agent, then a virtio disk with ext4 and a virtio NIC, for the guest
+# methods' VM tests (tests/vm/test-methods.py); each is loaded at boot but
+# binds only to a device the VM has.
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev
-         virtio_pci virtio_console"
+         virtio_pci virtio_console virtio_blk failover net_failover
+         virtio_net crc16 mbcache jbd2 crc32c_generic ext4"
 
 die() { echo "mkimage: $*" >&2; exit 1; }
 
@@ -59,6 +63,11 @@ resolve() {
 # parallel make jobs never see a half-written cache entry.
 fetch() {
     dir=$cache/$1_$2
+    # A kernel is unpacked with the modules listed: another list, another
+    # directory.
+    case "$1" in
+    linux-image-*) dir=${dir}_$(echo $MODULES | cksum | cut -d ' ' -f 1) ;;
+    esac
     if [ ! -d "$dir" ]; then
         mkdir -p "$cache"
         tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
@@ -72,11 +81,14 @@ fetch() {
         case "$1" in
         linux-image-*)
             # The kernel package unpacks to 400 MB of modules; the image
-            # needs the kernel, its config and a handful of virtio drivers.
+            # needs the kernel, its config and the modules listed.
+            set -- './boot/vmlinuz-*' './boot/config-*' \
+                './lib/modules/*/modules.builtin'
+            for m in $MODULES; do
+                set -- "$@" "./lib/modules/*/$m.ko*"
+            done
             dpkg-deb --fsys-tarfile "$tmp"/*.deb |
-                tar -x -C "$tmp/root" --wildcards './boot/vmlinuz-*' \
-                    './boot/config-*' './lib/modules/*/modules.builtin' \
-                    './lib/modules/*/virtio*.ko*' ;;
+                tar -x -C "$tmp/root" --wildcards "$@" ;;
         *)
             dpkg-deb -x "$tmp"/*.deb "$tmp/root" ;;
         esac
