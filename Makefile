@@ -73,6 +73,16 @@ $(B)/bench/bench-core: $(B)/bench/bench-core.o $(GLIB_LIB) $(CORE_LIB)
 bench-core: $(B)/bench/bench-core
 	$<
 
+# Instructions per ping in qemu-va and in Debian's qemu-ga, natively under
+# callgrind (bench/agent-instr.sh; the qemu-ga tree comes with bench-vm's
+# image, mk/vm.mk).
+$(B)/bench/agent-ping: $(B)/bench/agent-ping.o $(GLIB_LIB) $(CORE_LIB)
+	$(CC) -o $@ $^ $(LIBS_ALL)
+
+.PHONY: bench-instr
+bench-instr: $(B)/bench/agent-ping $(B)/qemu-va $(B)/bench/initrd-qga.img
+	bench/agent-instr.sh $(B)
+
 clean:
 	rm -rf build
 
