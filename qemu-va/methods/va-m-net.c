@@ -237,65 +237,6 @@ static bool va_route_int(const char *s, int base, int64_t *out)
     return end != s && !*end;
 }
 
-static void va_routes_v4(const VAGuestRpc *rpc, xmlrpc_env *env,
-                         xmlrpc_value *ret)
-{
-    static const struct {
-        const char *name;
-        int col;
-        int base;
-    } ints[] = {
-        { "flags", 3, 16 }, { "refcnt", 4, 10 }, { "use", 5, 10 },
-        { "metric", 6, 10 }, { "mtu", 8, 10 }, { "window", 9, 10 },
-        { "irtt", 10, 10 },
-    };
-    g_autofree char *path = va_sys_path(rpc, "/proc/net/route");
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-    int i;
-
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        return;
-    }
-    lines = g_strsplit(text, "\n", -1);
-    /* The first line names the columns. */
-    for (i = 1; lines[i] && !env->fault_occurred; i++) {
-        g_auto(GStrv) c = g_strsplit_set(g_strstrip(lines[i]), " \t", -1);
-        g_autoptr(GPtrArray) cols = g_ptr_array_new();
-        char dst[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], mask[INET_ADDRSTRLEN];
-        xmlrpc_value *r;
-        size_t k;
-        int j;
-
-        for (j = 0; c[j]; j++) {
-            if (c[j][0]) {
-                g_ptr_array_add(cols, c[j]);
-            }
-        }
-        if (cols->len < 11 ||
-            !va_route_ipv4(g_ptr_array_index(cols, 1), dst) ||
-            !va_route_ipv4(g_ptr_array_index(cols, 2), gw) ||
-            !va_route_ipv4(g_ptr_array_index(cols, 7), mask)) {
-            continue;
-        }
-        r = xmlrpc_struct_new(env);
-        va_struct_set_text(env, r, "iface", g_ptr_array_index(cols, 0));
-        va_struct_set_text(env, r, "destination", dst);
-        va_struct_set_text(env, r, "gateway", gw);
-        va_struct_set_text(env, r, "mask", mask);
-        for (k = 0; k < G_N_ELEMENTS(ints); k++) {
-            int64_t n;
-
-            if (va_route_int(g_ptr_array_index(cols, ints[k].col),
-                             ints[k].base, &n)) {
-                va_struct_set_i8(env, r, ints[k].name, n);
-            }
-        }
-        va_struct_set_int(env, r, "version", 4);
-        va_array_append_take(env, ret, r);
-    }
-}
-
 /* 32 hex digits, network order, as /proc/net/ipv6_route gives them. */
 static bool va_route_ipv6(const char *hex, char *buf)
 {
@@ -317,17 +258,77 @@ static bool va_route_ipv6(const char *hex, char *buf)
     return inet_ntop(AF_INET6, &a, buf, INET6_ADDRSTRLEN) != NULL;
 }
 
-static void va_routes_v6(const VAGuestRpc *rpc, xmlrpc_env *env,
-                         xmlrpc_value *ret)
-{
-    static const struct {
+/* A routing table of /proc/net: where its columns are. */
+typedef struct VARouteTable {
+    const char *file;
+    int version;
+    int header_lines;           /* lines naming the columns */
+    guint ncols;
+    int iface_col;
+    bool (*addr)(const char *hex, char *buf);
+    struct {
         const char *name;
         int col;
-    } ints[] = {
-        { "desprefixlen", 1 }, { "srcprefixlen", 3 }, { "metric", 5 },
-        { "refcnt", 6 }, { "use", 7 }, { "flags", 8 },
-    };
-    g_autofree char *path = va_sys_path(rpc, "/proc/net/ipv6_route");
+    } addrs[3];
+    struct {
+        const char *name;       /* NULL: the end */
+        int col;
+        int base;
+    } ints[8];
+} VARouteTable;
+
+static const VARouteTable va_route_v4 = {
+    .file = "/proc/net/route",
+    .version = 4,
+    .header_lines = 1,
+    .ncols = 11,
+    .iface_col = 0,
+    .addr = va_route_ipv4,
+    .addrs = { { "destination", 1 }, { "gateway", 2 }, { "mask", 7 } },
+    .ints = {
+        { "flags", 3, 16 }, { "refcnt", 4, 10 }, { "use", 5, 10 },
+        { "metric", 6, 10 }, { "mtu", 8, 10 }, { "window", 9, 10 },
+        { "irtt", 10, 10 },
+    },
+};
+
+static const VARouteTable va_route_v6 = {
+    .file = "/proc/net/ipv6_route",
+    .version = 6,
+    .header_lines = 0,
+    .ncols = 10,
+    .iface_col = 9,
+    .addr = va_route_ipv6,
+    .addrs = { { "destination", 0 }, { "source", 2 }, { "nexthop", 4 } },
+    .ints = {
+        { "desprefixlen", 1, 16 }, { "srcprefixlen", 3, 16 },
+        { "metric", 5, 16 }, { "refcnt", 6, 16 }, { "use", 7, 16 },
+        { "flags", 8, 16 },
+    },
+};
+
+/* The non-empty fields of @line; their number in @n. */
+static GStrv va_route_cols(const char *line, guint *n)
+{
+    GStrv c = g_strsplit_set(line, " \t", -1);
+    guint i, j = 0;
+
+    for (i = 0; c[i]; i++) {
+        if (c[i][0]) {
+            c[j++] = c[i];
+        } else {
+            g_free(c[i]);
+        }
+    }
+    c[j] = NULL;
+    *n = j;
+    return c;
+}
+
+static void va_routes(const VAGuestRpc *rpc, xmlrpc_env *env,
+                      xmlrpc_value *ret, const VARouteTable *t)
+{
+    g_autofree char *path = va_sys_path(rpc, t->file);
     g_autofree char *text = NULL;
     g_auto(GStrv) lines = NULL;
     int i;
@@ -337,39 +338,37 @@ static void va_routes_v6(const VAGuestRpc *rpc, xmlrpc_env *env,
     }
     lines = g_strsplit(text, "\n", -1);
     for (i = 0; lines[i] && !env->fault_occurred; i++) {
-        g_auto(GStrv) c = g_strsplit_set(g_strstrip(lines[i]), " \t", -1);
-        g_autoptr(GPtrArray) cols = g_ptr_array_new();
-        char dst[INET6_ADDRSTRLEN], src[INET6_ADDRSTRLEN];
-        char hop[INET6_ADDRSTRLEN];
+        g_auto(GStrv) cols = NULL;
+        char addr[G_N_ELEMENTS(t->addrs)][INET6_ADDRSTRLEN];
         xmlrpc_value *r;
+        bool ok;
+        guint n;
         size_t k;
-        int j;
 
-        for (j = 0; c[j]; j++) {
-            if (c[j][0]) {
-                g_ptr_array_add(cols, c[j]);
-            }
+        if (i < t->header_lines) {
+            continue;
         }
-        if (cols->len < 10 ||
-            !va_route_ipv6(g_ptr_array_index(cols, 0), dst) ||
-            !va_route_ipv6(g_ptr_array_index(cols, 2), src) ||
-            !va_route_ipv6(g_ptr_array_index(cols, 4), hop)) {
+        cols = va_route_cols(g_strstrip(lines[i]), &n);
+        ok = n >= t->ncols;
+        for (k = 0; ok && k < G_N_ELEMENTS(t->addrs); k++) {
+            ok = t->addr(cols[t->addrs[k].col], addr[k]);
+        }
+        if (!ok) {
             continue;
         }
         r = xmlrpc_struct_new(env);
-        va_struct_set_text(env, r, "iface", g_ptr_array_index(cols, 9));
-        va_struct_set_text(env, r, "destination", dst);
-        va_struct_set_text(env, r, "source", src);
-        va_struct_set_text(env, r, "nexthop", hop);
-        for (k = 0; k < G_N_ELEMENTS(ints); k++) {
-            int64_t n;
+        va_struct_set_text(env, r, "iface", cols[t->iface_col]);
+        for (k = 0; k < G_N_ELEMENTS(t->addrs); k++) {
+            va_struct_set_text(env, r, t->addrs[k].name, addr[k]);
+        }
+        for (k = 0; t->ints[k].name; k++) {
+            int64_t v;
 
-            if (va_route_int(g_ptr_array_index(cols, ints[k].col), 16,
-                             &n)) {
-                va_struct_set_i8(env, r, ints[k].name, n);
+            if (va_route_int(cols[t->ints[k].col], t->ints[k].base, &v)) {
+                va_struct_set_i8(env, r, t->ints[k].name, v);
             }
         }
-        va_struct_set_int(env, r, "version", 6);
+        va_struct_set_int(env, r, "version", t->version);
         va_array_append_take(env, ret, r);
     }
 }
@@ -386,8 +385,8 @@ static xmlrpc_value *va_rpc_network_get_route(xmlrpc_env *env,
         return NULL;
     }
     ret = xmlrpc_array_new(env);
-    va_routes_v4(rpc, env, ret);
-    va_routes_v6(rpc, env, ret);
+    va_routes(rpc, env, ret, &va_route_v4);
+    va_routes(rpc, env, ret, &va_route_v6);
     return va_result(env, ret);
 }
 

@@ -984,6 +984,12 @@ static void test_network_route(Fixture *fx, gconstpointer data)
     routes = fx_call(fx, "va.network_get_route", "()");
     g_assert_cmpint(array_len(routes), ==, 0);
     xmlrpc_DECREF(routes);
+    /* Not even the header line. */
+    fx_file(fx, "proc/net/route", "");
+    fx_file(fx, "proc/net/ipv6_route", "");
+    routes = fx_call(fx, "va.network_get_route", "()");
+    g_assert_cmpint(array_len(routes), ==, 0);
+    xmlrpc_DECREF(routes);
     fx_file(fx, "proc/net/route",
             "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask"
             "\t\tMTU\tWindow\tIRTT\n"
