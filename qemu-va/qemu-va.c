@@ -806,6 +806,7 @@ int main(int argc, char **argv)
     make_absolute(&a->cfg.logfile);
     make_absolute(&a->cfg.fsfreeze_hook);
     va_log.verbose = a->cfg.verbose;
+    g_log_set_debug_enabled(a->cfg.verbose);
     if (a->cfg.logfile) {
         va_log.file = fopen(a->cfg.logfile, "ae");
         if (!va_log.file) {
