@@ -5,6 +5,9 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* memmem */
+#endif
 #include <string.h>
 
 #include "va-channel.h"
@@ -647,7 +650,9 @@ const char *va_server_job_method(VAServerJob *job)
     if (job->method) {
         return job->method;
     }
-    start = g_strstr_len(body, MIN(len, METHOD_NAME_MAX * 2), open_tag);
+    /* memmem: g_strstr_len compares byte by byte at every offset. */
+    start = memmem(body, MIN(len, METHOD_NAME_MAX * 2), open_tag,
+                   strlen(open_tag));
     if (start) {
         start += strlen(open_tag);
         end = memchr(start, '<', MIN((size_t)(body + len - start),
