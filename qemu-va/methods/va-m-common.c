@@ -136,75 +136,107 @@ static void va_bad_arg(xmlrpc_env *env, const char *name, const char *what)
     }
 }
 
-bool va_param_int(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
-                  const char *name, int64_t *out)
+/*
+ * The argument or option @v, named @name, as each type: these drop the
+ * reference to @v, and fault @env when it has another type.
+ */
+static bool va_take_int(xmlrpc_env *env, xmlrpc_value *v, const char *name,
+                        int64_t *out)
 {
-    xmlrpc_value *item;
-    bool ok;
+    bool ok = va_value_int(env, v, out);
 
-    xmlrpc_array_read_item(env, params, idx, &item);
-    if (env->fault_occurred) {
-        return false;
-    }
-    ok = va_value_int(env, item, out);
-    xmlrpc_DECREF(item);
+    xmlrpc_DECREF(v);
     if (!ok) {
         va_bad_arg(env, name, "an integer");
     }
     return ok;
 }
 
-char *va_param_string(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
-                      const char *name)
+static char *va_take_string(xmlrpc_env *env, xmlrpc_value *v,
+                            const char *name)
 {
-    xmlrpc_value *item;
-    char *ret;
+    char *ret = va_value_string(env, v);
 
-    xmlrpc_array_read_item(env, params, idx, &item);
-    if (env->fault_occurred) {
-        return NULL;
-    }
-    ret = va_value_string(env, item);
-    xmlrpc_DECREF(item);
+    xmlrpc_DECREF(v);
     if (!ret) {
         va_bad_arg(env, name, "a string");
     }
     return ret;
 }
 
-bool va_param_bool(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
-                   const char *name, bool *out)
+static bool va_take_bool(xmlrpc_env *env, xmlrpc_value *v, const char *name,
+                         bool *out)
 {
-    xmlrpc_value *item;
     xmlrpc_bool b;
     bool ok = false;
 
-    xmlrpc_array_read_item(env, params, idx, &item);
-    if (env->fault_occurred) {
-        return false;
-    }
-    if (xmlrpc_value_type(item) == XMLRPC_TYPE_BOOL) {
-        xmlrpc_read_bool(env, item, &b);
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
+        xmlrpc_read_bool(env, v, &b);
         *out = b;
         ok = !env->fault_occurred;
     }
-    xmlrpc_DECREF(item);
+    xmlrpc_DECREF(v);
     if (!ok) {
         va_bad_arg(env, name, "a boolean");
     }
     return ok;
 }
 
-xmlrpc_value *va_param_struct(xmlrpc_env *env, xmlrpc_value *params,
-                              unsigned idx, const char *name)
+static GStrv va_take_strv(xmlrpc_env *env, xmlrpc_value *v, const char *name,
+                          int max)
+{
+    GStrv ret = va_value_strv(env, v, max);
+
+    xmlrpc_DECREF(v);
+    if (!ret) {
+        g_autofree char *what = g_strdup_printf("an array of at most %d "
+                                                "strings", max);
+
+        va_bad_arg(env, name, what);
+    }
+    return ret;
+}
+
+/* Argument @idx (a new reference), or NULL with @env set. */
+static xmlrpc_value *va_param(xmlrpc_env *env, xmlrpc_value *params,
+                              unsigned idx)
 {
     xmlrpc_value *item;
 
     xmlrpc_array_read_item(env, params, idx, &item);
-    if (env->fault_occurred) {
-        return NULL;
-    }
-    if (xmlrpc_value_type(item) != XMLRPC_TYPE_STRUCT) {
+    return env->fault_occurred ? NULL : item;
+}
+
+bool va_param_int(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                  const char *name, int64_t *out)
+{
+    xmlrpc_value *item = va_param(env, params, idx);
+
+    return item && va_take_int(env, item, name, out);
+}
+
+char *va_param_string(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                      const char *name)
+{
+    xmlrpc_value *item = va_param(env, params, idx);
+
+    return item ? va_take_string(env, item, name) : NULL;
+}
+
+bool va_param_bool(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                   const char *name, bool *out)
+{
+    xmlrpc_value *item = va_param(env, params, idx);
+
+    return item && va_take_bool(env, item, name, out);
+}
+
+xmlrpc_value *va_param_struct(xmlrpc_env *env, xmlrpc_value *params,
+                              unsigned idx, const char *name)
+{
+    xmlrpc_value *item = va_param(env, params, idx);
+
+    if (item && xmlrpc_value_type(item) != XMLRPC_TYPE_STRUCT) {
         xmlrpc_DECREF(item);
         va_bad_arg(env, name, "a struct");
         return NULL;
@@ -215,22 +247,9 @@ xmlrpc_value *va_param_struct(xmlrpc_env *env, xmlrpc_value *params,
 GStrv va_param_strv(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
                     const char *name, int max)
 {
-    xmlrpc_value *item;
-    GStrv ret;
+    xmlrpc_value *item = va_param(env, params, idx);
 
-    xmlrpc_array_read_item(env, params, idx, &item);
-    if (env->fault_occurred) {
-        return NULL;
-    }
-    ret = va_value_strv(env, item, max);
-    xmlrpc_DECREF(item);
-    if (!ret) {
-        g_autofree char *what = g_strdup_printf("an array of at most %d "
-                                                "strings", max);
-
-        va_bad_arg(env, name, what);
-    }
-    return ret;
+    return item ? va_take_strv(env, item, name, max) : NULL;
 }
 
 bool va_opts_check(xmlrpc_env *env, xmlrpc_value *opts,
@@ -277,39 +296,22 @@ bool va_opt_int(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
                 int64_t *out)
 {
     xmlrpc_value *v = va_opt_find(env, opts, key);
-    bool ok;
 
     if (!v) {
         return !env->fault_occurred;
     }
-    ok = va_value_int(env, v, out);
-    xmlrpc_DECREF(v);
-    if (!ok) {
-        va_bad_arg(env, key, "an integer");
-    }
-    return ok;
+    return va_take_int(env, v, key, out);
 }
 
 bool va_opt_bool(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
                  bool *out)
 {
     xmlrpc_value *v = va_opt_find(env, opts, key);
-    xmlrpc_bool b;
-    bool ok = false;
 
     if (!v) {
         return !env->fault_occurred;
     }
-    if (xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
-        xmlrpc_read_bool(env, v, &b);
-        *out = b;
-        ok = !env->fault_occurred;
-    }
-    xmlrpc_DECREF(v);
-    if (!ok) {
-        va_bad_arg(env, key, "a boolean");
-    }
-    return ok;
+    return va_take_bool(env, v, key, out);
 }
 
 bool va_opt_string(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
@@ -321,10 +323,8 @@ bool va_opt_string(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
     if (!v) {
         return !env->fault_occurred;
     }
-    s = va_value_string(env, v);
-    xmlrpc_DECREF(v);
+    s = va_take_string(env, v, key);
     if (!s) {
-        va_bad_arg(env, key, "a string");
         return false;
     }
     g_free(*out);
@@ -341,13 +341,8 @@ bool va_opt_strv(xmlrpc_env *env, xmlrpc_value *opts, const char *key,
     if (!v) {
         return !env->fault_occurred;
     }
-    s = va_value_strv(env, v, max);
-    xmlrpc_DECREF(v);
+    s = va_take_strv(env, v, key, max);
     if (!s) {
-        g_autofree char *what = g_strdup_printf("an array of at most %d "
-                                                "strings", max);
-
-        va_bad_arg(env, key, what);
         return false;
     }
     g_strfreev(*out);
