@@ -73,17 +73,21 @@ static char *va_unescape(const char *s)
 /*
  * The mounted filesystems in mount order; with @devices_only, those on a
  * block device (qemu-ga's choice: what can be frozen), each device once.
+ * NULL with @env set when mountinfo cannot be read.
  */
 static GPtrArray *va_mounts(const VAGuestRpc *rpc, bool devices_only,
-                            GError **errp)
+                            xmlrpc_env *env)
 {
     g_autofree char *path = va_sys_path(rpc, "/proc/self/mountinfo");
     g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
     g_auto(GStrv) lines = NULL;
     GPtrArray *mounts;
     int i;
 
-    if (!g_file_get_contents(path, &text, NULL, errp)) {
+    if (!g_file_get_contents(path, &text, NULL, &err)) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
+                                       err->message);
         return NULL;
     }
     mounts = g_ptr_array_new_with_free_func(va_mount_free);
@@ -168,14 +172,11 @@ static bool va_fsfreeze_hook(const VAGuestRpc *rpc, xmlrpc_env *env,
 /* Thaws every device mount (a freeze nests: until FITHAW says EINVAL). */
 static int va_thaw_all(VAGuestRpc *rpc, xmlrpc_env *env)
 {
-    g_autoptr(GError) gerr = NULL;
-    g_autoptr(GPtrArray) mounts = va_mounts(rpc, true, &gerr);
+    g_autoptr(GPtrArray) mounts = va_mounts(rpc, true, env);
     int count = 0;
     guint i;
 
     if (!mounts) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
-                                       gerr->message);
         return -1;
     }
     for (i = 0; i < mounts->len; i++) {
@@ -249,7 +250,6 @@ static xmlrpc_value *va_freeze(xmlrpc_env *env, VAGuestRpc *rpc,
                                char **only)
 {
     VAFreezeState *s = rpc->freeze;
-    g_autoptr(GError) gerr = NULL;
     g_autoptr(GPtrArray) mounts = NULL;
     int count = 0, i;
     guint k;
@@ -260,10 +260,8 @@ static xmlrpc_value *va_freeze(xmlrpc_env *env, VAGuestRpc *rpc,
                                        "the filesystems are frozen already");
         goto out;
     }
-    mounts = va_mounts(rpc, true, &gerr);
+    mounts = va_mounts(rpc, true, env);
     if (!mounts) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
-                                       gerr->message);
         goto out;
     }
     for (i = 0; only && only[i]; i++) {
@@ -393,7 +391,6 @@ static xmlrpc_value *va_rpc_fstrim(xmlrpc_env *env, xmlrpc_value *params,
                                    void *server_info, void *call_info)
 {
     VAGuestRpc *rpc = server_info;
-    g_autoptr(GError) gerr = NULL;
     g_autoptr(GPtrArray) mounts = NULL;
     xmlrpc_value *paths, *ret;
     int64_t minimum = 0;
@@ -409,10 +406,8 @@ static xmlrpc_value *va_rpc_fstrim(xmlrpc_env *env, xmlrpc_value *params,
                                        "minimum must not be negative");
         return NULL;
     }
-    mounts = va_mounts(rpc, true, &gerr);
+    mounts = va_mounts(rpc, true, env);
     if (!mounts) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
-                                       gerr->message);
         return NULL;
     }
     paths = xmlrpc_array_new(env);
@@ -514,7 +509,6 @@ static xmlrpc_value *va_rpc_get_fsinfo(xmlrpc_env *env, xmlrpc_value *params,
                                        void *server_info, void *call_info)
 {
     VAGuestRpc *rpc = server_info;
-    g_autoptr(GError) gerr = NULL;
     g_autoptr(GPtrArray) mounts = NULL;
     xmlrpc_value *ret;
     guint i;
@@ -522,10 +516,8 @@ static xmlrpc_value *va_rpc_get_fsinfo(xmlrpc_env *env, xmlrpc_value *params,
     if (!va_check_count(env, "va.get_fsinfo", params, 0)) {
         return NULL;
     }
-    mounts = va_mounts(rpc, true, &gerr);
+    mounts = va_mounts(rpc, true, env);
     if (!mounts) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
-                                       gerr->message);
         return NULL;
     }
     ret = xmlrpc_array_new(env);
