@@ -198,25 +198,35 @@ static int va_thaw_all(VAGuestRpc *rpc, xmlrpc_env *env)
 
 static void va_freeze_set(VAGuestRpc *rpc, bool frozen);
 
+/* Thaws a freeze the host has not undone, saying @why; with the lock. */
+static void va_thaw_unasked(VAGuestRpc *rpc, const char *why)
+{
+    xmlrpc_env env;
+
+    if (!rpc->freeze->frozen) {
+        return;
+    }
+    xmlrpc_env_init(&env);
+    va_thaw_all(rpc, &env);
+    va_fsfreeze_hook(rpc, &env, "thaw");
+    va_freeze_set(rpc, false);
+    g_message("filesystems thawed: %s%s%s", why,
+              env.fault_occurred ? ": " : "",
+              env.fault_occurred ? env.fault_string : "");
+    xmlrpc_env_clean(&env);
+}
+
 static gboolean va_thaw_timeout(gpointer opaque)
 {
     VAGuestRpc *rpc = opaque;
     VAFreezeState *s = rpc->freeze;
-    xmlrpc_env env;
+    g_autofree char *why = g_strdup_printf("the host did not thaw them "
+                                           "within %u s",
+                                           rpc->fsfreeze_timeout_s);
 
     g_mutex_lock(&s->lock);
     s->thaw_timer = 0;
-    if (s->frozen) {
-        xmlrpc_env_init(&env);
-        va_thaw_all(rpc, &env);
-        va_fsfreeze_hook(rpc, &env, "thaw");
-        va_freeze_set(rpc, false);
-        g_message("filesystems thawed: the host did not thaw them within "
-                  "%u s%s%s", rpc->fsfreeze_timeout_s,
-                  env.fault_occurred ? ": " : "",
-                  env.fault_occurred ? env.fault_string : "");
-        xmlrpc_env_clean(&env);
-    }
+    va_thaw_unasked(rpc, why);
     g_mutex_unlock(&s->lock);
     return G_SOURCE_REMOVE;
 }
@@ -635,17 +645,9 @@ static void va_fs_init(VAGuestRpc *rpc)
 static void va_fs_session_end(VAGuestRpc *rpc)
 {
     VAFreezeState *s = rpc->freeze;
-    xmlrpc_env env;
 
     g_mutex_lock(&s->lock);
-    if (s->frozen) {
-        xmlrpc_env_init(&env);
-        va_thaw_all(rpc, &env);
-        va_fsfreeze_hook(rpc, &env, "thaw");
-        va_freeze_set(rpc, false);
-        g_message("filesystems thawed: the host went away");
-        xmlrpc_env_clean(&env);
-    }
+    va_thaw_unasked(rpc, "the host went away");
     g_mutex_unlock(&s->lock);
 }
 
