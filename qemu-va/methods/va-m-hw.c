@@ -82,6 +82,47 @@ static int va_sys_write(const VAGuestRpc *rpc, const char *file,
     return (size_t)n == len ? 0 : EIO;
 }
 
+/*
+ * The one argument of va.set_vcpus and va.set_memory_blocks (a new
+ * reference); its length in @n, -1 when it is not an array.
+ */
+static xmlrpc_value *va_list_param(xmlrpc_env *env, xmlrpc_value *params,
+                                   int *n)
+{
+    xmlrpc_value *list;
+
+    xmlrpc_array_read_item(env, params, 0, &list);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    *n = xmlrpc_value_type(list) == XMLRPC_TYPE_ARRAY ?
+         xmlrpc_array_size(env, list) : -1;
+    return list;
+}
+
+/*
+ * Item @i of @list as {@id_key, online}; false when it is not (@env set
+ * only when the item could not be read or an option is unknown).
+ */
+static bool va_id_online(xmlrpc_env *env, xmlrpc_value *list, int i,
+                         const char *id_key, int64_t *id, bool *online)
+{
+    const char *const known[] = { id_key, "online", "can-offline", NULL };
+    xmlrpc_value *item;
+    bool ok;
+
+    xmlrpc_array_read_item(env, list, i, &item);
+    if (env->fault_occurred) {
+        return false;
+    }
+    ok = xmlrpc_value_type(item) == XMLRPC_TYPE_STRUCT &&
+         va_opts_check(env, item, known) &&
+         va_opt_int(env, item, id_key, id) &&
+         va_opt_bool(env, item, "online", online) && *id >= 0;
+    xmlrpc_DECREF(item);
+    return ok;
+}
+
 static xmlrpc_value *va_rpc_get_vcpus(xmlrpc_env *env, xmlrpc_value *params,
                                       void *server_info, void *call_info)
 {
@@ -121,12 +162,10 @@ static xmlrpc_value *va_rpc_set_vcpus(xmlrpc_env *env, xmlrpc_value *params,
     if (!va_check_count(env, "va.set_vcpus", params, 1)) {
         return NULL;
     }
-    xmlrpc_array_read_item(env, params, 0, &list);
-    if (env->fault_occurred) {
+    list = va_list_param(env, params, &n);
+    if (!list) {
         return NULL;
     }
-    n = xmlrpc_value_type(list) == XMLRPC_TYPE_ARRAY ?
-        xmlrpc_array_size(env, list) : -1;
     if (n < 1 || n > VA_VCPUS_MAX) {
         xmlrpc_DECREF(list);
         xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
@@ -137,24 +176,13 @@ static xmlrpc_value *va_rpc_set_vcpus(xmlrpc_env *env, xmlrpc_value *params,
     }
     /* In order, stopping at the first failure, as qemu-ga. */
     for (i = 0; i < n && !env->fault_occurred; i++) {
-        static const char *const known[] = { "logical-id", "online",
-                                             "can-offline", NULL };
-        xmlrpc_value *item;
         g_autofree char *file = NULL, *cur = NULL;
         int64_t id = -1;
         bool online = true;
         int err;
 
-        xmlrpc_array_read_item(env, list, i, &item);
-        if (env->fault_occurred) {
-            break;
-        }
-        if (xmlrpc_value_type(item) != XMLRPC_TYPE_STRUCT ||
-            !va_opts_check(env, item, known) ||
-            !va_opt_int(env, item, "logical-id", &id) ||
-            !va_opt_bool(env, item, "online", &online) || id < 0 ||
+        if (!va_id_online(env, list, i, "logical-id", &id, &online) ||
             id > G_MAXINT) {
-            xmlrpc_DECREF(item);
             if (!env->fault_occurred) {
                 xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
                                                "vcpus[%d] must be "
@@ -162,7 +190,6 @@ static xmlrpc_value *va_rpc_set_vcpus(xmlrpc_env *env, xmlrpc_value *params,
             }
             break;
         }
-        xmlrpc_DECREF(item);
         file = g_strdup_printf("/sys/devices/system/cpu/cpu%" G_GINT64_FORMAT
                                "/online", id);
         cur = va_sys_read(rpc, file);
@@ -259,8 +286,6 @@ static xmlrpc_value *va_rpc_set_memory_blocks(xmlrpc_env *env,
                                               void *server_info,
                                               void *call_info)
 {
-    static const char *const known[] = { "phys-index", "online",
-                                         "can-offline", NULL };
     VAGuestRpc *rpc = server_info;
     xmlrpc_value *list, *ret;
     int i, n;
@@ -268,29 +293,18 @@ static xmlrpc_value *va_rpc_set_memory_blocks(xmlrpc_env *env,
     if (!va_check_count(env, "va.set_memory_blocks", params, 1)) {
         return NULL;
     }
-    xmlrpc_array_read_item(env, params, 0, &list);
-    if (env->fault_occurred) {
+    list = va_list_param(env, params, &n);
+    if (!list) {
         return NULL;
     }
-    n = xmlrpc_value_type(list) == XMLRPC_TYPE_ARRAY ?
-        xmlrpc_array_size(env, list) : -1;
     /* Each block checked first: a bad one changes nothing. */
     for (i = 0; i < n && !env->fault_occurred; i++) {
-        xmlrpc_value *item;
         int64_t id = -1;
         bool online = true;
 
-        xmlrpc_array_read_item(env, list, i, &item);
-        if (env->fault_occurred) {
-            break;
-        }
-        if (xmlrpc_value_type(item) != XMLRPC_TYPE_STRUCT ||
-            !va_opts_check(env, item, known) ||
-            !va_opt_int(env, item, "phys-index", &id) ||
-            !va_opt_bool(env, item, "online", &online) || id < 0) {
+        if (!va_id_online(env, list, i, "phys-index", &id, &online)) {
             n = -1;
         }
-        xmlrpc_DECREF(item);
     }
     if (n < 0 || n > VA_VCPUS_MAX * 16) {
         xmlrpc_DECREF(list);
@@ -303,19 +317,15 @@ static xmlrpc_value *va_rpc_set_memory_blocks(xmlrpc_env *env,
     }
     ret = xmlrpc_array_new(env);
     for (i = 0; i < n && !env->fault_occurred; i++) {
-        xmlrpc_value *item;
         g_autofree char *file = NULL, *cur = NULL;
         int64_t id = -1;
         bool online = true;
         int err;
 
-        xmlrpc_array_read_item(env, list, i, &item);
-        if (env->fault_occurred) {
+        /* Checked above: false only when the item cannot be read. */
+        if (!va_id_online(env, list, i, "phys-index", &id, &online)) {
             break;
         }
-        va_opt_int(env, item, "phys-index", &id);
-        va_opt_bool(env, item, "online", &online);
-        xmlrpc_DECREF(item);
         file = g_strdup_printf("/sys/devices/system/memory/memory%"
                                G_GINT64_FORMAT "/state", id);
         cur = va_sys_read(rpc, file);
