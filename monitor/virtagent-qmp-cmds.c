@@ -19,6 +19,7 @@
 #include "qapi/qapi-commands-virtagent.h"
 #include "qapi/qapi-events-virtagent.h"
 #include "qapi/qapi-visit-virtagent.h"
+#include "qapi/qobject-input-visitor.h"
 #include "qapi/qobject-output-visitor.h"
 #include "qobject/qbool.h"
 #include "qobject/qdict.h"
@@ -26,7 +27,9 @@
 #include "qobject/qnum.h"
 #include "qobject/qobject.h"
 #include "qobject/qstring.h"
+#include "qemu/base64.h"
 #include "hw/virtagent/virtagent.h"
+#include "monitor/virtagent-typed.h"
 
 /* va.getfile's and va.getdmesg's default and largest sizes. */
 #define VA_QMP_CHUNK_DEFAULT (64 * 1024)
@@ -53,12 +56,14 @@
  * The guest's answer checked and turned into what the synchronous form
  * returns, as a QObject; NULL with @errp set. @answer is borrowed.
  */
-typedef QObject *VaShapeFunc(QObject *answer, Error **errp);
+typedef QObject *VaShapeFunc(QObject *answer, const VirtagentTyped *t,
+                             Error **errp);
 
 typedef struct VaPendingAsync {
     int64_t id;
     char *chardev;
     VaShapeFunc *shape;
+    const VirtagentTyped *typed;
 } VaPendingAsync;
 
 static void va_async_done(QObject *answer, Error *err, void *opaque)
@@ -67,7 +72,7 @@ static void va_async_done(QObject *answer, Error *err, void *opaque)
     QObject *obj = NULL;
 
     if (!err) {
-        obj = c->shape(answer, &err);
+        obj = c->shape(answer, c->typed, &err);
     }
     qapi_event_send_va_call_done(c->id, c->chardev, obj,
                                  err ? error_get_pretty(err) : NULL);
@@ -80,14 +85,17 @@ static void va_async_done(QObject *answer, Error *err, void *opaque)
 /*
  * Make the call: synchronously, true with the answer in *@answer (a new
  * reference); asynchronously, true with *@answer NULL and the call's id
- * in *@id, VA_CALL_DONE carrying @shape's output later. @params is
- * borrowed.
+ * in *@id, VA_CALL_DONE carrying @shape's output (given @typed) later.
+ * @params is borrowed.
  */
-static bool coroutine_fn va_run(const char *chardev, bool has_timeout,
-                                double timeout, bool async,
-                                const char *method, xmlrpc_value *params,
-                                VaShapeFunc *shape, QObject **answer,
-                                int64_t *id, Error **errp)
+static bool coroutine_fn va_run_typed(const char *chardev, bool has_timeout,
+                                      double timeout, bool async,
+                                      const char *method,
+                                      xmlrpc_value *params,
+                                      VaShapeFunc *shape,
+                                      const VirtagentTyped *typed,
+                                      QObject **answer, int64_t *id,
+                                      Error **errp)
 {
     ERRP_GUARD();
     VirtagentChardev *va;
@@ -113,6 +121,7 @@ static bool coroutine_fn va_run(const char *chardev, bool has_timeout,
     c = g_new0(VaPendingAsync, 1);
     c->chardev = g_strdup(virtagent_id(va));
     c->shape = shape;
+    c->typed = typed;
     /* The completion runs from a bottom half, after this returns. */
     c->id = virtagent_call_qobject(va, method, params, ms, va_async_done, c,
                                    errp);
@@ -123,6 +132,16 @@ static bool coroutine_fn va_run(const char *chardev, bool has_timeout,
     }
     *id = c->id;
     return true;
+}
+
+static bool coroutine_fn va_run(const char *chardev, bool has_timeout,
+                                double timeout, bool async,
+                                const char *method, xmlrpc_value *params,
+                                VaShapeFunc *shape, QObject **answer,
+                                int64_t *id, Error **errp)
+{
+    return va_run_typed(chardev, has_timeout, timeout, async, method,
+                        params, shape, NULL, answer, id, errp);
 }
 
 static QDict *va_answer_dict(QObject *answer, const char *method,
@@ -181,7 +200,8 @@ static xmlrpc_value *va_params(Error **errp, const char *format, ...)
 
 /* -- va-ping, va-shutdown: the answer does not matter ----------------- */
 
-static QObject *va_shape_none(QObject *answer, Error **errp)
+static QObject *va_shape_none(QObject *answer, const VirtagentTyped *t,
+                              Error **errp)
 {
     return QOBJECT(qdict_new());
 }
@@ -273,7 +293,9 @@ static VaCapabilities *va_capabilities_from(QObject *answer, Error **errp)
     return g_steal_pointer(&caps);
 }
 
-static QObject *va_shape_capabilities(QObject *answer, Error **errp)
+static QObject *va_shape_capabilities(QObject *answer,
+                                      const VirtagentTyped *t,
+                                      Error **errp)
 {
     g_autoptr(VaCapabilities) ret = va_capabilities_from(answer, errp);
 
@@ -338,7 +360,8 @@ static VaGuestInfo *va_info_from(QObject *answer, Error **errp)
     return info;
 }
 
-static QObject *va_shape_info(QObject *answer, Error **errp)
+static QObject *va_shape_info(QObject *answer, const VirtagentTyped *t,
+                              Error **errp)
 {
     g_autoptr(VaGuestInfo) ret = va_info_from(answer, errp);
 
@@ -403,7 +426,8 @@ static VaFileChunk *va_file_chunk_from(QObject *answer, Error **errp)
     return chunk;
 }
 
-static QObject *va_shape_file_chunk(QObject *answer, Error **errp)
+static QObject *va_shape_file_chunk(QObject *answer,
+                                    const VirtagentTyped *t, Error **errp)
 {
     g_autoptr(VaFileChunk) ret = va_file_chunk_from(answer, errp);
 
@@ -475,7 +499,8 @@ static VaDmesg *va_dmesg_from(QObject *answer, Error **errp)
     return ret;
 }
 
-static QObject *va_shape_dmesg(QObject *answer, Error **errp)
+static QObject *va_shape_dmesg(QObject *answer, const VirtagentTyped *t,
+                               Error **errp)
 {
     g_autoptr(VaDmesg) ret = va_dmesg_from(answer, errp);
 
@@ -521,10 +546,633 @@ VaDmesg *coroutine_fn qmp_va_getdmesg(const char *chardev, bool has_timeout,
     return ret;
 }
 
+/* -- the commands of qemu-ga's kind ----------------------------------- */
+
+/*
+ * va_NAME_from(): the guest's answer, shaped by virtagent_typed_answer(),
+ * through QAPI's input visitor, which refuses a wrong type or enum value,
+ * a missing member and one the type lacks; va_shape_NAME(): the same as
+ * a QObject, for VA_CALL_DONE.
+ */
+#define VA_DEFINE_TYPED(Type, name)                                        \
+Type *va_##name##_from(const VirtagentTyped *t, QObject *answer,           \
+                       Error **errp)                                       \
+{                                                                          \
+    g_autoptr(QDict) d = virtagent_typed_answer(answer, t, errp);          \
+    Type *ret = NULL;                                                      \
+    Error *err = NULL;                                                     \
+    Visitor *v;                                                            \
+                                                                           \
+    if (!d) {                                                              \
+        return NULL;                                                       \
+    }                                                                      \
+    v = qobject_input_visitor_new(QOBJECT(d));                             \
+    if (!visit_type_##Type(v, NULL, &ret, &err)) {                         \
+        error_setg(errp, "%s: the guest agent's answer does not fit: %s",  \
+                   t->method, error_get_pretty(err));                      \
+        error_free(err);                                                   \
+    }                                                                      \
+    visit_free(v);                                                         \
+    return ret;                                                            \
+}                                                                          \
+                                                                           \
+static QObject *va_shape_##name(QObject *answer, const VirtagentTyped *t,  \
+                                Error **errp)                              \
+{                                                                          \
+    g_autoptr(Type) ret = va_##name##_from(t, answer, errp);               \
+                                                                           \
+    return ret ? VA_TO_QOBJECT(Type, ret) : NULL;                          \
+}
+
+VA_DEFINE_TYPED(VaExecPid, exec_pid)
+VA_DEFINE_TYPED(VaExecStatus, exec_status)
+VA_DEFINE_TYPED(VaCount, count)
+VA_DEFINE_TYPED(VaFsfreezeStatus, fsfreeze_status)
+VA_DEFINE_TYPED(VaNetworkInterfaces, network_interfaces)
+VA_DEFINE_TYPED(VaTime, time)
+VA_DEFINE_TYPED(VaUsers, users)
+VA_DEFINE_TYPED(VaFilesystems, filesystems)
+VA_DEFINE_TYPED(VaVcpus, vcpus)
+VA_DEFINE_TYPED(VaAuthorizedKeys, authorized_keys)
+
+/*
+ * The end of a typed command: the call, then its return: the answer
+ * checked, or the call's id. Takes the command's chardev, has_timeout,
+ * timeout, has_async, async and errp; consumes @params.
+ */
+#define VA_TYPED_CALL(Type, name, typed, params) ({                         \
+    const VirtagentTyped *t_ = (typed);                                     \
+    xmlrpc_value *p_ = (params);                                            \
+    QObject *answer_;                                                       \
+    Type *ret_ = NULL;                                                      \
+    int64_t id_;                                                            \
+                                                                            \
+    if (va_run_typed(chardev, has_timeout, timeout, has_async && async,     \
+                     t_->method, p_, va_shape_##name, t_, &answer_, &id_,   \
+                     errp)) {                                               \
+        if (answer_) {                                                      \
+            ret_ = va_##name##_from(t_, answer_, errp);                     \
+            qobject_unref(answer_);                                         \
+        } else {                                                            \
+            ret_ = g_new0(Type, 1);                                         \
+            ret_->has_id = true;                                            \
+            ret_->id = id_;                                                 \
+        }                                                                   \
+    }                                                                       \
+    if (p_) {                                                               \
+        xmlrpc_DECREF(p_);                                                  \
+    }                                                                       \
+    ret_;                                                                   \
+})
+
+static const char *const va_exec_pid_members[] = { "pid", NULL };
+static const char *const va_exec_status_members[] = { "exited", NULL };
+static const char *const va_exec_data_members[] = {
+    "out-data", "err-data", NULL,
+};
+static const char *const va_keys_members[] = { "keys", NULL };
+
+const VirtagentTyped va_typed_exec = {
+    .method = "va.exec", .required = va_exec_pid_members,
+};
+const VirtagentTyped va_typed_exec_status = {
+    .method = "va.exec_status", .required = va_exec_status_members,
+    .base64 = va_exec_data_members,
+};
+const VirtagentTyped va_typed_fsfreeze_freeze = {
+    .method = "va.fsfreeze_freeze", .wrap = "count",
+};
+static const VirtagentTyped va_typed_fsfreeze_freeze_list = {
+    .method = "va.fsfreeze_freeze_list", .wrap = "count",
+};
+const VirtagentTyped va_typed_fsfreeze_thaw = {
+    .method = "va.fsfreeze_thaw", .wrap = "count",
+};
+const VirtagentTyped va_typed_fsfreeze_status = {
+    .method = "va.fsfreeze_status", .wrap = "status",
+};
+const VirtagentTyped va_typed_network = {
+    .method = "va.network_get_interfaces", .wrap = "interfaces",
+};
+const VirtagentTyped va_typed_get_time = {
+    .method = "va.get_time", .wrap = "time",
+};
+static const VirtagentTyped va_typed_set_time = {
+    .method = "va.set_time", .wrap = "time",
+};
+const VirtagentTyped va_typed_users = {
+    .method = "va.get_users", .wrap = "users",
+};
+const VirtagentTyped va_typed_fsinfo = {
+    .method = "va.get_fsinfo", .wrap = "filesystems",
+};
+static const VirtagentTyped va_typed_get_vcpus = {
+    .method = "va.get_vcpus", .wrap = "vcpus",
+};
+static const VirtagentTyped va_typed_set_vcpus = {
+    .method = "va.set_vcpus", .wrap = "count",
+};
+static const VirtagentTyped va_typed_ssh_get = {
+    .method = "va.ssh_get_authorized_keys", .required = va_keys_members,
+};
+/* Methods that answer true. */
+static const VirtagentTyped va_typed_set_password = {
+    .method = "va.set_user_password",
+};
+static const VirtagentTyped va_typed_ssh_add = {
+    .method = "va.ssh_add_authorized_keys",
+};
+static const VirtagentTyped va_typed_ssh_remove = {
+    .method = "va.ssh_remove_authorized_keys",
+};
+static const VirtagentTyped va_typed_suspend[VA_SUSPEND_MODE__MAX] = {
+    [VA_SUSPEND_MODE_RAM] = { .method = "va.suspend_ram" },
+    [VA_SUSPEND_MODE_DISK] = { .method = "va.suspend_disk" },
+    [VA_SUSPEND_MODE_HYBRID] = { .method = "va.suspend_hybrid" },
+};
+
+static QObject *va_shape_true(QObject *answer, const VirtagentTyped *t,
+                              Error **errp)
+{
+    QBool *b = qobject_to(QBool, answer);
+
+    if (!b || !qbool_get_bool(b)) {
+        error_setg(errp, "%s: the guest agent's answer is not true",
+                   t->method);
+        return NULL;
+    }
+    return QOBJECT(qdict_new());
+}
+
+/* A typed command whose method answers true; consumes @params. */
+static VaAsyncCall *coroutine_fn va_true_call(const char *chardev,
+                                              bool has_timeout,
+                                              double timeout, bool async,
+                                              const VirtagentTyped *t,
+                                              xmlrpc_value *params,
+                                              Error **errp)
+{
+    VaAsyncCall *ret = NULL;
+    QObject *answer, *ok;
+    int64_t id;
+
+    if (va_run_typed(chardev, has_timeout, timeout, async, t->method,
+                     params, va_shape_true, t, &answer, &id, errp)) {
+        if (answer) {
+            ok = va_shape_true(answer, t, errp);
+            qobject_unref(answer);
+            if (ok) {
+                qobject_unref(ok);
+                ret = g_new0(VaAsyncCall, 1);
+            }
+        } else {
+            ret = g_new0(VaAsyncCall, 1);
+            ret->has_id = true;
+            ret->id = id;
+        }
+    }
+    if (params) {
+        xmlrpc_DECREF(params);
+    }
+    return ret;
+}
+
+/* Each of @list as an XML-RPC string, in an array; NULL with @env set. */
+static xmlrpc_value *va_strlist_value(xmlrpc_env *env, strList *list)
+{
+    xmlrpc_value *arr = xmlrpc_array_new(env);
+
+    for (; list && !env->fault_occurred; list = list->next) {
+        xmlrpc_value *s = xmlrpc_string_new(env, list->value);
+
+        if (!env->fault_occurred) {
+            xmlrpc_array_append_item(env, arr, s);
+            xmlrpc_DECREF(s);
+        }
+    }
+    if (env->fault_occurred && arr) {
+        xmlrpc_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/* The parameters of the strings @s, then the string list @list. */
+static xmlrpc_value *va_params_strlist(Error **errp, const char *s,
+                                       strList *list)
+{
+    xmlrpc_value *params = NULL, *arr;
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    arr = va_strlist_value(&env, list);
+    if (arr) {
+        params = s ? xmlrpc_build_value(&env, "(sA)", s, arr)
+                   : xmlrpc_build_value(&env, "(A)", arr);
+        xmlrpc_DECREF(arr);
+    }
+    if (env.fault_occurred) {
+        error_setg(errp, "%s", env.fault_string);
+        params = NULL;
+    }
+    xmlrpc_env_clean(&env);
+    return params;
+}
+
+/* va.exec: its limits, as the guest's (docs/protocol.md 5.2). */
+#define VA_EXEC_INPUT_MAX (1024 * 1024)
+#define VA_EXEC_OUTPUT_MAX (512 * 1024)
+
+/* va-exec's options struct; NULL with @errp set when one is wrong. */
+static xmlrpc_value *va_exec_options(bool has_env, strList *env_list,
+                                     const char *input_data,
+                                     VaExecCaptureOutput *capture,
+                                     bool has_kill_after, double kill_after,
+                                     bool has_output_limit,
+                                     int64_t output_limit, Error **errp)
+{
+    g_autofree uint8_t *input = NULL;
+    xmlrpc_value *opts, *v = NULL;
+    size_t len = 0;
+    xmlrpc_env env;
+
+    if (has_kill_after && !(kill_after > 0 && kill_after <= G_MAXINT / 1000)) {
+        error_setg(errp, "kill-after must be more than 0 and at most %d "
+                   "seconds", G_MAXINT / 1000);
+        return NULL;
+    }
+    if (has_output_limit &&
+        (output_limit < 1 || output_limit > VA_EXEC_OUTPUT_MAX)) {
+        error_setg(errp, "output-limit must be 1 to %d", VA_EXEC_OUTPUT_MAX);
+        return NULL;
+    }
+    if (input_data) {
+        input = qbase64_decode(input_data, -1, &len, errp);
+        if (!input) {
+            error_prepend(errp, "input-data: ");
+            return NULL;
+        }
+        if (len > VA_EXEC_INPUT_MAX) {
+            error_setg(errp, "input-data is over %d bytes decoded",
+                       VA_EXEC_INPUT_MAX);
+            return NULL;
+        }
+    }
+    xmlrpc_env_init(&env);
+    opts = xmlrpc_struct_new(&env);
+    if (has_env) {
+        v = va_strlist_value(&env, env_list);
+        if (v) {
+            xmlrpc_struct_set_value(&env, opts, "env", v);
+            xmlrpc_DECREF(v);
+        }
+    }
+    if (input && !env.fault_occurred) {
+        v = xmlrpc_base64_new(&env, len, input);
+        if (v) {
+            xmlrpc_struct_set_value(&env, opts, "input-data", v);
+            xmlrpc_DECREF(v);
+        }
+    }
+    if (capture && !env.fault_occurred) {
+        v = capture->type == QTYPE_QBOOL ?
+            xmlrpc_bool_new(&env, capture->u.flag) :
+            xmlrpc_string_new(&env,
+                              VaExecCaptureOutputMode_str(capture->u.mode));
+        if (v) {
+            xmlrpc_struct_set_value(&env, opts, "capture-output", v);
+            xmlrpc_DECREF(v);
+        }
+    }
+    if (has_kill_after && !env.fault_occurred) {
+        v = xmlrpc_int_new(&env, MAX((int)(kill_after * 1000), 1));
+        xmlrpc_struct_set_value(&env, opts, "timeout-ms", v);
+        xmlrpc_DECREF(v);
+    }
+    if (has_output_limit && !env.fault_occurred) {
+        v = xmlrpc_int_new(&env, (int)output_limit);
+        xmlrpc_struct_set_value(&env, opts, "output-limit", v);
+        xmlrpc_DECREF(v);
+    }
+    if (env.fault_occurred) {
+        error_setg(errp, "%s", env.fault_string);
+        if (opts) {
+            xmlrpc_DECREF(opts);
+        }
+        opts = NULL;
+    }
+    xmlrpc_env_clean(&env);
+    return opts;
+}
+
+VaExecPid *coroutine_fn qmp_va_exec(const char *chardev, bool has_timeout,
+                                    double timeout, bool has_async,
+                                    bool async, const char *path,
+                                    bool has_arg, strList *arg,
+                                    bool has_env, strList *env,
+                                    const char *input_data,
+                                    VaExecCaptureOutput *capture_output,
+                                    bool has_kill_after, double kill_after,
+                                    bool has_output_limit,
+                                    int64_t output_limit, Error **errp)
+{
+    strList argv = { .next = arg, .value = (char *)path };
+    xmlrpc_value *params, *opts;
+    xmlrpc_env xenv;
+
+    if (!path[0]) {
+        error_setg(errp, "path must name a program");
+        return NULL;
+    }
+    params = va_params_strlist(errp, NULL, &argv);
+    if (!params) {
+        return NULL;
+    }
+    if (has_env || input_data || capture_output || has_kill_after ||
+        has_output_limit) {
+        opts = va_exec_options(has_env, env, input_data, capture_output,
+                               has_kill_after, kill_after, has_output_limit,
+                               output_limit, errp);
+        if (!opts) {
+            xmlrpc_DECREF(params);
+            return NULL;
+        }
+        xmlrpc_env_init(&xenv);
+        xmlrpc_array_append_item(&xenv, params, opts);
+        xmlrpc_DECREF(opts);
+        if (xenv.fault_occurred) {
+            error_setg(errp, "%s", xenv.fault_string);
+            xmlrpc_env_clean(&xenv);
+            xmlrpc_DECREF(params);
+            return NULL;
+        }
+        xmlrpc_env_clean(&xenv);
+    }
+    return VA_TYPED_CALL(VaExecPid, exec_pid, &va_typed_exec, params);
+}
+
+VaExecStatus *coroutine_fn qmp_va_exec_status(const char *chardev,
+                                              bool has_timeout,
+                                              double timeout,
+                                              bool has_async, bool async,
+                                              int64_t pid, Error **errp)
+{
+    xmlrpc_value *params;
+
+    if (pid <= 0 || pid > G_MAXINT) {
+        error_setg(errp, "pid must be 1 to %d", G_MAXINT);
+        return NULL;
+    }
+    params = va_params(errp, "(i)", (int)pid);
+    if (!params) {
+        return NULL;
+    }
+    return VA_TYPED_CALL(VaExecStatus, exec_status, &va_typed_exec_status,
+                         params);
+}
+
+VaCount *coroutine_fn qmp_va_fsfreeze_freeze(const char *chardev,
+                                             bool has_timeout,
+                                             double timeout, bool has_async,
+                                             bool async,
+                                             bool has_mountpoints,
+                                             strList *mountpoints,
+                                             Error **errp)
+{
+    xmlrpc_value *params;
+
+    if (!has_mountpoints) {
+        return VA_TYPED_CALL(VaCount, count, &va_typed_fsfreeze_freeze,
+                             NULL);
+    }
+    params = va_params_strlist(errp, NULL, mountpoints);
+    if (!params) {
+        return NULL;
+    }
+    return VA_TYPED_CALL(VaCount, count, &va_typed_fsfreeze_freeze_list,
+                         params);
+}
+
+VaCount *coroutine_fn qmp_va_fsfreeze_thaw(const char *chardev,
+                                           bool has_timeout, double timeout,
+                                           bool has_async, bool async,
+                                           Error **errp)
+{
+    return VA_TYPED_CALL(VaCount, count, &va_typed_fsfreeze_thaw, NULL);
+}
+
+VaFsfreezeStatus *coroutine_fn qmp_va_fsfreeze_status(const char *chardev,
+                                                       bool has_timeout,
+                                                       double timeout,
+                                                       bool has_async,
+                                                       bool async,
+                                                       Error **errp)
+{
+    return VA_TYPED_CALL(VaFsfreezeStatus, fsfreeze_status,
+                         &va_typed_fsfreeze_status, NULL);
+}
+
+VaNetworkInterfaces *coroutine_fn
+qmp_va_network_get_interfaces(const char *chardev, bool has_timeout,
+                              double timeout, bool has_async, bool async,
+                              Error **errp)
+{
+    return VA_TYPED_CALL(VaNetworkInterfaces, network_interfaces,
+                         &va_typed_network, NULL);
+}
+
+VaTime *coroutine_fn qmp_va_get_time(const char *chardev, bool has_timeout,
+                                     double timeout, bool has_async,
+                                     bool async, Error **errp)
+{
+    return VA_TYPED_CALL(VaTime, time, &va_typed_get_time, NULL);
+}
+
+VaTime *coroutine_fn qmp_va_set_time(const char *chardev, bool has_timeout,
+                                     double timeout, bool has_async,
+                                     bool async, bool has_time,
+                                     int64_t time, Error **errp)
+{
+    xmlrpc_value *params = NULL;
+
+    if (has_time) {
+        if (time < 0) {
+            error_setg(errp, "time must not be negative");
+            return NULL;
+        }
+        params = va_params(errp, "(I)", (xmlrpc_int64)time);
+        if (!params) {
+            return NULL;
+        }
+    }
+    return VA_TYPED_CALL(VaTime, time, &va_typed_set_time, params);
+}
+
+VaUsers *coroutine_fn qmp_va_get_users(const char *chardev, bool has_timeout,
+                                       double timeout, bool has_async,
+                                       bool async, Error **errp)
+{
+    return VA_TYPED_CALL(VaUsers, users, &va_typed_users, NULL);
+}
+
+VaFilesystems *coroutine_fn qmp_va_get_fsinfo(const char *chardev,
+                                              bool has_timeout,
+                                              double timeout,
+                                              bool has_async, bool async,
+                                              Error **errp)
+{
+    return VA_TYPED_CALL(VaFilesystems, filesystems, &va_typed_fsinfo,
+                         NULL);
+}
+
+VaAsyncCall *coroutine_fn qmp_va_set_user_password(const char *chardev,
+                                                   bool has_timeout,
+                                                   double timeout,
+                                                   bool has_async,
+                                                   bool async,
+                                                   const char *username,
+                                                   const char *password,
+                                                   bool crypted,
+                                                   Error **errp)
+{
+    g_autofree char *clear = NULL;
+    xmlrpc_value *params;
+    size_t len, i;
+
+    clear = (char *)qbase64_decode(password, -1, &len, errp);
+    if (!clear) {
+        error_prepend(errp, "password: ");
+        return NULL;
+    }
+    /* XML carries no control characters, and a password has none. */
+    for (i = 0; i < len && (uint8_t)clear[i] >= 0x20 && clear[i] != 0x7f;
+         i++) {
+        continue;
+    }
+    if (!len || i < len || !g_utf8_validate(clear, len, NULL)) {
+        error_setg(errp, "password must be base64 of text without control "
+                   "characters");
+        return NULL;
+    }
+    params = va_params(errp, "(s#sb)", clear, len, username,
+                       (xmlrpc_bool)crypted);
+    if (!params) {
+        return NULL;
+    }
+    return va_true_call(chardev, has_timeout, timeout, has_async && async,
+                        &va_typed_set_password, params, errp);
+}
+
+VaVcpus *coroutine_fn qmp_va_get_vcpus(const char *chardev, bool has_timeout,
+                                       double timeout, bool has_async,
+                                       bool async, Error **errp)
+{
+    return VA_TYPED_CALL(VaVcpus, vcpus, &va_typed_get_vcpus, NULL);
+}
+
+VaCount *coroutine_fn qmp_va_set_vcpus(const char *chardev, bool has_timeout,
+                                       double timeout, bool has_async,
+                                       bool async, VaVcpuList *vcpus,
+                                       Error **errp)
+{
+    xmlrpc_value *params = NULL, *arr, *item;
+    VaVcpuList *l;
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    arr = xmlrpc_array_new(&env);
+    /* can-offline is the guest's to say: not sent. */
+    for (l = vcpus; l && !env.fault_occurred; l = l->next) {
+        item = xmlrpc_build_value(&env, "{s:I,s:b}", "logical-id",
+                                  (xmlrpc_int64)l->value->logical_id,
+                                  "online", (xmlrpc_bool)l->value->online);
+        if (!env.fault_occurred) {
+            xmlrpc_array_append_item(&env, arr, item);
+            xmlrpc_DECREF(item);
+        }
+    }
+    if (!env.fault_occurred) {
+        params = xmlrpc_build_value(&env, "(A)", arr);
+    }
+    if (arr) {
+        xmlrpc_DECREF(arr);
+    }
+    if (env.fault_occurred) {
+        error_setg(errp, "%s", env.fault_string);
+        xmlrpc_env_clean(&env);
+        return NULL;
+    }
+    xmlrpc_env_clean(&env);
+    return VA_TYPED_CALL(VaCount, count, &va_typed_set_vcpus, params);
+}
+
+VaAsyncCall *coroutine_fn qmp_va_suspend(const char *chardev,
+                                         bool has_timeout, double timeout,
+                                         bool has_async, bool async,
+                                         VaSuspendMode mode, Error **errp)
+{
+    return va_true_call(chardev, has_timeout, timeout, has_async && async,
+                        &va_typed_suspend[mode], NULL, errp);
+}
+
+VaAuthorizedKeys *coroutine_fn
+qmp_va_ssh_get_authorized_keys(const char *chardev, bool has_timeout,
+                               double timeout, bool has_async, bool async,
+                               const char *username, Error **errp)
+{
+    xmlrpc_value *params = va_params(errp, "(s)", username);
+
+    if (!params) {
+        return NULL;
+    }
+    return VA_TYPED_CALL(VaAuthorizedKeys, authorized_keys,
+                         &va_typed_ssh_get, params);
+}
+
+VaAsyncCall *coroutine_fn
+qmp_va_ssh_add_authorized_keys(const char *chardev, bool has_timeout,
+                               double timeout, bool has_async, bool async,
+                               const char *username, strList *keys,
+                               bool has_reset, bool reset, Error **errp)
+{
+    xmlrpc_value *params = va_params_strlist(errp, username, keys);
+    xmlrpc_value *v;
+    xmlrpc_env env;
+
+    if (!params) {
+        return NULL;
+    }
+    if (has_reset) {
+        xmlrpc_env_init(&env);
+        v = xmlrpc_bool_new(&env, reset);
+        xmlrpc_array_append_item(&env, params, v);
+        xmlrpc_DECREF(v);
+        xmlrpc_env_clean(&env);
+    }
+    return va_true_call(chardev, has_timeout, timeout, has_async && async,
+                        &va_typed_ssh_add, params, errp);
+}
+
+VaAsyncCall *coroutine_fn
+qmp_va_ssh_remove_authorized_keys(const char *chardev, bool has_timeout,
+                                  double timeout, bool has_async,
+                                  bool async, const char *username,
+                                  strList *keys, Error **errp)
+{
+    xmlrpc_value *params = va_params_strlist(errp, username, keys);
+
+    if (!params) {
+        return NULL;
+    }
+    return va_true_call(chardev, has_timeout, timeout, has_async && async,
+                        &va_typed_ssh_remove, params, errp);
+}
+
 /* -- va-call ---------------------------------------------------------- */
 
 /* VA_CALL_DONE carries va-call's answer itself, not {"result": ...}. */
-static QObject *va_shape_any(QObject *answer, Error **errp)
+static QObject *va_shape_any(QObject *answer, const VirtagentTyped *t,
+                             Error **errp)
 {
     return qobject_ref(answer);
 }

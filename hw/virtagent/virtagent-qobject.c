@@ -416,3 +416,123 @@ xmlrpc_value *virtagent_from_qobject(QObject *obj, Error **errp)
     xmlrpc_env_clean(&env);
     return v;
 }
+
+/*
+ * Bounds of the typed commands' answers (qapi/virtagent.json): an answer
+ * is at most max-message bytes already, but what passes on to QMP should
+ * be of a size a management layer expects.
+ */
+#define VA_TYPED_LIST_MAX 8192
+#define VA_TYPED_STRING_MAX (16 * 1024)
+#define VA_TYPED_DATA_MAX (1024 * 1024)
+
+static bool va_typed_bounded(QObject *obj, const char *method, Error **errp)
+{
+    const QDictEntry *e;
+    QListEntry *le;
+    size_t n = 0;
+
+    switch (qobject_type(obj)) {
+    case QTYPE_QSTRING:
+        if (strlen(qstring_get_str(qobject_to(QString, obj))) >
+            VA_TYPED_STRING_MAX) {
+            error_setg(errp, "%s: the guest agent's answer holds a string "
+                       "over %d bytes", method, VA_TYPED_STRING_MAX);
+            return false;
+        }
+        return true;
+    case QTYPE_QLIST:
+        QLIST_FOREACH_ENTRY(qobject_to(QList, obj), le) {
+            if (++n > VA_TYPED_LIST_MAX) {
+                error_setg(errp, "%s: the guest agent's answer holds a "
+                           "list of more than %d entries", method,
+                           VA_TYPED_LIST_MAX);
+                return false;
+            }
+            if (!va_typed_bounded(qlist_entry_obj(le), method, errp)) {
+                return false;
+            }
+        }
+        return true;
+    case QTYPE_QDICT:
+        for (e = qdict_first(qobject_to(QDict, obj)); e;
+             e = qdict_next(qobject_to(QDict, obj), e)) {
+            if (!va_typed_bounded(qdict_entry_value(e), method, errp)) {
+                return false;
+            }
+        }
+        return true;
+    default:
+        return true;
+    }
+}
+
+static bool va_strv_has(const char *const *strv, const char *s)
+{
+    for (; strv && *strv; strv++) {
+        if (!strcmp(*strv, s)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+QDict *virtagent_typed_answer(QObject *answer, const VirtagentTyped *t,
+                              Error **errp)
+{
+    g_autoptr(QDict) d = NULL;
+    const char *const *k;
+    const QDictEntry *e;
+
+    if (t->wrap) {
+        d = qdict_new();
+        qdict_put_obj(d, t->wrap, qobject_ref(answer));
+    } else if (qobject_type(answer) == QTYPE_QDICT) {
+        d = qdict_clone_shallow(qobject_to(QDict, answer));
+        /* The asynchronous form's id is ours, never the guest's. */
+        if (qdict_haskey(d, "id")) {
+            error_setg(errp, "%s: the guest agent's answer has a member "
+                       "'id'", t->method);
+            return NULL;
+        }
+    } else {
+        error_setg(errp, "%s: the guest agent's answer is not a struct",
+                   t->method);
+        return NULL;
+    }
+    for (k = t->base64; k && *k; k++) {
+        QDict *tagged = qdict_get_qdict(d, *k);
+        const char *b64 = tagged && qdict_size(tagged) == 1 ?
+                          qdict_get_try_str(tagged, "base64") : NULL;
+
+        if (!qdict_haskey(d, *k)) {
+            continue;
+        }
+        if (!b64) {
+            error_setg(errp, "%s: member '%s' of the guest agent's answer "
+                       "is not base64", t->method, *k);
+            return NULL;
+        }
+        if (strlen(b64) > VA_TYPED_DATA_MAX) {
+            error_setg(errp, "%s: member '%s' of the guest agent's answer "
+                       "is over %d bytes", t->method, *k, VA_TYPED_DATA_MAX);
+            return NULL;
+        }
+        /* The new string is made before the old value is dropped. */
+        qdict_put_str(d, *k, b64);
+    }
+    for (e = qdict_first(d); e; e = qdict_next(d, e)) {
+        if (!va_strv_has(t->base64, qdict_entry_key(e)) &&
+            !va_typed_bounded(qdict_entry_value(e), t->method, errp)) {
+            return NULL;
+        }
+    }
+    for (k = t->required; k && *k; k++) {
+        if (!qdict_haskey(d, *k)) {
+            error_setg(errp, "%s: the guest agent's answer lacks '%s'",
+                       t->method, *k);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&d);
+}

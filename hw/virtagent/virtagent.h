@@ -75,4 +75,27 @@ VirtagentInfoList *virtagent_query(void);
 QObject *virtagent_to_qobject(xmlrpc_value *v, Error **errp);
 xmlrpc_value *virtagent_from_qobject(QObject *obj, Error **errp);
 
+/*
+ * What a typed command expects of a guest method's answer: @wrap names
+ * the member of the command's return type that the answer becomes (a
+ * list or a scalar); without it the answer must be a struct, without
+ * 'id'. @required lists the struct's members that must be there, and
+ * @base64 those that are <base64> (they become their base64 strings).
+ * Both NULL-terminated, or NULL.
+ */
+typedef struct VirtagentTyped {
+    const char *method;
+    const char *wrap;
+    const char *const *required;
+    const char *const *base64;
+} VirtagentTyped;
+
+/*
+ * The guest's @answer (borrowed) shaped for the QAPI input visitor, which
+ * then checks the types; NULL with @errp set when it is no struct, lacks
+ * a member, or is too large (lists, strings).
+ */
+QDict *virtagent_typed_answer(QObject *answer, const VirtagentTyped *t,
+                              Error **errp);
+
 #endif

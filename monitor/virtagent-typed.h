@@ -1,0 +1,53 @@
+/*
+ * virtagent - the typed commands' checks of a guest's answer
+ *
+ * Copyright (c) 2026 The virtagent authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Defined in virtagent-qmp-cmds.c, where the QMP commands of qemu-ga's
+ * kind use them; the HMP commands print what they return, so that both
+ * monitors refuse the same answers.
+ */
+#ifndef MONITOR_VIRTAGENT_TYPED_H
+#define MONITOR_VIRTAGENT_TYPED_H
+
+#include "hw/virtagent/virtagent.h"
+
+extern const VirtagentTyped va_typed_exec;
+extern const VirtagentTyped va_typed_exec_status;
+extern const VirtagentTyped va_typed_fsfreeze_freeze;
+extern const VirtagentTyped va_typed_fsfreeze_thaw;
+extern const VirtagentTyped va_typed_fsfreeze_status;
+extern const VirtagentTyped va_typed_network;
+extern const VirtagentTyped va_typed_get_time;
+extern const VirtagentTyped va_typed_users;
+extern const VirtagentTyped va_typed_fsinfo;
+
+/*
+ * The guest's @answer (borrowed) for the method @t describes, checked
+ * and converted; NULL with @errp set when it does not fit.
+ */
+VaExecPid *va_exec_pid_from(const VirtagentTyped *t, QObject *answer,
+                            Error **errp);
+VaExecStatus *va_exec_status_from(const VirtagentTyped *t, QObject *answer,
+                                  Error **errp);
+VaCount *va_count_from(const VirtagentTyped *t, QObject *answer,
+                       Error **errp);
+VaFsfreezeStatus *va_fsfreeze_status_from(const VirtagentTyped *t,
+                                          QObject *answer, Error **errp);
+VaNetworkInterfaces *va_network_interfaces_from(const VirtagentTyped *t,
+                                                QObject *answer,
+                                                Error **errp);
+VaTime *va_time_from(const VirtagentTyped *t, QObject *answer,
+                     Error **errp);
+VaUsers *va_users_from(const VirtagentTyped *t, QObject *answer,
+                       Error **errp);
+VaFilesystems *va_filesystems_from(const VirtagentTyped *t, QObject *answer,
+                                   Error **errp);
+VaVcpus *va_vcpus_from(const VirtagentTyped *t, QObject *answer,
+                       Error **errp);
+VaAuthorizedKeys *va_authorized_keys_from(const VirtagentTyped *t,
+                                          QObject *answer, Error **errp);
+
+#endif
