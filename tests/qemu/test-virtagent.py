@@ -1617,6 +1617,223 @@ def large_answer_decoded_off_main_loop(ctx):
                            last * 1000, feed))
 
 
+# -- the commands of qemu-ga's kind ------------------------------------
+
+IFACES = [{"name": "lo", "ip-addresses": [
+              {"ip-address-type": "ipv4", "ip-address": "127.0.0.1",
+               "prefix": 8}],
+           "statistics": {"rx-bytes": 10, "rx-packets": 1, "rx-errs": 0,
+                          "rx-dropped": 0, "tx-bytes": 10, "tx-packets": 1,
+                          "tx-errs": 0, "tx-dropped": 0}},
+          {"name": "eth0", "hardware-address": "52:54:00:12:34:56",
+           "ip-addresses": [
+              {"ip-address-type": "ipv4", "ip-address": "10.0.2.15",
+               "prefix": 24},
+              {"ip-address-type": "ipv6", "ip-address": "fe80::1"}]}]
+FSINFO = [{"name": "vda1", "mountpoint": "/", "type": "ext4",
+           "used-bytes": 2**33, "total-bytes": 2**34,
+           "total-bytes-privileged": 2**34 + 4096,
+           "disk": [{"dev": "/dev/vda", "bus-type": "virtio",
+                     "serial": "disk0"}]},
+          {"name": "tmpfs", "mountpoint": "/run", "type": "tmpfs",
+           "disk": []}]
+NS = 1764583200123456789
+
+# (command, arguments, method, the parameters the guest gets, the guest's
+# answer, what the command returns)
+TYPED = (
+    ("va-exec", {"path": "sh", "arg": ["-c", "echo hi"]}, "va.exec",
+     (["sh", "-c", "echo hi"],), {"pid": 42}, {"pid": 42}),
+    ("va-exec", {"path": "cat", "env": ["A=1"], "input-data": "aGk=",
+                 "capture-output": "merged", "kill-after": 1.5,
+                 "output-limit": 100},
+     "va.exec", (["cat"], {"env": ["A=1"], "input-data": b"hi",
+                          "capture-output": "merged", "timeout-ms": 1500,
+                          "output-limit": 100}), {"pid": 43}, {"pid": 43}),
+    ("va-exec", {"path": "true", "capture-output": True}, "va.exec",
+     (["true"], {"capture-output": True}), {"pid": 44}, {"pid": 44}),
+    ("va-exec-status", {"pid": 42}, "va.exec_status", (42,),
+     {"exited": False}, {"exited": False}),
+    ("va-exec-status", {"pid": 42}, "va.exec_status", (42,),
+     {"exited": True, "exitcode": 3, "out-data": b"hi\n",
+      "err-data": b"", "out-truncated": True},
+     {"exited": True, "exitcode": 3, "out-data": "aGkK", "err-data": "",
+      "out-truncated": True}),
+    ("va-exec-status", {"pid": 7}, "va.exec_status", (7,),
+     {"exited": True, "signal": 9, "timed-out": True},
+     {"exited": True, "signal": 9, "timed-out": True}),
+    ("va-fsfreeze-freeze", {}, "va.fsfreeze_freeze", (), 2, {"count": 2}),
+    ("va-fsfreeze-freeze", {"mountpoints": ["/", "/data"]},
+     "va.fsfreeze_freeze_list", (["/", "/data"],), 2, {"count": 2}),
+    ("va-fsfreeze-thaw", {}, "va.fsfreeze_thaw", (), 2, {"count": 2}),
+    ("va-fsfreeze-status", {}, "va.fsfreeze_status", (), "frozen",
+     {"status": "frozen"}),
+    ("va-network-get-interfaces", {}, "va.network_get_interfaces", (),
+     IFACES, {"interfaces": IFACES}),
+    ("va-get-time", {}, "va.get_time", (), NS, {"time": NS}),
+    ("va-set-time", {"time": NS}, "va.set_time", (NS,), NS, {"time": NS}),
+    ("va-set-time", {}, "va.set_time", (), NS, {"time": NS}),
+    ("va-get-users", {}, "va.get_users", (),
+     [{"user": "root", "login-time": 1764583200.5}],
+     {"users": [{"user": "root", "login-time": 1764583200.5}]}),
+    ("va-get-fsinfo", {}, "va.get_fsinfo", (), FSINFO,
+     {"filesystems": FSINFO}),
+    ("va-set-user-password", {"username": "bob", "password": "c2VjcmV0",
+                              "crypted": False},
+     "va.set_user_password", ("secret", "bob", False), True, {}),
+    ("va-get-vcpus", {}, "va.get_vcpus", (),
+     [{"logical-id": 0, "online": True, "can-offline": False},
+      {"logical-id": 1, "online": False, "can-offline": True}],
+     {"vcpus": [{"logical-id": 0, "online": True, "can-offline": False},
+                {"logical-id": 1, "online": False, "can-offline": True}]}),
+    ("va-set-vcpus", {"vcpus": [{"logical-id": 1, "online": False,
+                                 "can-offline": True}]},
+     "va.set_vcpus", ([{"logical-id": 1, "online": False}],), 1,
+     {"count": 1}),
+    ("va-suspend", {"mode": "ram"}, "va.suspend_ram", (), True, {}),
+    ("va-suspend", {"mode": "disk"}, "va.suspend_disk", (), True, {}),
+    ("va-suspend", {"mode": "hybrid"}, "va.suspend_hybrid", (), True, {}),
+    ("va-ssh-get-authorized-keys", {"username": "bob"},
+     "va.ssh_get_authorized_keys", ("bob",), {"keys": ["ssh-ed25519 AAA"]},
+     {"keys": ["ssh-ed25519 AAA"]}),
+    ("va-ssh-add-authorized-keys", {"username": "bob",
+                                    "keys": ["ssh-ed25519 AAA"]},
+     "va.ssh_add_authorized_keys", ("bob", ["ssh-ed25519 AAA"]), True, {}),
+    ("va-ssh-add-authorized-keys", {"username": "bob", "keys": ["k"],
+                                    "reset": True},
+     "va.ssh_add_authorized_keys", ("bob", ["k"], True), True, {}),
+    ("va-ssh-remove-authorized-keys", {"username": "bob", "keys": ["k"]},
+     "va.ssh_remove_authorized_keys", ("bob", ["k"]), True, {}),
+)
+
+
+@test
+def typed_commands_sync_and_async(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    for cmd, args, method, params, answer, expect in TYPED:
+        cid = q.send(cmd, chardev="va0", **args)
+        got = g.answer(method, answer)
+        check(got == params, "%s: the guest got %r" % (cmd, got))
+        r = q.wait(cid)
+        check(r.get("return") == expect, "%s: %r" % (cmd, r))
+        r = q.cmd(cmd, chardev="va0", **args, **ASYNC)
+        check(list(r) == ["id"], "%s async: %r" % (cmd, r))
+        g.answer(method, answer)
+        e = call_done(q, r["id"])["data"]
+        check(e == {"id": r["id"], "chardev": "va0", "result": expect},
+              "%s async: %r" % (cmd, e))
+
+
+# (command, arguments, method, an answer that does not fit, the error)
+MISFITS = (
+    ("va-exec", {"path": "x"}, "va.exec", {"pid": "42"},
+     "Invalid parameter type for 'pid', expected: integer"),
+    ("va-exec", {"path": "x"}, "va.exec", {}, "lacks 'pid'"),
+    ("va-exec", {"path": "x"}, "va.exec", [42], "not a struct"),
+    ("va-exec", {"path": "x"}, "va.exec", {"pid": 1, "id": 5},
+     "has a member 'id'"),
+    ("va-exec", {"path": "x"}, "va.exec", {"pid": 1, "extra": 5},
+     "'extra' is unexpected"),
+    ("va-exec-status", {"pid": 1}, "va.exec_status",
+     {"exited": True, "exitcode": 0, "out-data": "aGk="},
+     "member 'out-data' of the guest agent's answer is not base64"),
+    ("va-exec-status", {"pid": 1}, "va.exec_status",
+     {"exited": True, "exitcode": 1.5}, "expected: integer"),
+    ("va-exec-status", {"pid": 1}, "va.exec_status", {"exitcode": 0},
+     "lacks 'exited'"),
+    ("va-fsfreeze-freeze", {}, "va.fsfreeze_freeze", "2",
+     "expected: integer"),
+    ("va-fsfreeze-status", {}, "va.fsfreeze_status", "melted",
+     "Parameter 'status' does not accept value 'melted'"),
+    ("va-network-get-interfaces", {}, "va.network_get_interfaces",
+     [{"name": "eth0", "ip-addresses": [{"ip-address-type": "ipv5",
+                                         "ip-address": "x"}]}],
+     "does not accept value 'ipv5'"),
+    ("va-network-get-interfaces", {}, "va.network_get_interfaces",
+     [{"hardware-address": "x"}], "'interfaces[0].name' is missing"),
+    ("va-network-get-interfaces", {}, "va.network_get_interfaces",
+     {"name": "eth0"}, "expected: array"),
+    ("va-get-time", {}, "va.get_time", 1.5, "expected: integer"),
+    ("va-get-users", {}, "va.get_users", [{"user": "x", "login-time": "y"}],
+     "expected: number"),
+    ("va-get-fsinfo", {}, "va.get_fsinfo",
+     [{"name": "a", "mountpoint": "/", "type": "ext4"}],
+     "'filesystems[0].disk' is missing"),
+    ("va-get-vcpus", {}, "va.get_vcpus", [{"logical-id": 0}],
+     "'vcpus[0].online' is missing"),
+    ("va-ssh-get-authorized-keys", {"username": "u"},
+     "va.ssh_get_authorized_keys", {"keys": ["a" * (16 * 1024 + 1)]},
+     "string over 16384 bytes"),
+    ("va-ssh-get-authorized-keys", {"username": "u"},
+     "va.ssh_get_authorized_keys", {"keys": [1]}, "expected: string"),
+    ("va-suspend", {"mode": "ram"}, "va.suspend_ram", False,
+     "va.suspend_ram: the guest agent's answer is not true"),
+    ("va-set-user-password", {"username": "u", "password": "eA==",
+                              "crypted": True},
+     "va.set_user_password", "ok", "is not true"),
+)
+
+
+@test
+def typed_answers_that_do_not_fit(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    for cmd, args, method, answer, want in MISFITS:
+        cid = q.send(cmd, chardev="va0", **args)
+        g.answer(method, answer)
+        desc = qmp_error(q.wait(cid))
+        check(desc.startswith(method + ": ") and want in desc,
+              "%s: %r" % (cmd, desc))
+        r = q.cmd(cmd, chardev="va0", **args, **ASYNC)
+        g.answer(method, answer)
+        e = call_done(q, r["id"])["data"]
+        check("result" not in e and e.get("error") == desc,
+              "%s async: %r" % (cmd, e))
+    # what a guest sends stays JSON: control characters are refused at
+    # the boundary, C1 and others pass, and JSON carries them
+    cid = q.send("va-get-users", chardev="va0")
+    g.answer("va.get_users", [{"user": "a\x1b[2J", "login-time": 1}])
+    desc = qmp_error(q.wait(cid))
+    check("control character 0x1b" in desc, desc)
+    odd = "a\u009b\u00e9\ufffd"
+    cid = q.send("va-get-users", chardev="va0")
+    g.answer("va.get_users", [{"user": odd, "login-time": 1}])
+    r = q.wait(cid)
+    check(r.get("return") == {"users": [{"user": odd, "login-time": 1}]},
+          "%r" % r)
+
+
+@test
+def typed_arguments_refused(ctx):
+    vm = ctx.vm()
+    q = vm.qmp
+    for cmd, args, want in (
+            ("va-exec", {"path": ""}, "path must name a program"),
+            ("va-exec", {"path": "x", "input-data": "!!"}, "input-data: "),
+            ("va-exec", {"path": "x", "kill-after": 0}, "kill-after must"),
+            ("va-exec", {"path": "x", "output-limit": 0},
+             "output-limit must be 1 to 524288"),
+            ("va-exec", {"path": "x", "capture-output": "some"},
+             "capture-output"),
+            ("va-exec-status", {"pid": 0}, "pid must be"),
+            ("va-set-time", {"time": -1}, "time must not be negative"),
+            ("va-set-user-password", {"username": "u", "password": "!",
+                                      "crypted": False}, "password: "),
+            ("va-set-user-password", {"username": "u", "password": "YQpi",
+                                      "crypted": False},
+             "without control characters"),
+            ("va-suspend", {"mode": "s5"}, "'mode' does not accept"),
+            ("va-get-time", {"timeout": 0}, "timeout must be")):
+        desc = qmp_error(q.cmd_raw(cmd, chardev="va0", **args))
+        check(want in desc, "%s %r: %r" % (cmd, args, desc))
+    # nothing reached the guest
+    check(q.cmd("query-virtagent")[0]["sent"] == 0, "a call was sent")
+
+
+
 class Ctx:
     def __init__(self, binary, extra, tmp, wrapper):
         self.binary = binary
