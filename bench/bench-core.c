@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -302,6 +303,86 @@ static double median(double *v, size_t n)
     return v[n / 2];
 }
 
+/*
+ * The answer shapes that cost xmlrpc-c the most per byte, each padded to
+ * @max bytes: what QEMU's chardev pays to decode a small answer in its
+ * main loop (hw/virtagent/virtagent-call.c, VA_INLINE_DECODE_MAX). The
+ * slowest shape's median decode, in us.
+ */
+#define SMALL_SHAPES 5
+
+static double small_answer_worst(size_t max, const char **worst)
+{
+    static const struct {
+        const char *name, *open, *item, *close;
+    } shapes[SMALL_SHAPES] = {
+        { "empty values", "<array><data>", "<value/>", "</data></array>" },
+        { "ints", "<array><data>", "<value><i4>7</i4></value>",
+          "</data></array>" },
+        { "character references", "<string>", "&#xFFFD;", "</string>" },
+        { "struct members", "<struct>",
+          "<member><name>m%d</name><value/></member>", "</struct>" },
+        { "nested arrays", "<array><data>", "<value><array><data>",
+          "</data></array>" },
+    };
+    double worst_us = 0;
+
+    for (int s = 0; s < SMALL_SHAPES; s++) {
+        GString *doc = g_string_new("<?xml version=\"1.0\"?><methodResponse>"
+                                    "<params><param><value>");
+        const char *tail = "</value></param></params></methodResponse>";
+        GString *close = g_string_new(shapes[s].close);
+        double t[ROUNDS];
+        int n = 0, depth = 0;
+
+        g_string_append(doc, shapes[s].open);
+        for (;;) {
+            g_autofree char *item = g_strdup_printf(shapes[s].item, n);
+            const char *end = "</data></array></value>";
+
+            if (s == SMALL_SHAPES - 1) {
+                /* Nesting stops at the boundary's depth limit. */
+                if (depth >= 18 || doc->len + strlen(item) +
+                    close->len + strlen(end) + strlen(tail) > max) {
+                    break;
+                }
+                g_string_prepend(close, end);
+                depth++;
+            } else if (doc->len + strlen(item) + close->len +
+                       strlen(tail) > max) {
+                break;
+            }
+            g_string_append(doc, item);
+            n++;
+        }
+        g_string_append(doc, close->str);
+        g_string_append(doc, tail);
+        for (int r = 0; r < ROUNDS; r++) {
+            gint64 start = g_get_monotonic_time();
+            GError *err = NULL;
+
+            for (int i = 0; i < 200; i++) {
+                xmlrpc_value *v = va_codec_decode_reply(doc->str, doc->len,
+                                                        1 << 20, &err);
+
+                if (!v) {
+                    g_error("%s: %s", shapes[s].name, err->message);
+                }
+                xmlrpc_DECREF(v);
+            }
+            t[r] = (g_get_monotonic_time() - start) / 200.0;
+        }
+        qsort(t, ROUNDS, sizeof(t[0]), cmp_double);
+        if (t[ROUNDS / 2] > worst_us) {
+            worst_us = t[ROUNDS / 2];
+            *worst = shapes[s].name;
+        }
+        g_string_free(doc, TRUE);
+        g_string_free(close, TRUE);
+    }
+    return worst_us;
+}
+
 int main(int argc, char **argv)
 {
     long serial_n = argc > 1 ? atol(argv[1]) : 20000;
@@ -315,6 +396,8 @@ int main(int argc, char **argv)
     int sv[2];
     double t, rtt_us, rtt_threads_us, rtt_bare_us, per_s, floor_us, io_us;
     double one[ROUNDS], bare[ROUNDS], floor[ROUNDS], io[ROUNDS];
+    double worst_us;
+    const char *worst = "";
 
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
         perror("socketpair");
@@ -388,6 +471,11 @@ int main(int argc, char **argv)
            rtt_bare_us / floor_us, (floor_us + io_us) / floor_us);
     printf("target: pipelined >= 40000 calls/s: %s\n",
            per_s >= 40000 ? "met" : "not met");
+    for (size_t max = 512; max <= 4096; max *= 8) {
+        worst_us = small_answer_worst(max, &worst);
+        printf("slowest %zu-byte answer to decode (%s): %.1f us\n", max,
+               worst, worst_us);
+    }
     xmlrpc_registry_free(reg);
     xmlrpc_env_clean(&env);
     printf("bench-core: serial_rtt_us=%.1f pipelined_calls_per_s=%.0f "
