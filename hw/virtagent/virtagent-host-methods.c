@@ -5,14 +5,19 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * va.hello, va.ping, va.capabilities and va.notify. They run in a worker
- * thread, where the guest's document was parsed (virtagent.c), and take
- * the BQL for what touches the chardev or the monitor.
+ * va.hello, va.ping, va.capabilities, va.notify and va.exec_done. They
+ * run in a worker thread, where the guest's document was parsed
+ * (virtagent.c), and take the BQL for what touches the chardev or the
+ * monitor.
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-events-virtagent.h"
+#include "qapi/qapi-visit-virtagent.h"
+#include "qapi/qobject-input-visitor.h"
 #include "qemu/main-loop.h"
+#include "qobject/qbool.h"
+#include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "qobject/qobject.h"
 #include "hw/virtagent/virtagent-internal.h"
@@ -22,6 +27,8 @@
 #define VA_NAME_MAX 64
 #define VA_HELLO_METHODS_MAX 256
 #define VA_NOTIFY_DATA_MAX 4096
+/* va.exec_done carries at most this much output (docs/protocol.md 5.2). */
+#define VA_EXEC_DONE_DATA_MAX (16 * 1024)
 
 #define VA_HOST_VERSION "qemu " QEMU_VERSION
 
@@ -322,6 +329,152 @@ static xmlrpc_value *va_rpc_notify(xmlrpc_env *env, xmlrpc_value *params,
     return xmlrpc_bool_new(env, true);
 }
 
+static const char *const va_exec_done_required[] = { "exited", NULL };
+static const char *const va_exec_done_base64[] = {
+    "out-data", "err-data", NULL,
+};
+static const VirtagentTyped va_exec_done_typed = {
+    .method = "va.exec_done",
+    .required = va_exec_done_required,
+    .base64 = va_exec_done_base64,
+};
+
+/* The bytes base64 @s stands for (g_base64_encode() made it). */
+static size_t va_base64_size(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    size_t n = len / 4 * 3;
+
+    if (len && s[len - 1] == '=') {
+        n--;
+    }
+    if (len > 1 && s[len - 2] == '=') {
+        n--;
+    }
+    return n;
+}
+
+/*
+ * va.exec_done's status: va.exec_status's answer, finished, with
+ * data-omitted (in *@omitted) when the output was left out; checked as
+ * the typed commands check answers. NULL with @errp set.
+ */
+static VaExecStatus *va_exec_done_status(xmlrpc_value *v, bool *omitted,
+                                         Error **errp)
+{
+    g_autoptr(VaExecStatus) st = NULL;
+    g_autoptr(QDict) d = NULL;
+    QObject *obj;
+    QDict *dict;
+    Visitor *vis;
+    bool ok;
+
+    obj = virtagent_to_qobject(v, errp);
+    if (!obj) {
+        return NULL;
+    }
+    dict = qobject_to(QDict, obj);
+    if (dict && qdict_haskey(dict, "data-omitted")) {
+        QBool *b = qobject_to(QBool, qdict_get(dict, "data-omitted"));
+
+        if (!b) {
+            error_setg(errp, "va.exec_done: data-omitted is not a boolean");
+            qobject_unref(obj);
+            return NULL;
+        }
+        *omitted = qbool_get_bool(b);
+        qdict_del(dict, "data-omitted");
+    }
+    d = virtagent_typed_answer(obj, &va_exec_done_typed, errp);
+    qobject_unref(obj);
+    if (!d) {
+        return NULL;
+    }
+    vis = qobject_input_visitor_new(QOBJECT(d));
+    ok = visit_type_VaExecStatus(vis, NULL, &st, errp);
+    visit_free(vis);
+    if (!ok) {
+        error_prepend(errp, "va.exec_done: ");
+        return NULL;
+    }
+    if (!st->exited || st->has_exitcode == st->has_signal) {
+        error_setg(errp, "va.exec_done: the status must say exited, with "
+                   "exitcode or signal");
+        return NULL;
+    }
+    if (va_base64_size(st->out_data) + va_base64_size(st->err_data) >
+        VA_EXEC_DONE_DATA_MAX || (*omitted && (st->out_data ||
+                                                st->err_data))) {
+        error_setg(errp, "va.exec_done: output over %d bytes, or beside "
+                   "data-omitted", VA_EXEC_DONE_DATA_MAX);
+        return NULL;
+    }
+    return g_steal_pointer(&st);
+}
+
+/*
+ * va.exec_done(pid, status) -> VA_EXEC_DONE. One event per process: not
+ * throttled by QMP (which keeps only the latest per key) but bounded by
+ * the guest-call rate limit.
+ */
+static xmlrpc_value *va_rpc_exec_done(xmlrpc_env *env, xmlrpc_value *params,
+                                      void *server_info, void *call_info)
+{
+    VirtagentChardev *va = va_from_call(call_info);
+    g_autoptr(VaExecStatus) st = NULL;
+    bool omitted = false;
+    Error *err = NULL;
+    xmlrpc_value *v;
+    int pid = 0;
+
+    if (!va_count_params(env, params, 2, 2)) {
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 0, &v);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+        xmlrpc_read_int(env, v, &pid);
+    }
+    xmlrpc_DECREF(v);
+    if (env->fault_occurred || pid <= 0) {
+        xmlrpc_env_set_fault(env, VA_FAULT_INVALID_ARGS,
+                             "pid must be a positive int");
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 1, &v);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    /* Checked here, in the worker: only the event needs the BQL. */
+    st = va_exec_done_status(v, &omitted, &err);
+    xmlrpc_DECREF(v);
+    if (!st) {
+        xmlrpc_env_set_fault(env, VA_FAULT_INVALID_ARGS,
+                             error_get_pretty(err));
+        error_free(err);
+        return NULL;
+    }
+    {
+        BQL_LOCK_GUARD();
+
+        if (!va_current(env, va)) {
+            return NULL;
+        }
+        trace_virtagent_exec_done(va_label(va), pid, omitted);
+        qapi_event_send_va_exec_done(va_label(va), pid, st->has_exitcode,
+                                     st->exitcode, st->has_signal,
+                                     st->signal, st->out_data, st->err_data,
+                                     st->has_out_truncated,
+                                     st->out_truncated,
+                                     st->has_err_truncated,
+                                     st->err_truncated, st->has_timed_out,
+                                     st->timed_out, omitted);
+    }
+    return xmlrpc_bool_new(env, true);
+}
+
 bool virtagent_register_methods(VirtagentChardev *va, Error **errp)
 {
     static const struct xmlrpc_method_info3 methods[] = {
@@ -347,6 +500,12 @@ bool virtagent_register_methods(VirtagentChardev *va, Error **errp)
             .methodFunction = va_rpc_notify,
             .help = "va.notify(name[, data]): emits QMP event "
                     "VA_GUEST_NOTIFY; rate-limited",
+        }, {
+            .methodName = "va.exec_done",
+            .methodFunction = va_rpc_exec_done,
+            .signatureString = "b:iS",
+            .help = "va.exec_done(pid, status): a process of va.exec "
+                    "finished; emits QMP event VA_EXEC_DONE",
         },
     };
     xmlrpc_registry *reg = va_channel_registry(va->ch);

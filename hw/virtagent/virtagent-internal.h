@@ -121,7 +121,8 @@ void virtagent_reset(VirtagentChardev *va, const char *reason);
  * virtagent-host-methods.c: what the guest may call here (system.multicall
  * would evade the limits), and the methods themselves.
  */
-#define VA_HOST_METHODS "va.hello,va.ping,va.capabilities,va.notify"
+#define VA_HOST_METHODS \
+    "va.hello,va.ping,va.capabilities,va.notify,va.exec_done"
 bool virtagent_register_methods(VirtagentChardev *va, Error **errp);
 
 /*

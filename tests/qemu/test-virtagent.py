@@ -524,7 +524,7 @@ def host_methods(ctx):
     check(g.call("va.ping", ()) == "pong", "va.ping")
     caps = g.call("va.capabilities", ())
     check(caps["methods"] == ["va.hello", "va.ping", "va.capabilities",
-                              "va.notify"], "%r" % caps)
+                              "va.notify", "va.exec_done"], "%r" % caps)
     for method, params in (("va.nope", ()), ("system.multicall", ([],)),
                            ("va.ping", (1,))):
         try:
@@ -1831,6 +1831,54 @@ def typed_arguments_refused(ctx):
         check(want in desc, "%s %r: %r" % (cmd, args, desc))
     # nothing reached the guest
     check(q.cmd("query-virtagent")[0]["sent"] == 0, "a call was sent")
+
+
+
+@test
+def exec_done_event(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    VA_FAULT_INVALID_ARGS = 1007
+    # as qemu-va sends it: the output when small, else data-omitted
+    st = {"exited": True, "exitcode": 0, "out-data": b"hi\n",
+          "err-data": b""}
+    check(g.call("va.exec_done", (42, st)) is True, "va.exec_done")
+    e = q.event("VA_EXEC_DONE")["data"]
+    check(e == {"chardev": "va0", "pid": 42, "exitcode": 0,
+                "out-data": "aGkK", "err-data": "", "data-omitted": False},
+          "%r" % e)
+    # one event per process, none coalesced: QMP does not throttle them
+    for pid in (43, 44):
+        g.call("va.exec_done", (pid, {"exited": True, "signal": 9,
+                                      "timed-out": True,
+                                      "data-omitted": True}))
+    for pid in (43, 44):
+        e = q.event("VA_EXEC_DONE", pred=lambda e: e["data"]["pid"] == pid)
+        check(e["data"] == {"chardev": "va0", "pid": pid, "signal": 9,
+                            "timed-out": True, "data-omitted": True},
+              "%r" % e)
+    ok = {"exited": True, "exitcode": 1}
+    for params in ((0, ok), ("42", ok), (2**40, ok), (42,), (42, ok, 1),
+                   (42, [1]), (42, {"exited": False}), (42, {"exited": True}),
+                   (42, {"exited": True, "exitcode": 0, "signal": 9}),
+                   (42, {"exited": True, "exitcode": "0"}),
+                   (42, dict(ok, id=1)), (42, dict(ok, extra=1)),
+                   (42, dict(ok, **{"out-data": "aGk="})),
+                   (42, dict(ok, **{"data-omitted": 1})),
+                   (42, dict(ok, **{"data-omitted": True,
+                                    "out-data": b"x"})),
+                   (42, dict(ok, **{"out-data": b"x" * 8192,
+                                    "err-data": b"y" * 8193}))):
+        try:
+            g.call("va.exec_done", params)
+            raise TestFailure("no fault for %r" % (params,))
+        except xmlrpc.client.Fault as f:
+            check(f.faultCode == VA_FAULT_INVALID_ARGS, "%r: %r" %
+                  (params, f))
+    q.cmd("query-status")
+    check(not [x for x in q.events if x["event"] == "VA_EXEC_DONE"],
+          "an event for a refused call")
 
 
 
