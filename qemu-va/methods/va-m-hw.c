@@ -20,10 +20,21 @@
 
 #define VA_VCPUS_MAX 8192
 
-/* Entries of @dir named @prefix followed by a number, in order. */
-static GArray *va_sys_indexes(const VAGuestRpc *rpc, const char *dir,
-                              const char *prefix)
+/*
+ * @file of /sys/devices/system/@kind/@kind@id (cpu/cpu3/online,
+ * memory/memory7/state), or that directory when @file is NULL.
+ */
+static char *va_dev_file(const char *kind, gint64 id, const char *file)
 {
+    return g_strdup_printf("/sys/devices/system/%s/%s%" G_GINT64_FORMAT
+                           "%s%s", kind, kind, id, file ? "/" : "",
+                           file ? file : "");
+}
+
+/* The numbers of /sys/devices/system/@kind/@kind*, in order. */
+static GArray *va_sys_indexes(const VAGuestRpc *rpc, const char *kind)
+{
+    g_autofree char *dir = g_strdup_printf("/sys/devices/system/%s", kind);
     g_autofree char *path = va_sys_path(rpc, dir);
     GArray *ids = g_array_new(false, false, sizeof(gint64));
     GDir *d = g_dir_open(path, 0, NULL);
@@ -32,8 +43,8 @@ static GArray *va_sys_indexes(const VAGuestRpc *rpc, const char *dir,
     while (d && (name = g_dir_read_name(d))) {
         guint64 id;
 
-        if (g_str_has_prefix(name, prefix) &&
-            g_ascii_string_to_unsigned(name + strlen(prefix), 10, 0,
+        if (g_str_has_prefix(name, kind) &&
+            g_ascii_string_to_unsigned(name + strlen(kind), 10, 0,
                                        G_MAXINT, &id, NULL)) {
             gint64 v = id;
 
@@ -123,33 +134,45 @@ static bool va_id_online(xmlrpc_env *env, xmlrpc_value *list, int i,
     return ok;
 }
 
+/* One struct from @entry for each /sys/devices/system/@kind/@kind*. */
+static xmlrpc_value *va_sys_list(xmlrpc_env *env, const VAGuestRpc *rpc,
+                                 const char *kind,
+                                 xmlrpc_value *(*entry)(xmlrpc_env *env,
+                                                        const VAGuestRpc *rpc,
+                                                        gint64 id))
+{
+    g_autoptr(GArray) ids = va_sys_indexes(rpc, kind);
+    xmlrpc_value *ret = xmlrpc_array_new(env);
+    guint i;
+
+    for (i = 0; i < ids->len && !env->fault_occurred; i++) {
+        va_array_append_take(env, ret,
+                             entry(env, rpc, g_array_index(ids, gint64, i)));
+    }
+    return va_result(env, ret);
+}
+
+static xmlrpc_value *va_vcpu(xmlrpc_env *env, const VAGuestRpc *rpc,
+                             gint64 id)
+{
+    g_autofree char *file = va_dev_file("cpu", id, "online");
+    g_autofree char *online = va_sys_read(rpc, file);
+    xmlrpc_value *c = xmlrpc_struct_new(env);
+
+    va_struct_set_int(env, c, "logical-id", id);
+    /* No online file: a CPU that cannot go offline (often cpu0). */
+    va_struct_set_bool(env, c, "online", !online || online[0] == '1');
+    va_struct_set_bool(env, c, "can-offline", online != NULL);
+    return va_result(env, c);
+}
+
 static xmlrpc_value *va_rpc_get_vcpus(xmlrpc_env *env, xmlrpc_value *params,
                                       void *server_info, void *call_info)
 {
-    VAGuestRpc *rpc = server_info;
-    g_autoptr(GArray) ids = NULL;
-    xmlrpc_value *ret;
-    guint i;
-
     if (!va_check_count(env, "va.get_vcpus", params, 0)) {
         return NULL;
     }
-    ids = va_sys_indexes(rpc, "/sys/devices/system/cpu", "cpu");
-    ret = xmlrpc_array_new(env);
-    for (i = 0; i < ids->len && !env->fault_occurred; i++) {
-        gint64 id = g_array_index(ids, gint64, i);
-        g_autofree char *file = g_strdup_printf(
-            "/sys/devices/system/cpu/cpu%" G_GINT64_FORMAT "/online", id);
-        g_autofree char *online = va_sys_read(rpc, file);
-        xmlrpc_value *c = xmlrpc_struct_new(env);
-
-        va_struct_set_int(env, c, "logical-id", id);
-        /* No online file: a CPU that cannot go offline (often cpu0). */
-        va_struct_set_bool(env, c, "online", !online || online[0] == '1');
-        va_struct_set_bool(env, c, "can-offline", online != NULL);
-        va_array_append_take(env, ret, c);
-    }
-    return va_result(env, ret);
+    return va_sys_list(env, server_info, "cpu", va_vcpu);
 }
 
 static xmlrpc_value *va_rpc_set_vcpus(xmlrpc_env *env, xmlrpc_value *params,
@@ -190,12 +213,10 @@ static xmlrpc_value *va_rpc_set_vcpus(xmlrpc_env *env, xmlrpc_value *params,
             }
             break;
         }
-        file = g_strdup_printf("/sys/devices/system/cpu/cpu%" G_GINT64_FORMAT
-                               "/online", id);
+        file = va_dev_file("cpu", id, "online");
         cur = va_sys_read(rpc, file);
         if (!cur) {
-            g_autofree char *dir = g_strdup_printf(
-                "/sys/devices/system/cpu/cpu%" G_GINT64_FORMAT, id);
+            g_autofree char *dir = va_dev_file("cpu", id, NULL);
             g_autofree char *dpath = va_sys_path(rpc, dir);
 
             /* Always online: asking for that is no error. */
@@ -230,41 +251,32 @@ static xmlrpc_value *va_rpc_set_vcpus(xmlrpc_env *env, xmlrpc_value *params,
     return env->fault_occurred ? NULL : xmlrpc_int_new(env, done);
 }
 
+static xmlrpc_value *va_memory_block(xmlrpc_env *env, const VAGuestRpc *rpc,
+                                     gint64 id)
+{
+    g_autofree char *sf = va_dev_file("memory", id, "state");
+    g_autofree char *rf = va_dev_file("memory", id, "removable");
+    g_autofree char *state = va_sys_read(rpc, sf);
+    g_autofree char *removable = va_sys_read(rpc, rf);
+    xmlrpc_value *b = xmlrpc_struct_new(env);
+
+    va_struct_set_i8(env, b, "phys-index", id);
+    va_struct_set_bool(env, b, "online",
+                       state && strcmp(state, "offline") != 0);
+    va_struct_set_bool(env, b, "can-offline",
+                       removable && removable[0] == '1');
+    return va_result(env, b);
+}
+
 static xmlrpc_value *va_rpc_get_memory_blocks(xmlrpc_env *env,
                                               xmlrpc_value *params,
                                               void *server_info,
                                               void *call_info)
 {
-    VAGuestRpc *rpc = server_info;
-    g_autoptr(GArray) ids = NULL;
-    xmlrpc_value *ret;
-    guint i;
-
     if (!va_check_count(env, "va.get_memory_blocks", params, 0)) {
         return NULL;
     }
-    ids = va_sys_indexes(rpc, "/sys/devices/system/memory", "memory");
-    ret = xmlrpc_array_new(env);
-    for (i = 0; i < ids->len && !env->fault_occurred; i++) {
-        gint64 id = g_array_index(ids, gint64, i);
-        g_autofree char *sf = g_strdup_printf(
-            "/sys/devices/system/memory/memory%" G_GINT64_FORMAT "/state",
-            id);
-        g_autofree char *rf = g_strdup_printf(
-            "/sys/devices/system/memory/memory%" G_GINT64_FORMAT
-            "/removable", id);
-        g_autofree char *state = va_sys_read(rpc, sf);
-        g_autofree char *removable = va_sys_read(rpc, rf);
-        xmlrpc_value *b = xmlrpc_struct_new(env);
-
-        va_struct_set_i8(env, b, "phys-index", id);
-        va_struct_set_bool(env, b, "online",
-                           state && strcmp(state, "offline") != 0);
-        va_struct_set_bool(env, b, "can-offline",
-                           removable && removable[0] == '1');
-        va_array_append_take(env, ret, b);
-    }
-    return va_result(env, ret);
+    return va_sys_list(env, server_info, "memory", va_memory_block);
 }
 
 /* qemu-ga's answer for one block: what happened, and errno if failed. */
@@ -326,8 +338,7 @@ static xmlrpc_value *va_rpc_set_memory_blocks(xmlrpc_env *env,
         if (!va_id_online(env, list, i, "phys-index", &id, &online)) {
             break;
         }
-        file = g_strdup_printf("/sys/devices/system/memory/memory%"
-                               G_GINT64_FORMAT "/state", id);
+        file = va_dev_file("memory", id, "state");
         cur = va_sys_read(rpc, file);
         if (!cur) {
             va_array_append_take(env, ret, va_block_response(
