@@ -46,8 +46,12 @@
 #include "qobject/qstring.h"
 #include "qemu/base64.h"
 #include "qemu/cutils.h"
+#include "qemu/coroutine.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
 #include "hw/virtagent/virtagent.h"
 #include "monitor/virtagent-hmp-cmds.h"
+#include "monitor/virtagent-typed.h"
 
 /* va_getfile: what is asked for, and how much binary is hexdumped. */
 #define VA_HMP_FILE_MAX (64 * 1024)
@@ -583,6 +587,464 @@ void coroutine_fn hmp_va_getdmesg(Monitor *mon, const QDict *qdict)
     }
     va_hmp_run(mon, &a, "va.getdmesg", params, va_hmp_print_dmesg, NULL);
     xmlrpc_DECREF(params);
+}
+
+/* -- the commands of qemu-ga's kind ----------------------------------- */
+
+/*
+ * The answer checked as the typed QMP command checks it (NULL after
+ * printing why not): both monitors refuse the same answers.
+ */
+#define VA_HMP_TYPED(Type, name, typed, mon, result) ({                    \
+    Error *err_ = NULL;                                                    \
+    QObject *obj_ = virtagent_to_qobject((result), &err_);                 \
+    Type *ret_ = obj_ ? va_##name##_from((typed), obj_, &err_) : NULL;     \
+                                                                           \
+    qobject_unref(obj_);                                                   \
+    if (!ret_) {                                                           \
+        va_hmp_error((mon), err_);                                         \
+    }                                                                      \
+    ret_;                                                                  \
+})
+
+static void va_hmp_put_str(Monitor *mon, const char *s)
+{
+    va_hmp_put_text(mon, s, strlen(s));
+}
+
+/* @ns since the epoch as "YYYY-MM-DD HH:MM:SS.fraction UTC" */
+static char *va_hmp_utc(int64_t ns, int digits)
+{
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(
+        ns / 1000000000 - (ns % 1000000000 < 0));
+    int64_t frac = ((ns % 1000000000) + 1000000000) % 1000000000;
+    g_autofree char *day = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S")
+                              : NULL;
+    int i;
+
+    if (!day) {
+        return g_strdup_printf("%" PRId64 " ns", ns);
+    }
+    for (i = digits; i < 9; i++) {
+        frac /= 10;
+    }
+    return digits ? g_strdup_printf("%s.%0*" PRId64 " UTC", day, digits, frac)
+                  : g_strdup_printf("%s UTC", day);
+}
+
+static void va_hmp_print_fsfreeze(Monitor *mon, xmlrpc_value *result,
+                                  void *arg)
+{
+    const char *what = arg;
+
+    if (!strcmp(what, "status")) {
+        g_autoptr(VaFsfreezeStatus) st = VA_HMP_TYPED(
+            VaFsfreezeStatus, fsfreeze_status, &va_typed_fsfreeze_status,
+            mon, result);
+
+        if (st) {
+            monitor_printf(mon, "%s\n", VaFsfreezeState_str(st->status));
+        }
+    } else {
+        g_autoptr(VaCount) n = VA_HMP_TYPED(
+            VaCount, count, !strcmp(what, "thaw") ? &va_typed_fsfreeze_thaw
+                                                  : &va_typed_fsfreeze_freeze,
+            mon, result);
+
+        if (n) {
+            monitor_printf(mon, "%s %" PRId64 " filesystem%s\n",
+                           !strcmp(what, "thaw") ? "thawed" : "froze",
+                           n->count, n->count == 1 ? "" : "s");
+        }
+    }
+}
+
+void coroutine_fn hmp_va_fsfreeze(Monitor *mon, const QDict *qdict)
+{
+    g_auto(VaHmpArgs) a = {};
+    xmlrpc_value *params = NULL;
+    const char *what, *method;
+    Error *err = NULL;
+
+    if (!va_hmp_parse(mon, qdict, 1, -1, &a)) {
+        return;
+    }
+    what = a.words[0];
+    if (!strcmp(what, "freeze")) {
+        method = a.words[1] ? "va.fsfreeze_freeze_list"
+                            : "va.fsfreeze_freeze";
+    } else if (!strcmp(what, "thaw") || !strcmp(what, "status")) {
+        method = !strcmp(what, "thaw") ? "va.fsfreeze_thaw"
+                                       : "va.fsfreeze_status";
+        if (a.words[1]) {
+            monitor_printf(mon, "Error: only freeze takes mountpoints\n");
+            return;
+        }
+    } else {
+        monitor_printf(mon, "Error: freeze, thaw or status expected\n");
+        return;
+    }
+    if (a.words[1]) {
+        g_autoptr(QList) list = qlist_new();
+        g_autoptr(QList) wrap = qlist_new();
+        char **p;
+
+        for (p = a.words + 1; *p; p++) {
+            qlist_append_str(list, *p);
+        }
+        qlist_append(wrap, qobject_ref(list));
+        params = virtagent_from_qobject(QOBJECT(wrap), &err);
+        if (!params) {
+            va_hmp_error(mon, err);
+            return;
+        }
+    }
+    va_hmp_run(mon, &a, method, params, va_hmp_print_fsfreeze, what);
+    if (params) {
+        xmlrpc_DECREF(params);
+    }
+}
+
+static void va_hmp_print_netif(Monitor *mon, xmlrpc_value *result,
+                               void *arg)
+{
+    g_autoptr(VaNetworkInterfaces) nifs = VA_HMP_TYPED(
+        VaNetworkInterfaces, network_interfaces, &va_typed_network, mon,
+        result);
+    VaNetworkInterfaceList *l;
+    VaIpAddressList *a;
+
+    if (!nifs) {
+        return;
+    }
+    for (l = nifs->interfaces; l; l = l->next) {
+        VaNetworkInterface *nif = l->value;
+        VaNetworkStats *s = nif->statistics;
+
+        va_hmp_put_str(mon, nif->name);
+        if (nif->hardware_address) {
+            monitor_printf(mon, ": ");
+            va_hmp_put_str(mon, nif->hardware_address);
+        }
+        monitor_printf(mon, "\n");
+        for (a = nif->ip_addresses; a; a = a->next) {
+            monitor_printf(mon, "    %s ",
+                           a->value->ip_address_type == VA_IP_ADDRESS_TYPE_IPV4
+                           ? "inet" : "inet6");
+            va_hmp_put_str(mon, a->value->ip_address);
+            if (a->value->has_prefix) {
+                monitor_printf(mon, "/%" PRId64, a->value->prefix);
+            }
+            monitor_printf(mon, "\n");
+        }
+        if (s) {
+            monitor_printf(mon, "    rx %" PRId64 " bytes, %" PRId64
+                           " packets, %" PRId64 " errors, %" PRId64
+                           " dropped\n    tx %" PRId64 " bytes, %" PRId64
+                           " packets, %" PRId64 " errors, %" PRId64
+                           " dropped\n", s->rx_bytes, s->rx_packets,
+                           s->rx_errs, s->rx_dropped, s->tx_bytes,
+                           s->tx_packets, s->tx_errs, s->tx_dropped);
+        }
+    }
+}
+
+void coroutine_fn hmp_va_netif(Monitor *mon, const QDict *qdict)
+{
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        va_hmp_run(mon, &a, "va.network_get_interfaces", NULL,
+                   va_hmp_print_netif, NULL);
+    }
+}
+
+static void va_hmp_print_time(Monitor *mon, xmlrpc_value *result, void *arg)
+{
+    int64_t host_ns = g_get_real_time() * 1000;
+    g_autoptr(VaTime) t = VA_HMP_TYPED(VaTime, time, &va_typed_get_time,
+                                       mon, result);
+    g_autofree char *guest = NULL;
+
+    if (!t) {
+        return;
+    }
+    guest = va_hmp_utc(t->time, 9);
+    /* The answer took its way back: the offset is within that. */
+    monitor_printf(mon, "guest time: %s (%" PRId64 " ns)\n"
+                   "guest - host: %+.3f s\n", guest, t->time,
+                   (double)(t->time - host_ns) / 1e9);
+}
+
+void coroutine_fn hmp_va_time(Monitor *mon, const QDict *qdict)
+{
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        va_hmp_run(mon, &a, "va.get_time", NULL, va_hmp_print_time, NULL);
+    }
+}
+
+static void va_hmp_print_users(Monitor *mon, xmlrpc_value *result,
+                               void *arg)
+{
+    g_autoptr(VaUsers) users = VA_HMP_TYPED(VaUsers, users, &va_typed_users,
+                                            mon, result);
+    VaUserList *l;
+
+    if (!users) {
+        return;
+    }
+    if (!users->users) {
+        monitor_printf(mon, "no user logged in\n");
+    }
+    for (l = users->users; l; l = l->next) {
+        g_autofree char *since = va_hmp_utc(
+            (int64_t)(l->value->login_time * 1e9), 0);
+
+        va_hmp_put_str(mon, l->value->user);
+        monitor_printf(mon, " since %s\n", since);
+    }
+}
+
+void coroutine_fn hmp_va_users(Monitor *mon, const QDict *qdict)
+{
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        va_hmp_run(mon, &a, "va.get_users", NULL, va_hmp_print_users, NULL);
+    }
+}
+
+static void va_hmp_print_fsinfo(Monitor *mon, xmlrpc_value *result,
+                                void *arg)
+{
+    g_autoptr(VaFilesystems) fss = VA_HMP_TYPED(
+        VaFilesystems, filesystems, &va_typed_fsinfo, mon, result);
+    VaFilesystemList *l;
+    VaDiskAddressList *d;
+
+    if (!fss) {
+        return;
+    }
+    for (l = fss->filesystems; l; l = l->next) {
+        VaFilesystem *fs = l->value;
+
+        va_hmp_put_str(mon, fs->name);
+        monitor_printf(mon, " on ");
+        va_hmp_put_str(mon, fs->mountpoint);
+        monitor_printf(mon, " type ");
+        va_hmp_put_str(mon, fs->type);
+        if (fs->has_used_bytes && fs->has_total_bytes &&
+            fs->used_bytes >= 0 && fs->total_bytes >= 0) {
+            g_autofree char *used = size_to_str(fs->used_bytes);
+            g_autofree char *total = size_to_str(fs->total_bytes);
+
+            monitor_printf(mon, ", %s used of %s", used, total);
+        }
+        for (d = fs->disk; d; d = d->next) {
+            monitor_printf(mon, ", disk ");
+            va_hmp_put_str(mon, d->value->dev);
+            monitor_printf(mon, " (");
+            va_hmp_put_str(mon, d->value->bus_type);
+            if (d->value->serial) {
+                monitor_printf(mon, ", serial ");
+                va_hmp_put_str(mon, d->value->serial);
+            }
+            monitor_printf(mon, ")");
+        }
+        monitor_printf(mon, "\n");
+    }
+}
+
+void coroutine_fn hmp_va_fsinfo(Monitor *mon, const QDict *qdict)
+{
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 0, 0, &a)) {
+        va_hmp_run(mon, &a, "va.get_fsinfo", NULL, va_hmp_print_fsinfo,
+                   NULL);
+    }
+}
+
+/*
+ * va_exec: the process's wait is a loop of calls (va.exec, then
+ * va.exec_status until it finished), so it runs in a coroutine of its
+ * own: on an interactive monitor, suspended meanwhile, a new one; under
+ * human-monitor-command, the QMP dispatcher's.
+ */
+#define VA_HMP_EXEC_WAIT_MS 30000
+#define VA_HMP_EXEC_POLL_MIN_MS 10
+#define VA_HMP_EXEC_POLL_MAX_MS 500
+
+typedef struct VaHmpExec {
+    Monitor *mon;
+    /* Found again for each call: the chardev may go away meanwhile. */
+    char *chardev;
+    int64_t wait_ms;
+    xmlrpc_value *params;
+    bool suspended;
+} VaHmpExec;
+
+/* A call of the loop, given what is left of the wait. */
+static QObject *coroutine_fn va_hmp_exec_call(VaHmpExec *x,
+                                              const char *method,
+                                              xmlrpc_value *params,
+                                              int64_t deadline, Error **errp)
+{
+    int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    VirtagentChardev *va = virtagent_find(x->chardev, errp);
+
+    if (!va) {
+        return NULL;
+    }
+    return virtagent_co_call_qobject(va, method, params, MAX(left, 1),
+                                     errp);
+}
+
+static void va_hmp_print_exec(Monitor *mon, VaExecStatus *st)
+{
+    if (st->out_data) {
+        size_t len;
+        g_autofree char *out = (char *)qbase64_decode(st->out_data, -1, &len,
+                                                      NULL);
+        g_autofree char *valid = out ? g_utf8_make_valid(out, len) : NULL;
+
+        if (valid) {
+            va_hmp_put_str(mon, valid);
+            if (len && out[len - 1] != '\n') {
+                monitor_printf(mon, "\n");
+            }
+        }
+    }
+    if (st->has_exitcode) {
+        monitor_printf(mon, "exit status %" PRId64, st->exitcode);
+    } else if (st->has_signal) {
+        monitor_printf(mon, "killed by signal %" PRId64, st->signal);
+    } else {
+        monitor_printf(mon, "finished");
+    }
+    monitor_printf(mon, "%s%s\n", st->out_truncated ? ", output truncated" : "",
+                   st->timed_out ? ", timed out" : "");
+}
+
+static void coroutine_fn va_hmp_exec_co(void *opaque)
+{
+    VaHmpExec *x = opaque;
+    int64_t deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + x->wait_ms;
+    int64_t delay = VA_HMP_EXEC_POLL_MIN_MS;
+    g_autoptr(VaExecPid) pid = NULL;
+    xmlrpc_value *params = NULL;
+    Error *err = NULL;
+    QObject *answer;
+
+    answer = va_hmp_exec_call(x, "va.exec", x->params, deadline, &err);
+    pid = answer ? va_exec_pid_from(&va_typed_exec, answer, &err) : NULL;
+    qobject_unref(answer);
+    if (pid && (pid->pid <= 0 || pid->pid > G_MAXINT)) {
+        error_setg(&err, "va.exec: pid %" PRId64 " out of range", pid->pid);
+    } else if (pid) {
+        xmlrpc_env env;
+
+        xmlrpc_env_init(&env);
+        params = xmlrpc_build_value(&env, "(i)", (int)pid->pid);
+        xmlrpc_env_clean(&env);
+    }
+    while (params) {
+        g_autoptr(VaExecStatus) st = NULL;
+
+        answer = va_hmp_exec_call(x, "va.exec_status", params, deadline,
+                                  &err);
+        st = answer ? va_exec_status_from(&va_typed_exec_status, answer,
+                                          &err) : NULL;
+        qobject_unref(answer);
+        if (!st) {
+            break;
+        }
+        if (st->exited) {
+            va_hmp_print_exec(x->mon, st);
+            break;
+        }
+        if (qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + delay >= deadline) {
+            monitor_printf(x->mon, "process %" PRId64 " still running "
+                           "after %.1f s: QMP va-exec-status gives its "
+                           "status later\n", pid->pid, x->wait_ms / 1000.0);
+            break;
+        }
+        qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, delay * SCALE_MS);
+        delay = MIN(delay * 2, VA_HMP_EXEC_POLL_MAX_MS);
+    }
+    if (err) {
+        va_hmp_error(x->mon, err);
+    }
+    if (params) {
+        xmlrpc_DECREF(params);
+    }
+    if (x->suspended) {
+        monitor_resume(x->mon);
+    }
+    xmlrpc_DECREF(x->params);
+    g_free(x->chardev);
+    g_free(x);
+}
+
+void coroutine_fn hmp_va_exec(Monitor *mon, const QDict *qdict)
+{
+    g_auto(VaHmpArgs) a = {};
+    g_autoptr(QList) argv = qlist_new();
+    g_autoptr(QList) params = qlist_new();
+    g_autoptr(QDict) opts = qdict_new();
+    Error *err = NULL;
+    VaHmpExec *x;
+    char **p;
+
+    if (!va_hmp_parse(mon, qdict, 1, -1, &a)) {
+        return;
+    }
+    if (!virtagent_find(a.chardev, &err)) {
+        va_hmp_error(mon, err);
+        return;
+    }
+    for (p = a.words; *p; p++) {
+        qlist_append_str(argv, *p);
+    }
+    /* As a terminal shows them: both streams, in one. */
+    qdict_put_str(opts, "capture-output", "merged");
+    qlist_append(params, qobject_ref(argv));
+    qlist_append(params, qobject_ref(opts));
+    x = g_new0(VaHmpExec, 1);
+    x->params = virtagent_from_qobject(QOBJECT(params), &err);
+    if (!x->params) {
+        g_free(x);
+        va_hmp_error(mon, err);
+        return;
+    }
+    x->mon = mon;
+    x->chardev = g_strdup(a.chardev);
+    x->wait_ms = a.timeout_ms;
+    if (monitor_suspend(mon) == 0) {
+        x->suspended = true;
+        if (x->wait_ms < 0) {
+            x->wait_ms = VA_HMP_EXEC_WAIT_MS;
+        }
+        /* It runs once this coroutine has returned. */
+        aio_co_enter(qemu_get_aio_context(),
+                     qemu_coroutine_create(va_hmp_exec_co, x));
+        return;
+    }
+    if (!va_hmp_in_qmp_dispatcher()) {
+        monitor_printf(mon, "Error: this monitor cannot wait for the guest "
+                       "agent (gdb's, say): use an interactive monitor or "
+                       "QMP\n");
+        xmlrpc_DECREF(x->params);
+        g_free(x->chardev);
+        g_free(x);
+        return;
+    }
+    if (x->wait_ms < 0) {
+        x->wait_ms = VA_HMP_QMP_TIMEOUT_MS;
+    }
+    va_hmp_exec_co(x);
 }
 
 /* Each of @words is a JSON value, or a string if it is not JSON. */

@@ -20,6 +20,12 @@ void coroutine_fn hmp_va_shutdown(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_getfile(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_getdmesg(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_call(Monitor *mon, const QDict *qdict);
+void coroutine_fn hmp_va_exec(Monitor *mon, const QDict *qdict);
+void coroutine_fn hmp_va_fsfreeze(Monitor *mon, const QDict *qdict);
+void coroutine_fn hmp_va_netif(Monitor *mon, const QDict *qdict);
+void coroutine_fn hmp_va_time(Monitor *mon, const QDict *qdict);
+void coroutine_fn hmp_va_users(Monitor *mon, const QDict *qdict);
+void coroutine_fn hmp_va_fsinfo(Monitor *mon, const QDict *qdict);
 void hmp_va_cancel(Monitor *mon, const QDict *qdict);
 void hmp_info_virtagent(Monitor *mon, const QDict *qdict);
 

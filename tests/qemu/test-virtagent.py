@@ -1882,6 +1882,137 @@ def exec_done_event(ctx):
 
 
 
+@test
+def hmp_typed_commands(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+
+    def run(line, method, value):
+        cid = vm.qmp.send("human-monitor-command",
+                          **{"command-line": line})
+        params = g.answer(method, value)
+        return vm.qmp.wait(cid)["return"], params
+
+    out, _ = run("va_netif -c va0", "va.network_get_interfaces", IFACES)
+    check(out == "lo\r\n    inet 127.0.0.1/8\r\n"
+          "    rx 10 bytes, 1 packets, 0 errors, 0 dropped\r\n"
+          "    tx 10 bytes, 1 packets, 0 errors, 0 dropped\r\n"
+          "eth0: 52:54:00:12:34:56\r\n    inet 10.0.2.15/24\r\n"
+          "    inet6 fe80::1\r\n", repr(out))
+    out, _ = run("va_time -c va0", "va.get_time", NS)
+    check(out.startswith("guest time: 2025-12-01 10:00:00.123456789 UTC "
+                         "(1764583200123456789 ns)\r\nguest - host: "),
+          repr(out))
+    out, _ = run("va_users -c va0", "va.get_users",
+                 [{"user": "root", "login-time": 1764583200.5},
+                  {"user": "bob\x7f", "login-time": 0}])
+    check(out == "root since 2025-12-01 10:00:00 UTC\r\n"
+          "bob\\x7f since 1970-01-01 00:00:00 UTC\r\n", repr(out))
+    out, _ = run("va_users -c va0", "va.get_users", [])
+    check(out == "no user logged in\r\n", repr(out))
+    out, _ = run("va_fsinfo -c va0", "va.get_fsinfo", FSINFO)
+    check(out == "vda1 on / type ext4, 8 GiB used of 16 GiB, disk /dev/vda "
+          "(virtio, serial disk0)\r\ntmpfs on /run type tmpfs\r\n",
+          repr(out))
+    out, p = run("va_fsfreeze -c va0 freeze", "va.fsfreeze_freeze", 2)
+    check(p == () and out == "froze 2 filesystems\r\n", repr(out))
+    out, p = run("va_fsfreeze -c va0 freeze / /data",
+                 "va.fsfreeze_freeze_list", 2)
+    check(p == (["/", "/data"],) and out == "froze 2 filesystems\r\n",
+          repr(out))
+    out, _ = run("va_fsfreeze -c va0 status", "va.fsfreeze_status",
+                 "frozen")
+    check(out == "frozen\r\n", repr(out))
+    out, _ = run("va_fsfreeze -c va0 thaw", "va.fsfreeze_thaw", 1)
+    check(out == "thawed 1 filesystem\r\n", repr(out))
+    for line, want in (("va_fsfreeze -c va0 melt", "freeze, thaw or status"),
+                       ("va_fsfreeze -c va0 thaw /", "only freeze takes"),
+                       ("va_fsfreeze -c va0", "missing argument"),
+                       ("va_netif -c va0 x", "extraneous argument"),
+                       ("va_exec -c va0", "missing argument")):
+        out = vm.qmp.hmp(line)
+        check("Error: " in out and want in out, "%s: %r" % (line, out))
+    # the answers the QMP commands refuse, HMP refuses too
+    out, _ = run("va_netif -c va0", "va.network_get_interfaces",
+                 [{"name": 1}])
+    check(out.startswith("Error: va.network_get_interfaces: the guest "
+                         "agent's answer does not fit: "), repr(out))
+    out, _ = run("va_fsfreeze -c va0 status", "va.fsfreeze_status", "hot")
+    check("does not accept value 'hot'" in out, repr(out))
+
+
+@test
+def hmp_va_exec(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    # options in any order; polled until it has exited
+    cid = q.send("human-monitor-command", **{
+        "command-line": "va_exec -t 20 -c va0 sh -c 'echo hi; exit 3'"})
+    p = g.answer("va.exec", {"pid": 42})
+    check(p == (["sh", "-c", "echo hi; exit 3"],
+                {"capture-output": "merged"}), "%r" % (p,))
+    p = g.answer("va.exec_status", {"exited": False})
+    check(p == (42,), "%r" % (p,))
+    g.answer("va.exec_status", {"exited": True, "exitcode": 3,
+                                "out-data": b"hi\n\x1b[2J\xff"})
+    out = q.wait(cid)["return"]
+    check(out == "hi\r\n\\x1b[2J\ufffd\r\nexit status 3\r\n", repr(out))
+    cid = q.send("human-monitor-command",
+                 **{"command-line": "va_exec -c va0 yes"})
+    g.answer("va.exec", {"pid": 43})
+    g.answer("va.exec_status", {"exited": True, "signal": 9,
+                                "out-data": b"y\n" * 4,
+                                "out-truncated": True, "timed-out": True})
+    out = q.wait(cid)["return"]
+    check(out == "y\r\ny\r\ny\r\ny\r\nkilled by signal 9, output truncated, "
+          "timed out\r\n", repr(out))
+    # still running when the wait ends
+    cid = q.send("human-monitor-command",
+                 **{"command-line": "va_exec -c va0 -t 0.5 sleep 100"})
+    g.answer("va.exec", {"pid": 44})
+    polls = 0
+    while True:
+        r = q.poll(cid)
+        if r:
+            break
+        try:
+            tag, method, p = g.read_call(timeout=0.2)
+            check(method == "va.exec_status" and p == (44,), method)
+            g.reply(tag, {"exited": False})
+            polls += 1
+        except TestFailure:
+            pass
+    out = r["return"]
+    check("process 44 still running after 0.5 s" in out, repr(out))
+    print("  %d polls in 0.5 s" % polls)
+    # a fault, and an answer that does not fit
+    cid = q.send("human-monitor-command",
+                 **{"command-line": "va_exec -c va0 nope"})
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 1008, "Failed to execute child process")
+    out = q.wait(cid)["return"]
+    check(out == "Error: guest fault 1008: Failed to execute child "
+          "process\r\n", repr(out))
+    cid = q.send("human-monitor-command",
+                 **{"command-line": "va_exec -c va0 true"})
+    g.answer("va.exec", {"pid": "45"})
+    out = q.wait(cid)["return"]
+    check(out.startswith("Error: va.exec: the guest agent's answer does "
+                         "not fit"), repr(out))
+    # an interactive monitor: suspended until the process has finished
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_exec -c va0 true")
+    g.answer("va.exec", {"pid": 46})
+    check(hmp.prompt_pending(), "prompt came back before the exit")
+    g.answer("va.exec_status", {"exited": False})
+    check(hmp.prompt_pending(0.1), "prompt came back before the exit")
+    g.answer("va.exec_status", {"exited": True, "exitcode": 0})
+    out = hmp.until_prompt()
+    check("exit status 0" in out, out)
+
+
+
 class Ctx:
     def __init__(self, binary, extra, tmp, wrapper):
         self.binary = binary
