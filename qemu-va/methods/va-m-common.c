@@ -442,6 +442,22 @@ char *va_sys_path(const VAGuestRpc *rpc, const char *path)
     return g_strconcat(rpc->sysroot ? rpc->sysroot : "", path, NULL);
 }
 
+GStrv va_sys_lines(const VAGuestRpc *rpc, xmlrpc_env *env, const char *file)
+{
+    g_autofree char *path = va_sys_path(rpc, file);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, env ? &err : NULL)) {
+        if (env) {
+            xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
+                                           err->message);
+        }
+        return NULL;
+    }
+    return g_strsplit(text, "\n", -1);
+}
+
 void va_os_release_to_struct(const VAGuestRpc *rpc, xmlrpc_env *env,
                              xmlrpc_value *os, const char *const keys[][2],
                              size_t nkeys)

@@ -78,20 +78,14 @@ static char *va_unescape(const char *s)
 static GPtrArray *va_mounts(const VAGuestRpc *rpc, bool devices_only,
                             xmlrpc_env *env)
 {
-    g_autofree char *path = va_sys_path(rpc, "/proc/self/mountinfo");
-    g_autofree char *text = NULL;
-    g_autoptr(GError) err = NULL;
-    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) lines = va_sys_lines(rpc, env, "/proc/self/mountinfo");
     GPtrArray *mounts;
     int i;
 
-    if (!g_file_get_contents(path, &text, NULL, &err)) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
-                                       err->message);
+    if (!lines) {
         return NULL;
     }
     mounts = g_ptr_array_new_with_free_func(va_mount_free);
-    lines = g_strsplit(text, "\n", -1);
     for (i = 0; lines[i]; i++) {
         g_auto(GStrv) f = g_strsplit(lines[i], " ", -1);
         unsigned major, minor;

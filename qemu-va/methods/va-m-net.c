@@ -30,18 +30,15 @@ static const char *const va_netdev_fields[16] = {
 /* Interface name -> its statistics struct, from /proc/net/dev. */
 static GHashTable *va_netdev_stats(const VAGuestRpc *rpc, xmlrpc_env *env)
 {
-    g_autofree char *path = va_sys_path(rpc, "/proc/net/dev");
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) lines = va_sys_lines(rpc, NULL, "/proc/net/dev");
     GHashTable *stats = g_hash_table_new_full(g_str_hash, g_str_equal,
                                               g_free,
                                               (GDestroyNotify)xmlrpc_DECREF);
     int i;
 
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+    if (!lines) {
         return stats;
     }
-    lines = g_strsplit(text, "\n", -1);
     for (i = 0; lines[i] && !env->fault_occurred; i++) {
         char *colon = strchr(lines[i], ':');
         g_auto(GStrv) cols = NULL;
@@ -328,16 +325,10 @@ static GStrv va_route_cols(const char *line, guint *n)
 static void va_routes(const VAGuestRpc *rpc, xmlrpc_env *env,
                       xmlrpc_value *ret, const VARouteTable *t)
 {
-    g_autofree char *path = va_sys_path(rpc, t->file);
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) lines = va_sys_lines(rpc, NULL, t->file);
     int i;
 
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        return;
-    }
-    lines = g_strsplit(text, "\n", -1);
-    for (i = 0; lines[i] && !env->fault_occurred; i++) {
+    for (i = 0; lines && lines[i] && !env->fault_occurred; i++) {
         g_auto(GStrv) cols = NULL;
         char addr[G_N_ELEMENTS(t->addrs)][INET6_ADDRSTRLEN];
         xmlrpc_value *r;

@@ -452,22 +452,6 @@ static bool va_parse_u64(const char *s, guint64 *out)
     return g_ascii_string_to_unsigned(s, 10, 0, G_MAXINT64, out, NULL);
 }
 
-/* Lines of a /proc file under the system root; NULL with a fault. */
-static GStrv va_proc_lines(const VAGuestRpc *rpc, xmlrpc_env *env,
-                           const char *file)
-{
-    g_autofree char *path = va_sys_path(rpc, file);
-    g_autofree char *text = NULL;
-    g_autoptr(GError) err = NULL;
-
-    if (!g_file_get_contents(path, &text, NULL, &err)) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
-                                       err->message);
-        return NULL;
-    }
-    return g_strsplit(text, "\n", -1);
-}
-
 static xmlrpc_value *va_rpc_get_cpustats(xmlrpc_env *env,
                                          xmlrpc_value *params,
                                          void *server_info, void *call_info)
@@ -484,7 +468,7 @@ static xmlrpc_value *va_rpc_get_cpustats(xmlrpc_env *env,
     int i;
 
     if (!va_check_count(env, "va.get_cpustats", params, 0) ||
-        !(lines = va_proc_lines(rpc, env, "/proc/stat"))) {
+        !(lines = va_sys_lines(rpc, env, "/proc/stat"))) {
         return NULL;
     }
     ret = xmlrpc_array_new(env);
@@ -535,7 +519,7 @@ static xmlrpc_value *va_rpc_get_diskstats(xmlrpc_env *env,
     int i;
 
     if (!va_check_count(env, "va.get_diskstats", params, 0) ||
-        !(lines = va_proc_lines(rpc, env, "/proc/diskstats"))) {
+        !(lines = va_sys_lines(rpc, env, "/proc/diskstats"))) {
         return NULL;
     }
     ret = xmlrpc_array_new(env);

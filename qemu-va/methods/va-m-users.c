@@ -126,18 +126,12 @@ static bool va_passwd_lookup(const VAGuestRpc *rpc, xmlrpc_env *env,
                              const char *user, uid_t *uid, gid_t *gid,
                              char **home)
 {
-    g_autofree char *path = va_sys_path(rpc, "/etc/passwd");
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) lines = va_sys_lines(rpc, env, "/etc/passwd");
     int i;
 
-    if (!g_file_get_contents(path, &text, NULL, &err)) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED, "%s",
-                                       err->message);
+    if (!lines) {
         return false;
     }
-    lines = g_strsplit(text, "\n", -1);
     for (i = 0; lines[i]; i++) {
         g_auto(GStrv) f = g_strsplit(lines[i], ":", 7);
         char *e1, *e2;

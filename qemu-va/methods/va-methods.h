@@ -108,6 +108,11 @@ void va_struct_set_take(xmlrpc_env *env, xmlrpc_value *st, const char *key,
 
 /* @path under the configured system root; free with g_free(). */
 char *va_sys_path(const VAGuestRpc *rpc, const char *path);
+/*
+ * The lines of @file under the system root, or NULL when it cannot be
+ * read, with a fault in @env unless @env is NULL (a file that may lack).
+ */
+GStrv va_sys_lines(const VAGuestRpc *rpc, xmlrpc_env *env, const char *file);
 
 /*
  * Adds to @os the os-release(5) keys named keys[i][0], as keys[i][1];
