@@ -20,6 +20,7 @@
 
 #include "va-errors.h"
 #include "qemu-va/guest-rpc.h"
+#include "tests/guest/guest-test.h"
 
 typedef struct Fixture {
     VAGuestRpc rpc;
@@ -1372,22 +1373,6 @@ static int exec_start(Fixture *fx, xmlrpc_value *argv, xmlrpc_value *opts)
     xmlrpc_DECREF(v);
     g_assert_cmpint(pid, >, 0);
     return pid;
-}
-
-static xmlrpc_value *build(const char *format, ...)
-{
-    xmlrpc_env env;
-    xmlrpc_value *v;
-    const char *tail;
-    va_list ap;
-
-    xmlrpc_env_init(&env);
-    va_start(ap, format);
-    xmlrpc_build_value_va(&env, format, ap, &v, &tail);
-    va_end(ap);
-    g_assert_false(env.fault_occurred);
-    xmlrpc_env_clean(&env);
-    return v;
 }
 
 /* Runs the main loop until the process has finished; its status. */

@@ -32,6 +32,7 @@
 #include "va-glib.h"
 #include "qemu-va/forwarder.h"
 #include "qemu-va/guest-rpc.h"
+#include "tests/guest/guest-test.h"
 
 /* How long to wait for anything; longer under a wrapper. */
 static int wait_ms = 5000;
@@ -150,22 +151,6 @@ static void call(VAGlibChannel *gc, const char *method, xmlrpc_value *params,
         xmlrpc_DECREF(params);
     }
     g_assert_true(wait_for(flag_is_set, &r->done));
-}
-
-static xmlrpc_value *args(const char *format, ...)
-{
-    xmlrpc_env env;
-    xmlrpc_value *v;
-    const char *tail;
-    va_list ap;
-
-    xmlrpc_env_init(&env);
-    va_start(ap, format);
-    xmlrpc_build_value_va(&env, format, ap, &v, &tail);
-    va_end(ap);
-    g_assert_false(env.fault_occurred);
-    xmlrpc_env_clean(&env);
-    return v;
 }
 
 /* Calls and expects a string answer @want. */
@@ -620,14 +605,14 @@ static void test_rpcs(Fixture *fx, gconstpointer data)
     g_assert_true(fx->host.hello_limits);
 
     call_expect_string(gc, "va.ping", NULL, "pong");
-    call_expect_fault(gc, "va.ping", args("(i)", 1), VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.ping", build("(i)", 1), VA_FAULT_INVALID_ARGS);
 
     call(gc, "va.capabilities", NULL, &r);
     g_assert_no_error(r.err);
     version = struct_string(r.value, "version");
     g_assert_cmpstr(version, ==, QEMU_VA_VERSION);
     result_clear(&r);
-    call_expect_fault(gc, "va.capabilities", args("(s)", "x"),
+    call_expect_fault(gc, "va.capabilities", build("(s)", "x"),
                       VA_FAULT_INVALID_ARGS);
 
     call(gc, "va.info", NULL, &r);
@@ -635,10 +620,10 @@ static void test_rpcs(Fixture *fx, gconstpointer data)
     session = struct_string(r.value, "session");
     g_assert_cmpstr(session, ==, fx->host.guest_session);
     result_clear(&r);
-    call_expect_fault(gc, "va.info", args("(n)"), VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.info", build("(n)"), VA_FAULT_INVALID_ARGS);
 
     g_assert_true(g_file_set_contents(file, "\x00\x01\xffxyz", 6, NULL));
-    call(gc, "va.getfile", args("(sii)", file, 1, 1000), &r);
+    call(gc, "va.getfile", build("(sii)", file, 1, 1000), &r);
     g_assert_no_error(r.err);
     xmlrpc_env_init(&env);
     xmlrpc_decompose_value(&env, r.value, "{s:6,s:b,*}", "data", &bytes,
@@ -648,14 +633,14 @@ static void test_rpcs(Fixture *fx, gconstpointer data)
     g_assert_true(eof);
     free((void *)bytes);
     result_clear(&r);
-    call_expect_fault(gc, "va.getfile", args("(sii)", missing, 0, 1),
+    call_expect_fault(gc, "va.getfile", build("(sii)", missing, 0, 1),
                       VA_FAULT_FAILED);
-    call_expect_fault(gc, "va.getfile", args("(si)", file, 0),
+    call_expect_fault(gc, "va.getfile", build("(si)", file, 0),
                       VA_FAULT_INVALID_ARGS);
-    call_expect_fault(gc, "va.getfile", args("(sis)", file, 0, "1"),
+    call_expect_fault(gc, "va.getfile", build("(sis)", file, 0, "1"),
                       VA_FAULT_INVALID_ARGS);
 
-    call(gc, "va.getdmesg", args("(i)", 64), &r);
+    call(gc, "va.getdmesg", build("(i)", 64), &r);
     if (r.err) {
         g_assert_error(r.err, VA_FAULT, VA_FAULT_FAILED);
     } else {
@@ -666,13 +651,13 @@ static void test_rpcs(Fixture *fx, gconstpointer data)
         free((void *)s);
     }
     result_clear(&r);
-    call_expect_fault(gc, "va.getdmesg", args("(i)", -5),
+    call_expect_fault(gc, "va.getdmesg", build("(i)", -5),
                       VA_FAULT_INVALID_ARGS);
     call_expect_fault(gc, "va.getdmesg", NULL, VA_FAULT_INVALID_ARGS);
 
-    call_expect_fault(gc, "va.shutdown", args("(s)", "explode"),
+    call_expect_fault(gc, "va.shutdown", build("(s)", "explode"),
                       VA_FAULT_INVALID_ARGS);
-    call_expect_fault(gc, "va.shutdown", args("(i)", 3),
+    call_expect_fault(gc, "va.shutdown", build("(i)", 3),
                       VA_FAULT_INVALID_ARGS);
     call_expect_fault(gc, "va.nope", NULL, -506);
 
@@ -682,9 +667,9 @@ static void test_rpcs(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(methods, "va.getdmesg"));
     result_clear(&r);
 
-    call(gc, "system.multicall", args("(({s:s,s:()}{s:s,s:(i)}))",
-                                      "methodName", "va.ping", "params",
-                                      "methodName", "va.ping", "params", 1),
+    call(gc, "system.multicall", build("(({s:s,s:()}{s:s,s:(i)}))",
+                                       "methodName", "va.ping", "params",
+                                       "methodName", "va.ping", "params", 1),
          &r);
     g_assert_no_error(r.err);
     list = r.value;
@@ -738,7 +723,7 @@ static void test_slow_methods_in_pool(Fixture *fx, gconstpointer data)
     host_connect(fx);
     ch = va_glib_channel_get(fx->host.gc);
     for (int i = 0; i < 4; i++) {
-        xmlrpc_value *params = args("(sii)", file, 0, VA_GETFILE_CHUNK_MAX);
+        xmlrpc_value *params = build("(sii)", file, 0, VA_GETFILE_CHUNK_MAX);
 
         g_assert_cmpuint(va_channel_call(ch, "va.getfile", params, wait_ms,
                                          order_getfile_done, &order, NULL),
@@ -771,13 +756,13 @@ static void test_shutdown(Fixture *fx, gconstpointer data)
 
     daemon_start(fx, NULL);
     host_connect(fx);
-    call(gc, "va.shutdown", args("(s)", "reboot"), &r);
+    call(gc, "va.shutdown", build("(s)", "reboot"), &r);
     g_assert_no_error(r.err);
     g_assert_cmpint(xmlrpc_value_type(r.value), ==, XMLRPC_TYPE_BOOL);
     result_clear(&r);
     g_assert_true(wait_for(path_exists, reboot));
     /* One shutdown at a time; the daemon itself carries on. */
-    call_expect_fault(gc, "va.shutdown", args("(s)", "halt"),
+    call_expect_fault(gc, "va.shutdown", build("(s)", "halt"),
                       VA_FAULT_FAILED);
     call_expect_string(gc, "va.ping", NULL, "pong");
     g_assert_false(g_file_test(halt, G_FILE_TEST_EXISTS));
@@ -834,9 +819,9 @@ static void test_shutdown_after_reply(Fixture *fx, gconstpointer data)
     for (i = 0; i < 4; i++) {
         g_autofree char *tag = g_strdup_printf("t.%d", i);
 
-        write_call(fd, tag, "va.getfile", args("(sii)", big, 0, 1 << 20));
+        write_call(fd, tag, "va.getfile", build("(sii)", big, 0, 1 << 20));
     }
-    write_call(fd, "t.9", "va.shutdown", args("(s)", "reboot"));
+    write_call(fd, "t.9", "va.shutdown", build("(s)", "reboot"));
     spin(1000);
     g_assert_false(g_file_test(reboot, G_FILE_TEST_EXISTS));
 
@@ -898,7 +883,7 @@ static void test_shutdown_bad_command(Fixture *fx, gconstpointer data)
 
     daemon_start(fx, "--powerdown-command=/nonexistent/poweroff", NULL);
     host_connect(fx);
-    call(gc, "va.shutdown", args("(s)", "powerdown"), &r);
+    call(gc, "va.shutdown", build("(s)", "powerdown"), &r);
     g_assert_no_error(r.err);
     result_clear(&r);
     spin(200);
@@ -924,13 +909,13 @@ static void test_policy(Fixture *fx, gconstpointer data)
     g_assert_null(strstr(fx->host.hello_methods, "va.shutdown"));
     g_assert_null(strstr(fx->host.hello_methods, "va.getfile"));
     g_assert_nonnull(strstr(fx->host.hello_methods, " va.getdmesg "));
-    call_expect_fault(gc, "va.shutdown", args("(s)", "reboot"),
+    call_expect_fault(gc, "va.shutdown", build("(s)", "reboot"),
                       VA_FAULT_DISABLED);
-    call_expect_fault(gc, "va.getfile", args("(sii)", file, 0, 10),
+    call_expect_fault(gc, "va.getfile", build("(sii)", file, 0, 10),
                       VA_FAULT_DISABLED);
     /* No way around the block list through system.multicall. */
-    call(gc, "system.multicall", args("(({s:s,s:(s)}))", "methodName",
-                                      "va.shutdown", "params", "reboot"),
+    call(gc, "system.multicall", build("(({s:s,s:(s)}))", "methodName",
+                                       "va.shutdown", "params", "reboot"),
          &r);
     g_assert_no_error(r.err);
     xmlrpc_env_init(&env);
@@ -952,7 +937,7 @@ static void test_policy(Fixture *fx, gconstpointer data)
     g_assert_cmpstr(fx->host.hello_methods, ==, "va.ping va.capabilities");
     call_expect_string(gc, "va.ping", NULL, "pong");
     call_expect_fault(gc, "va.info", NULL, VA_FAULT_DISABLED);
-    call_expect_fault(gc, "va.getdmesg", args("(i)", 10), VA_FAULT_DISABLED);
+    call_expect_fault(gc, "va.getdmesg", build("(i)", 10), VA_FAULT_DISABLED);
 }
 
 /*
@@ -1011,8 +996,8 @@ static void test_exec_done(Fixture *fx, gconstpointer data)
 
     daemon_start(fx, NULL);
     host_connect(fx);
-    call(gc, "va.exec", args("((sss){s:b})", "sh", "-c", "echo hi; exit 7",
-                             "capture-output", (xmlrpc_bool)1), &r);
+    call(gc, "va.exec", build("((sss){s:b})", "sh", "-c", "echo hi; exit 7",
+                              "capture-output", (xmlrpc_bool)1), &r);
     g_assert_no_error(r.err);
     xmlrpc_env_init(&env);
     xmlrpc_decompose_value(&env, r.value, "{s:i,*}", "pid", &pid);
@@ -1021,7 +1006,7 @@ static void test_exec_done(Fixture *fx, gconstpointer data)
     g_assert_true(wait_for(exec_done_arrived, NULL));
     want = g_strdup_printf("%d:7:hi\n;", pid);
     g_assert_cmpstr(fx->host.exec_done->str, ==, want);
-    call(gc, "va.exec_status", args("(i)", pid), &r);
+    call(gc, "va.exec_status", build("(i)", pid), &r);
     g_assert_no_error(r.err);
     xmlrpc_decompose_value(&env, r.value, "{s:b,s:i,*}", "exited", &exited,
                            "exitcode", &code);
@@ -1046,22 +1031,22 @@ static void test_file_handle_session(Fixture *fx, gconstpointer data)
     g_assert_true(g_file_set_contents(path, "data", -1, NULL));
     daemon_start(fx, "-v", NULL);
     host_connect(fx);
-    call(gc, "va.file_open", args("(s)", path), &r);
+    call(gc, "va.file_open", build("(s)", path), &r);
     g_assert_no_error(r.err);
     xmlrpc_env_init(&env);
     xmlrpc_read_i8(&env, r.value, &h);
     g_assert_false(env.fault_occurred);
     xmlrpc_env_clean(&env);
     result_clear(&r);
-    call(gc, "va.file_read", args("(I)", h), &r);
+    call(gc, "va.file_read", build("(I)", h), &r);
     g_assert_no_error(r.err);
     result_clear(&r);
 
     va_glib_channel_set_fd(gc, -1, false);
     host_connect(fx);
-    call_expect_fault(gc, "va.file_read", args("(I)", h),
+    call_expect_fault(gc, "va.file_read", build("(I)", h),
                       VA_FAULT_INVALID_ARGS);
-    call_expect_fault(gc, "va.file_close", args("(I)", h),
+    call_expect_fault(gc, "va.file_close", build("(I)", h),
                       VA_FAULT_INVALID_ARGS);
     /* Not only hidden: closed when the first host went. */
     g_assert_true(g_file_get_contents(fx->log, &log, NULL, NULL));
@@ -1193,7 +1178,7 @@ static void test_reconnect(Fixture *fx, gconstpointer data)
         g_autofree char *before = g_strdup(fx->host.guest_session);
         g_autofree char *info_session = NULL;
 
-        xmlrpc_value *params = args("(sii)", big, 0, 1 << 30);
+        xmlrpc_value *params = build("(sii)", big, 0, 1 << 30);
 
         /* Leave in the middle of a big answer. */
         memset(&r, 0, sizeof(r));
@@ -1300,7 +1285,7 @@ static void test_forward(Fixture *fx, gconstpointer data)
     clients[1] = local_client(fx);
     for (i = 0; i < 20; i++) {
         for (c = 0; c < 2; c++) {
-            xmlrpc_value *params = args("(i)", c * 1000 + i);
+            xmlrpc_value *params = build("(i)", c * 1000 + i);
             EchoCall *ec = g_new0(EchoCall, 1);
             GError *err = NULL;
 
@@ -1464,7 +1449,7 @@ static void test_isa_serial(Fixture *fx, gconstpointer data)
     va_glib_channel_set_fd(fx->host.gc, master, true);
     g_assert_true(wait_for(hello_count_reached, &want));
     call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
-    call_expect_string(fx->host.gc, "va.getdmesg", args("(i)", 0), "");
+    call_expect_string(fx->host.gc, "va.getdmesg", build("(i)", 0), "");
 
     /* The line hangs up, then retries meet a device that is gone. */
     va_glib_channel_set_fd(fx->host.gc, -1, false);
