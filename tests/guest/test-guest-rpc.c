@@ -1987,6 +1987,18 @@ static void test_fsinfo_disks(Fixture *fx, gconstpointer data)
                  VA_FAULT_INVALID_ARGS);
 }
 
+/* Entry @i of @v is {@id_key: @id, online, can-offline} as given. */
+static void assert_id_online(xmlrpc_value *v, int i, const char *id_key,
+                             int id, bool online, bool can_offline)
+{
+    xmlrpc_value *e = array_item(v, i);
+
+    g_assert_cmpint(member_int(e, id_key), ==, id);
+    g_assert_cmpint(member_bool(e, "online"), ==, online);
+    g_assert_cmpint(member_bool(e, "can-offline"), ==, can_offline);
+    xmlrpc_DECREF(e);
+}
+
 static void test_vcpus(Fixture *fx, gconstpointer data)
 {
     const char *cpu = "sys/devices/system/cpu";
@@ -2009,16 +2021,8 @@ static void test_vcpus(Fixture *fx, gconstpointer data)
     fx_file(fx, fo, "0-1,10\n");
     v = fx_call(fx, "va.get_vcpus", "()");
     g_assert_cmpint(array_len(v), ==, 4);
-    c = array_item(v, 0);
-    g_assert_cmpint(member_int(c, "logical-id"), ==, 0);
-    g_assert_true(member_bool(c, "online"));
-    g_assert_false(member_bool(c, "can-offline"));
-    xmlrpc_DECREF(c);
-    c = array_item(v, 2);
-    g_assert_cmpint(member_int(c, "logical-id"), ==, 2);
-    g_assert_false(member_bool(c, "online"));
-    g_assert_true(member_bool(c, "can-offline"));
-    xmlrpc_DECREF(c);
+    assert_id_online(v, 0, "logical-id", 0, true, false);
+    assert_id_online(v, 2, "logical-id", 2, false, true);
     c = array_item(v, 3);
     g_assert_cmpint(member_int(c, "logical-id"), ==, 10);
     xmlrpc_DECREF(c);
@@ -2079,16 +2083,8 @@ static void test_memory_blocks(Fixture *fx, gconstpointer data)
     fx_file(fx, "sys/devices/system/memory/block_size_bytes", "8000000\n");
     v = fx_call(fx, "va.get_memory_blocks", "()");
     g_assert_cmpint(array_len(v), ==, 2);
-    b = array_item(v, 0);
-    g_assert_cmpint(member_int(b, "phys-index"), ==, 0);
-    g_assert_true(member_bool(b, "online"));
-    g_assert_false(member_bool(b, "can-offline"));
-    xmlrpc_DECREF(b);
-    b = array_item(v, 1);
-    g_assert_cmpint(member_int(b, "phys-index"), ==, 8);
-    g_assert_false(member_bool(b, "online"));
-    g_assert_true(member_bool(b, "can-offline"));
-    xmlrpc_DECREF(b);
+    assert_id_online(v, 0, "phys-index", 0, true, false);
+    assert_id_online(v, 1, "phys-index", 8, false, true);
     xmlrpc_DECREF(v);
     assert_fault(fx, fx_call(fx, "va.get_memory_blocks", "(i)", 1),
                  VA_FAULT_INVALID_ARGS);
