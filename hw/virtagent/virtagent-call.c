@@ -271,6 +271,12 @@ static uint64_t va_call_start(VirtagentChardev *va, const char *method,
     c->id = va_next_call_id++;
     QTAILQ_INSERT_TAIL(&va->calls, c, next);
     trace_virtagent_call(va_label(va), method, c->id);
+    /*
+     * To the guest now, not from the bottom half a main-loop iteration
+     * later: the guest starts on it meanwhile. Every caller runs in the
+     * main loop, under the BQL.
+     */
+    virtagent_flush(va);
     return c->id;
 }
 

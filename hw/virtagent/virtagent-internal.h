@@ -149,6 +149,9 @@ void virtagent_relearn(VirtagentChardev *va);
  */
 bool virtagent_job_stale(VirtagentChardev *va);
 
+/* Give the frontend what the channel has to send, as much as it takes. */
+void virtagent_flush(VirtagentChardev *va);
+
 /*
  * virtagent-call.c: start decoding or complete the calls queued by the
  * channel (from the bottom half); complete every call of a chardev that

@@ -73,7 +73,7 @@ static void va_wakeup(void *opaque)
     qemu_bh_schedule(va->bh);
 }
 
-static void va_flush(VirtagentChardev *va)
+void virtagent_flush(VirtagentChardev *va)
 {
     Chardev *chr = CHARDEV(va);
 
@@ -175,7 +175,7 @@ static void va_kick(void *opaque)
     va_submit_jobs(va);
     virtagent_run_completed(va);
     virtagent_relearn(va);
-    va_flush(va);
+    virtagent_flush(va);
     deadline = va_channel_deadline(va->ch);
     if (deadline < 0) {
         timer_del(va->timer);
@@ -239,7 +239,7 @@ static int va_chr_write(Chardev *chr, const uint8_t *buf, int len)
 
 static void va_chr_accept_input(Chardev *chr)
 {
-    va_flush(CHARDEV_VIRTAGENT(chr));
+    virtagent_flush(CHARDEV_VIRTAGENT(chr));
 }
 
 /* The VM resumed: its frontend may take output again. */
