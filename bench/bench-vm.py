@@ -25,7 +25,9 @@
 # printing for each the median and 90th percentile wall time, and the CPU
 # time per call of QEMU's main thread, of its vCPU threads (the guest:
 # kernel, agent and all), of the monitors' I/O thread (it reads and
-# writes QMP's sockets) and of the rest (the thread pool, RCU).
+# writes QMP's sockets) and of the rest (the thread pool, RCU), and how
+# many times per call the main thread went to sleep (its voluntary
+# context switches: each is a wake-up to pay).
 # Thread times come from /proc/PID/task/*/schedstat (nanoseconds; stat's
 # clock ticks if absent); QEMU runs with -name ...,debug-threads=on so
 # that the threads have names.
@@ -76,14 +78,20 @@ def guest(vm, cmd):
 
 
 CPU_KEYS = ("main", "vcpu", "mon", "other")
+# Beside the CPU times: how often the main thread went to sleep.
+STAT_KEYS = CPU_KEYS + ("main_sleeps",)
 
 
 def thread_cpu(pid):
     """CPU seconds of QEMU's threads: the main thread, the vCPUs, the
     monitors' I/O thread (QMP's sockets), and the rest (the thread pool,
     RCU)."""
-    cpu = dict.fromkeys(CPU_KEYS, 0.0)
+    cpu = dict.fromkeys(STAT_KEYS, 0.0)
     tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                cpu["main_sleeps"] = int(line.split()[1])
     for tid in os.listdir("/proc/%d/task" % pid):
         base = "/proc/%d/task/%s/" % (pid, tid)
         try:
@@ -166,7 +174,7 @@ KINDS = (("raw", "raw echo, 64 bytes", call_raw),
 def latency(vm, echo, qga, calls, rounds):
     """Interleaved rounds; per kind the wall times and CPU seconds."""
     walls = {k: [] for k, _, _ in KINDS}
-    cpu = {k: dict.fromkeys(CPU_KEYS, 0.0) for k, _, _ in KINDS}
+    cpu = {k: dict.fromkeys(STAT_KEYS, 0.0) for k, _, _ in KINDS}
     for _ in range(rounds):
         for kind, _, fn in KINDS:
             for _ in range(calls // 10):
@@ -472,16 +480,16 @@ def main():
 
     print("bench-vm: %s, %d vCPU, guest kernel %s; %d interleaved rounds "
           "of %d calls" % (accel.upper(), a.smp, kver, a.rounds, a.calls))
-    print("%-28s %9s %9s %9s %9s %9s %9s" % (
+    print("%-28s %9s %9s %9s %9s %9s %9s %7s" % (
         "per call", "median us", "p90 us", "main us", "vCPU us",
-        "mon I/O", "other us"))
+        "mon I/O", "other us", "sleeps"))
     med = {}
     for kind, what, _ in KINDS:
         med[kind] = statistics.median(walls[kind]) * 1e6
         c = cpu[kind]
-        print("%-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f" % (
+        print("%-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %7.2f" % (
             (what, med[kind], pct(walls[kind], 0.9) * 1e6) +
-            tuple(c[k] * 1e6 for k in CPU_KEYS)))
+            tuple(c[k] * 1e6 for k in CPU_KEYS) + (c["main_sleeps"],)))
     print("%-34s %9s %9s %9s" % ("calls/s, N in flight", "N=1", "N=4",
                                  "N=16"))
     for kind, what, _ in kinds:
