@@ -881,25 +881,29 @@ typedef struct VaHmpExec {
     Monitor *mon;
     /* Found again for each call: the chardev may go away meanwhile. */
     char *chardev;
+    /* How long to wait for the exit; each call's timeout (-1: default). */
     int64_t wait_ms;
+    int64_t call_ms;
     xmlrpc_value *params;
     bool suspended;
 } VaHmpExec;
 
-/* A call of the loop, given what is left of the wait. */
+/*
+ * A call of the loop. It has a timeout of its own: the wait bounds the
+ * polling, but a call under way is not cut short, lest a slow answer
+ * pass for an agent that does not answer.
+ */
 static QObject *coroutine_fn va_hmp_exec_call(VaHmpExec *x,
                                               const char *method,
                                               xmlrpc_value *params,
-                                              int64_t deadline, Error **errp)
+                                              Error **errp)
 {
-    int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
     VirtagentChardev *va = virtagent_find(x->chardev, errp);
 
     if (!va) {
         return NULL;
     }
-    return virtagent_co_call_qobject(va, method, params, MAX(left, 1),
-                                     errp);
+    return virtagent_co_call_qobject(va, method, params, x->call_ms, errp);
 }
 
 static void va_hmp_print_exec(Monitor *mon, VaExecStatus *st)
@@ -938,7 +942,7 @@ static void coroutine_fn va_hmp_exec_co(void *opaque)
     Error *err = NULL;
     QObject *answer;
 
-    answer = va_hmp_exec_call(x, "va.exec", x->params, deadline, &err);
+    answer = va_hmp_exec_call(x, "va.exec", x->params, &err);
     pid = answer ? va_exec_pid_from(&va_typed_exec, answer, &err) : NULL;
     qobject_unref(answer);
     if (pid && (pid->pid <= 0 || pid->pid > G_MAXINT)) {
@@ -953,8 +957,7 @@ static void coroutine_fn va_hmp_exec_co(void *opaque)
     while (params) {
         g_autoptr(VaExecStatus) st = NULL;
 
-        answer = va_hmp_exec_call(x, "va.exec_status", params, deadline,
-                                  &err);
+        answer = va_hmp_exec_call(x, "va.exec_status", params, &err);
         st = answer ? va_exec_status_from(&va_typed_exec_status, answer,
                                           &err) : NULL;
         qobject_unref(answer);
@@ -1022,6 +1025,7 @@ void coroutine_fn hmp_va_exec(Monitor *mon, const QDict *qdict)
     x->mon = mon;
     x->chardev = g_strdup(a.chardev);
     x->wait_ms = a.timeout_ms;
+    x->call_ms = -1;
     if (monitor_suspend(mon) == 0) {
         x->suspended = true;
         if (x->wait_ms < 0) {
@@ -1044,6 +1048,7 @@ void coroutine_fn hmp_va_exec(Monitor *mon, const QDict *qdict)
     if (x->wait_ms < 0) {
         x->wait_ms = VA_HMP_QMP_TIMEOUT_MS;
     }
+    x->call_ms = VA_HMP_QMP_TIMEOUT_MS;
     va_hmp_exec_co(x);
 }
 
