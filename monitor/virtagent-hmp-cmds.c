@@ -34,6 +34,7 @@
  * guest must not drive the operator's terminal.
  */
 #include "qemu/osdep.h"
+#include <math.h>
 #include "monitor-internal.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
@@ -799,8 +800,11 @@ static void va_hmp_print_users(Monitor *mon, xmlrpc_value *result,
         monitor_printf(mon, "no user logged in\n");
     }
     for (l = users->users; l; l = l->next) {
-        g_autofree char *since = va_hmp_utc(
-            (int64_t)(l->value->login_time * 1e9), 0);
+        double t = l->value->login_time;
+        /* Within a few centuries, else not converted to ns (overflow). */
+        g_autofree char *since = fabs(t) < 1e10 ?
+            va_hmp_utc((int64_t)(t * 1e9), 0) :
+            g_strdup_printf("%g s", t);
 
         va_hmp_put_str(mon, l->value->user);
         monitor_printf(mon, " since %s\n", since);

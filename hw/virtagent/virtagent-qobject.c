@@ -425,6 +425,8 @@ xmlrpc_value *virtagent_from_qobject(QObject *obj, Error **errp)
 #define VA_TYPED_LIST_MAX 8192
 #define VA_TYPED_STRING_MAX (16 * 1024)
 #define VA_TYPED_DATA_MAX (1024 * 1024)
+/* Member names: an unknown one is named in the error. */
+#define VA_TYPED_KEY_MAX 64
 
 static bool va_typed_bounded(QObject *obj, const char *method, Error **errp)
 {
@@ -457,6 +459,11 @@ static bool va_typed_bounded(QObject *obj, const char *method, Error **errp)
     case QTYPE_QDICT:
         for (e = qdict_first(qobject_to(QDict, obj)); e;
              e = qdict_next(qobject_to(QDict, obj), e)) {
+            if (strlen(qdict_entry_key(e)) > VA_TYPED_KEY_MAX) {
+                error_setg(errp, "%s: the guest agent's answer has a member "
+                           "name over %d bytes", method, VA_TYPED_KEY_MAX);
+                return false;
+            }
             if (!va_typed_bounded(qdict_entry_value(e), method, errp)) {
                 return false;
             }
@@ -521,7 +528,13 @@ QDict *virtagent_typed_answer(QObject *answer, const VirtagentTyped *t,
         /* The new string is made before the old value is dropped. */
         qdict_put_str(d, *k, b64);
     }
+    /* The top level as any struct, but the output's length. */
     for (e = qdict_first(d); e; e = qdict_next(d, e)) {
+        if (strlen(qdict_entry_key(e)) > VA_TYPED_KEY_MAX) {
+            error_setg(errp, "%s: the guest agent's answer has a member "
+                       "name over %d bytes", t->method, VA_TYPED_KEY_MAX);
+            return NULL;
+        }
         if (!va_strv_has(t->base64, qdict_entry_key(e)) &&
             !va_typed_bounded(qdict_entry_value(e), t->method, errp)) {
             return NULL;

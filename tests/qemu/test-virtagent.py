@@ -1768,6 +1768,11 @@ MISFITS = (
      "string over 16384 bytes"),
     ("va-ssh-get-authorized-keys", {"username": "u"},
      "va.ssh_get_authorized_keys", {"keys": [1]}, "expected: string"),
+    ("va-ssh-get-authorized-keys", {"username": "u"},
+     "va.ssh_get_authorized_keys", {"keys": [], "k" * 65: 1},
+     "member name over 64 bytes"),
+    ("va-get-fsinfo", {}, "va.get_fsinfo", [{"name": "a", "k" * 65: 1}],
+     "member name over 64 bytes"),
     ("va-suspend", {"mode": "ram"}, "va.suspend_ram", False,
      "va.suspend_ram: the guest agent's answer is not true"),
     ("va-set-user-password", {"username": "u", "password": "eA==",
@@ -1908,6 +1913,9 @@ def hmp_typed_commands(ctx):
                   {"user": "bob\x7f", "login-time": 0}])
     check(out == "root since 2025-12-01 10:00:00 UTC\r\n"
           "bob\\x7f since 1970-01-01 00:00:00 UTC\r\n", repr(out))
+    out, _ = run("va_users -c va0", "va.get_users",
+                 [{"user": "x", "login-time": 1e300}])
+    check(out == "x since 1e+300 s\r\n", repr(out))
     out, _ = run("va_users -c va0", "va.get_users", [])
     check(out == "no user logged in\r\n", repr(out))
     out, _ = run("va_fsinfo -c va0", "va.get_fsinfo", FSINFO)
