@@ -33,11 +33,24 @@ static void memblock_free(gpointer mb)
     XMLRPC_MEMBLOCK_FREE(char, mb);
 }
 
+/*
+ * The document xmlrpc-c wrote, without the XML declaration it starts
+ * with: the declaration is optional (docs/protocol.md), and parsing it
+ * costs the peer's expat about 2 500 instructions a document, a twentieth
+ * of a ping in the guest, where every instruction is emulated.
+ */
 static GBytes *memblock_to_bytes(xmlrpc_mem_block *mb)
 {
-    return g_bytes_new_with_free_func(XMLRPC_MEMBLOCK_CONTENTS(char, mb),
-                                      XMLRPC_MEMBLOCK_SIZE(char, mb),
-                                      memblock_free, mb);
+    static const char decl[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n";
+    const char *xml = XMLRPC_MEMBLOCK_CONTENTS(char, mb);
+    size_t len = XMLRPC_MEMBLOCK_SIZE(char, mb);
+    size_t skip = sizeof(decl) - 1;
+
+    if (len < skip || memcmp(xml, decl, skip)) {
+        skip = 0;
+    }
+    return g_bytes_new_with_free_func(xml + skip, len - skip, memblock_free,
+                                      mb);
 }
 
 GBytes *va_codec_encode_call(const char *method, xmlrpc_value *params,
