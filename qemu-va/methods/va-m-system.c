@@ -203,20 +203,39 @@ static bool va_rtc_is_local(const VAGuestRpc *rpc)
 }
 
 /*
+ * The RTC device as hwclock finds it: /dev/rtc is udev's link, and a
+ * system without udev (an initramfs, a container) has only /dev/rtc0.
+ * Returns an fd, @path set to the last one tried.
+ */
+static int va_rtc_open(const VAGuestRpc *rpc, char **path)
+{
+    static const char *const devs[] = { "/dev/rtc", "/dev/rtc0" };
+    int fd = -1;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(devs) && fd < 0; i++) {
+        g_free(*path);
+        *path = va_sys_path(rpc, devs[i]);
+        fd = open(*path, O_RDONLY | O_CLOEXEC);
+    }
+    return fd;
+}
+
+/*
  * The RTC's time in seconds since the epoch, as hwclock --hctosys reads
- * it: RTC_RD_TIME on /dev/rtc, else the kernel's since_epoch (which
+ * it: RTC_RD_TIME on the device, else the kernel's since_epoch (which
  * assumes UTC); a broken-down time is local when /etc/adjtime says so.
  */
 static bool va_rtc_read(const VAGuestRpc *rpc, int64_t *secs, int *err)
 {
-    g_autofree char *dev = va_sys_path(rpc, "/dev/rtc");
+    g_autofree char *dev = NULL;
     g_autofree char *sys = va_sys_path(rpc,
                                        "/sys/class/rtc/rtc0/since_epoch");
     g_autofree char *text = NULL;
     struct rtc_time rt;
     struct tm tm = { 0 };
     char *end;
-    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+    int fd = va_rtc_open(rpc, &dev);
 
     if (fd >= 0) {
         int r = ioctl(fd, RTC_RD_TIME, &rt);
@@ -258,11 +277,11 @@ static bool va_rtc_read(const VAGuestRpc *rpc, int64_t *secs, int *err)
 /* Writes the system time to the RTC, as hwclock --systohc; best effort. */
 static void va_rtc_write(const VAGuestRpc *rpc, int64_t ns)
 {
-    g_autofree char *dev = va_sys_path(rpc, "/dev/rtc");
+    g_autofree char *dev = NULL;
     time_t t = ns / 1000000000;
     struct rtc_time rt = { 0 };
     struct tm tm;
-    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+    int fd = va_rtc_open(rpc, &dev);
 
     if (fd < 0) {
         g_debug("%s: %s; RTC not written", dev, g_strerror(errno));
