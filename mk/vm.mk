@@ -7,6 +7,11 @@
 #                the monitor commands at work (scripts/demo.py)
 # make check-vm  the end-to-end tests against the real guest (tests/vm/),
 #                part of make check
+# make check-methods
+#                qemu-va's guest methods (exec, files, fsfreeze, network,
+#                time, users, vCPUs, suspend) and what they did, in a guest
+#                given a disk, a NIC and two vCPUs (tests/vm/test-methods.py),
+#                part of make check
 # make check-migration
 #                live migration between two QEMUs with calls running both
 #                ways (tests/vm/test-migration.py), part of make check
@@ -20,13 +25,17 @@
 
 VM_DEPS := $(B)/qemu-system-x86_64 guest
 
-.PHONY: demo check-vm check-migration bench-vm
+.PHONY: demo check-vm check-methods check-migration bench-vm
 demo: $(VM_DEPS)
 	scripts/demo.py
 
 check-vm: $(VM_DEPS)
 	tests/vm/test-vm.py
 CHECK_EXTRA += check-vm
+
+check-methods: $(VM_DEPS)
+	tests/vm/test-methods.py
+CHECK_EXTRA += check-methods
 
 check-migration: $(VM_DEPS)
 	tests/vm/test-migration.py
