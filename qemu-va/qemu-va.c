@@ -446,8 +446,15 @@ static bool agent_shutdown(void *call_info, VAShutdownMode mode,
  * A method's action after its reply (a suspend): run in a thread, since
  * it may return only when the guest wakes. Either the reply leaving or,
  * if the host does not read, the timer starts it; a reset cancels it.
+ *
+ * When it returns, the guest has woken: its kernel closed and reopened
+ * the port around the sleep, which QEMU saw as the agent going away,
+ * while our descriptor never noticed. So we say hello again, in the
+ * same session: the host learns we are back, and its new session in the
+ * answer fails our calls that went to the old one.
  */
 typedef struct VAAfterReply {
+    VAAgent *agent;
     void (*fn)(void *data, bool run);
     void *data;
     GSource *timer;
@@ -456,9 +463,19 @@ typedef struct VAAfterReply {
 } VAAfterReply;
 
 typedef struct VAAfterReplyRun {
+    VAAgent *agent;
     void (*fn)(void *data, bool run);
     void *data;
 } VAAfterReplyRun;
+
+static gboolean after_reply_returned(gpointer p)
+{
+    VAAgent *a = p;
+
+    g_message("back from a suspend: saying hello again");
+    agent_hello(a);
+    return G_SOURCE_REMOVE;
+}
 
 static void after_reply_unref(gpointer p)
 {
@@ -477,6 +494,7 @@ static gpointer after_reply_thread(gpointer p)
     VAAfterReplyRun *run = p;
 
     run->fn(run->data, true);
+    g_idle_add(after_reply_returned, run->agent);
     g_free(run);
     return NULL;
 }
@@ -494,6 +512,7 @@ static void after_reply_start(VAAfterReply *r)
         g_clear_pointer(&r->timer, g_source_unref);
     }
     run = g_new(VAAfterReplyRun, 1);
+    run->agent = r->agent;
     run->fn = r->fn;
     run->data = r->data;
     g_thread_unref(g_thread_new("va-after-reply", after_reply_thread, run));
@@ -533,6 +552,7 @@ static bool agent_after_reply(void *call_info,
     VAAgent *a = opaque;
     VAAfterReply *r = g_new0(VAAfterReply, 1);
 
+    r->agent = a;
     r->fn = fn;
     r->data = data;
     r->refs = 2;
