@@ -544,6 +544,8 @@ def memory_blocks(ctx):
 def suspend_ram_and_wakeup(ctx):
     vm = ctx.vm
     session = vm.qmp.execute("query-virtagent")[0]["session"]
+    # The kernel's resume messages would land inside commands' output.
+    guest(vm, "dmesg -n 1")
     guest(vm, "echo before > /tmp/before-suspend")
     check_eq(call(vm, "va.suspend_ram"), True, "va.suspend_ram")
     vm.qmp.event("SUSPEND", T)
