@@ -100,7 +100,10 @@ def demo(vm):
     heading(6, "A file from inside the guest")
     hmp(vm, "va_getfile /etc/os-release", r'^ID=debian$')
 
-    heading(7, "The guest calls the host: va-call inside the guest "
+    heading(7, "Run a program in the guest, as qemu-ga's guest-exec does")
+    hmp(vm, "va_exec uname -sr", r"^exit status 0")
+
+    heading(8, "The guest calls the host: va-call inside the guest "
             "becomes a QMP event")
     cmd = "va-call va.notify backup-done s:ok"
     status, out = vm.console.run(cmd, TIMEOUT)
@@ -115,7 +118,7 @@ def demo(vm):
     n = int(re.search(r"guest calls: (\d+) answered", out).group(1))
     expect(n >= 2, "info virtagent counts %d guest calls, expected 2" % n)
 
-    heading(8, "Shut the guest down through the agent")
+    heading(9, "Shut the guest down through the agent")
     hmp(vm, "va_shutdown powerdown", r"^guest agent accepted powerdown$")
     ev = vm.qmp.event("SHUTDOWN", TIMEOUT)
     say("QMP event: %s %s" % (ev["event"], json.dumps(ev["data"])))
