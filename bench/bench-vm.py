@@ -261,10 +261,22 @@ def rate_va_async(vm, echo, qga, depth, n):
                 raise RuntimeError("va-ping: %s" % msg["error"])
 
 
-def rate_va_sync(vm, echo, qga, depth, n, conns):
-    """Sync va-ping, one in flight on each of depth QMP connections."""
+def rate_va_sync(vm, echo, qga, depth, n, paths):
+    """Sync va-ping, one in flight on each of depth QMP connections.
+    The extra connections exist only meanwhile: QEMU copies every event
+    to every QMP client, so idle ones would slow the other figures."""
+    conns = [vm.qmp] + [QMP(p, T) for p in paths[:depth - 1]]
+    try:
+        sync_on(conns, n)
+    finally:
+        for q in conns[1:]:
+            q.close()
+
+
+def sync_on(conns, n):
+    depth = len(conns)
     socks = {}
-    for q in conns[:depth]:
+    for q in conns:
         socks[q.sock] = (q, q.send("va-ping"))
     issued, done = depth, 0
     deadline = time.monotonic() + T
@@ -290,12 +302,12 @@ def rate_va_sync(vm, echo, qga, depth, n, conns):
                 socks[s] = (q, None)
 
 
-def rates(vm, echo, qga, conns, calls, rounds):
+def rates(vm, echo, qga, qmp_paths, calls, rounds):
     kinds = (("raw", "raw echo", rate_raw),
              ("qmp", "QMP query-status, pipelined", rate_qmp),
              ("va", "va-ping async (va-call form)", rate_va_async),
              ("vasync", "va-ping sync, N QMP connections",
-              lambda *a: rate_va_sync(*a, conns)),
+              lambda *a: rate_va_sync(*a, qmp_paths)),
              ("qga", "qemu-ga guest-ping, pipelined", rate_qga))
     per_s = {(k, d): [] for k, _, _ in kinds for d in INFLIGHT}
     for _ in range(rounds):
@@ -454,7 +466,6 @@ def main():
     with vm:
         vm.wait_ready(T)
         vm.qmp.event("VA_AGENT_CONNECTED", T)
-        conns = [vm.qmp] + [QMP(p, T) for p in qmp_paths]
         # Connected before the guest writes: a socket chardev without a
         # client drops what the port sends.
         echo = Line(echo_path)
@@ -468,13 +479,11 @@ def main():
         kver = guest(vm, "uname -r").strip()
 
         walls, cpu = latency(vm, echo, qga, a.calls, a.rounds)
-        kinds, per_s = rates(vm, echo, qga, conns, a.calls, a.rounds)
+        kinds, per_s = rates(vm, echo, qga, qmp_paths, a.calls, a.rounds)
         if a.getfile:
             getfile(vm, echo_path, a.getfile, a.rounds)
         echo.close()
         qga.close()
-        for q in conns[1:]:
-            q.close()
         vm.qmp.execute("va-shutdown", {"mode": "powerdown"}, T)
         vm.wait_exit(T)
 
