@@ -1,5 +1,5 @@
 /*
- * qemu-va - files: va.getfile, and files by handle
+ * qemu-va - files: va.getfile, va.putfile, and files by handle
  *
  * Copyright (c) 2026 The virtagent authors
  *
@@ -10,9 +10,17 @@
  * belong to the session that opened them and die with it. Reads, writes
  * and flushes run in the thread pool, so the handle table is locked and
  * each handle's I/O is serialized.
+ *
+ * va.putfile writes a file in chunks into a temporary file beside it and
+ * renames it into place only once the last chunk is written and synced:
+ * a transfer that fails, is aborted or outlives its session leaves
+ * nothing behind, and the target is either the old file or the new one.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,7 +140,8 @@ typedef struct VAFile {
 struct VAFileTable {
     GMutex lock;
     GHashTable *files;  /* handle -> VAFile */
-    int64_t next;
+    GHashTable *puts;   /* transfer id -> VAPut */
+    int64_t next;       /* handles and transfer ids alike */
 };
 
 static void va_file_unref(VAFile *f)
@@ -516,6 +525,356 @@ static xmlrpc_value *va_rpc_file_flush(xmlrpc_env *env, xmlrpc_value *params,
     return xmlrpc_bool_new(env, true);
 }
 
+/* -- va.putfile -------------------------------------------------------- */
+
+typedef struct VAPut {
+    gint refs;
+    int fd;
+    int64_t id;
+    char *session;
+    char *path;         /* the target */
+    char *tmp;          /* the temporary file beside it */
+    int64_t size;       /* the end of the furthest chunk */
+    int64_t mode;       /* -1: the old file's, else 0644 */
+    char *owner;        /* NULL: the old file's, else qemu-va's */
+    bool done;          /* renamed into place: no more chunks */
+    GMutex io;          /* one chunk or commit at a time */
+} VAPut;
+
+static void va_put_unref(VAPut *p)
+{
+    if (g_atomic_int_dec_and_test(&p->refs)) {
+        close(p->fd);
+        /* Never completed: the partial file goes. */
+        if (!p->done) {
+            unlink(p->tmp);
+        }
+        g_mutex_clear(&p->io);
+        g_free(p->session);
+        g_free(p->path);
+        g_free(p->tmp);
+        g_free(p->owner);
+        g_free(p);
+    }
+}
+
+/* Drops the table's reference: the temporary file goes with the last. */
+static void va_put_forget(VAFileTable *t, VAPut *p)
+{
+    g_mutex_lock(&t->lock);
+    if (g_hash_table_lookup(t->puts, &p->id) == p) {
+        g_hash_table_remove(t->puts, &p->id);
+    }
+    g_mutex_unlock(&t->lock);
+}
+
+/* The transfer @id of this session, referenced, or NULL with a fault. */
+static VAPut *va_put_get(xmlrpc_env *env, VAGuestRpc *rpc, int64_t id,
+                         void *call_info)
+{
+    VAFileTable *t = rpc->files;
+    const char *session = va_file_session(rpc, call_info);
+    VAPut *p;
+
+    g_mutex_lock(&t->lock);
+    p = g_hash_table_lookup(t->puts, &id);
+    if (p && strcmp(p->session, session) != 0) {
+        p = NULL;
+    }
+    if (p) {
+        g_atomic_int_inc(&p->refs);
+    }
+    g_mutex_unlock(&t->lock);
+    if (!p) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "no putfile transfer %" G_GINT64_FORMAT
+                                       " (never begun, aborted, failed or "
+                                       "complete)", id);
+    }
+    return p;
+}
+
+/* "USER[:GROUP]", names or numbers; false with errno-less fault. */
+static bool va_put_owner(xmlrpc_env *env, const char *owner, uid_t *uid,
+                         gid_t *gid)
+{
+    g_auto(GStrv) parts = g_strsplit(owner, ":", 2);
+    char buf[4096];
+    guint64 n;
+
+    if (!parts[0] || !parts[0][0]) {
+        goto bad;
+    }
+    if (g_ascii_string_to_unsigned(parts[0], 10, 0, G_MAXUINT32 - 1, &n,
+                                   NULL)) {
+        *uid = n;
+    } else {
+        struct passwd pw, *res = NULL;
+
+        if (getpwnam_r(parts[0], &pw, buf, sizeof(buf), &res) || !res) {
+            goto bad;
+        }
+        *uid = res->pw_uid;
+        *gid = res->pw_gid;
+    }
+    if (!parts[1]) {
+        return true;
+    }
+    if (g_ascii_string_to_unsigned(parts[1], 10, 0, G_MAXUINT32 - 1, &n,
+                                   NULL)) {
+        *gid = n;
+    } else {
+        struct group gr, *res = NULL;
+
+        if (getgrnam_r(parts[1], &gr, buf, sizeof(buf), &res) || !res) {
+            goto bad;
+        }
+        *gid = res->gr_gid;
+    }
+    return true;
+bad:
+    xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                   "owner '%s' is not USER[:GROUP] of "
+                                   "this guest", owner);
+    return false;
+}
+
+/* A new transfer to @path, in the table; NULL with a fault. */
+static VAPut *va_put_begin(xmlrpc_env *env, VAGuestRpc *rpc,
+                           const char *path, void *call_info)
+{
+    VAFileTable *t = rpc->files;
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    g_autofree char *tmp = NULL;
+    struct stat st;
+    VAPut *p;
+    int fd;
+
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        va_fault_errno(env, path, EISDIR);
+        return NULL;
+    }
+    g_mutex_lock(&t->lock);
+    if (g_hash_table_size(t->puts) >= VA_FILE_HANDLES_MAX) {
+        g_mutex_unlock(&t->lock);
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_BUSY,
+                                       "%d putfile transfers are under way "
+                                       "already", VA_FILE_HANDLES_MAX);
+        return NULL;
+    }
+    g_mutex_unlock(&t->lock);
+    /* Beside the target: the rename cannot cross filesystems. */
+    tmp = g_strdup_printf("%s/.%s.va-XXXXXX", dir, base);
+    fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        va_fault_errno(env, path, errno);
+        return NULL;
+    }
+    p = g_new0(VAPut, 1);
+    p->refs = 2;        /* the table's and the caller's */
+    p->fd = fd;
+    p->session = g_strdup(va_file_session(rpc, call_info));
+    p->path = g_strdup(path);
+    p->tmp = g_steal_pointer(&tmp);
+    p->mode = -1;
+    g_mutex_init(&p->io);
+    g_mutex_lock(&t->lock);
+    p->id = t->next++;
+    g_hash_table_insert(t->puts, &p->id, p);
+    g_mutex_unlock(&t->lock);
+    return p;
+}
+
+/* Called with p->io held: sync, set mode and owner, rename into place. */
+static bool va_put_commit(xmlrpc_env *env, VAPut *p)
+{
+    g_autofree char *dir = g_path_get_dirname(p->path);
+    struct stat old;
+    bool has_old = stat(p->path, &old) == 0 && S_ISREG(old.st_mode);
+    uid_t uid = -1;
+    gid_t gid = -1;
+    mode_t mode = p->mode >= 0 ? p->mode : has_old ? old.st_mode & 07777
+                                                    : 0644;
+    int dfd;
+
+    if (p->owner && !va_put_owner(env, p->owner, &uid, &gid)) {
+        return false;
+    }
+    if (p->owner && fchown(p->fd, uid, gid) < 0) {
+        va_fault_errno(env, p->path, errno);
+        return false;
+    }
+    /* Keeping the old owner is best effort: not root, not possible. */
+    if (!p->owner && has_old) {
+        if (fchown(p->fd, old.st_uid, old.st_gid) < 0) {
+            g_debug("putfile %s: keeping the owner: %s", p->path,
+                    g_strerror(errno));
+        }
+    }
+    /* After fchown, which clears the set-id bits. */
+    if (fchmod(p->fd, mode) < 0 || fsync(p->fd) < 0 ||
+        rename(p->tmp, p->path) < 0) {
+        va_fault_errno(env, p->path, errno);
+        return false;
+    }
+    p->done = true;
+    /* The rename itself reaches the disk with the directory. */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return true;
+}
+
+static xmlrpc_value *va_rpc_putfile(xmlrpc_env *env, xmlrpc_value *params,
+                                    void *server_info, void *call_info)
+{
+    static const char *const known[] = {
+        "transfer", "offset", "final", "mode", "owner", NULL
+    };
+    VAGuestRpc *rpc = server_info;
+    g_autofree char *path = NULL, *owner = NULL;
+    const unsigned char *data = NULL;
+    xmlrpc_value *item, *opts = NULL, *ret = NULL;
+    int64_t transfer = -1, offset = -1, mode = -1, size = 0;
+    bool final = true, done = false;
+    size_t len = 0, written = 0;
+    VAPut *p = NULL;
+    int err = 0;
+    int n = va_check_args(env, "va.putfile", params, 2, 3);
+
+    if (n < 0 || !(path = va_param_string(env, params, 0, "path"))) {
+        return NULL;
+    }
+    xmlrpc_array_read_item(env, params, 1, &item);
+    if (env->fault_occurred) {
+        return NULL;
+    }
+    if (xmlrpc_value_type(item) == XMLRPC_TYPE_BASE64) {
+        xmlrpc_read_base64(env, item, &len, &data);
+    } else {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "argument 'data' must be base64");
+    }
+    xmlrpc_DECREF(item);
+    if (env->fault_occurred) {
+        goto out;
+    }
+    if (n == 3) {
+        opts = va_param_struct(env, params, 2, "options");
+        if (!opts || !va_opts_check(env, opts, known) ||
+            !va_opt_int(env, opts, "transfer", &transfer) ||
+            !va_opt_int(env, opts, "offset", &offset) ||
+            !va_opt_bool(env, opts, "final", &final) ||
+            !va_opt_int(env, opts, "mode", &mode) ||
+            !va_opt_string(env, opts, "owner", &owner)) {
+            goto out;
+        }
+    }
+    /* The top keeps offset + length from overflowing. */
+    if (path[0] != '/' || (offset != -1 && offset < 0) ||
+        offset > G_MAXINT64 / 2 || mode < -1 || mode > 07777 ||
+        (owner && !owner[0])) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "path must be absolute, offset not "
+                                       "negative, mode 0 to 07777");
+        goto out;
+    }
+    p = transfer == -1 ? va_put_begin(env, rpc, path, call_info)
+                       : va_put_get(env, rpc, transfer, call_info);
+    if (!p) {
+        goto out;
+    }
+    if (strcmp(p->path, path) != 0) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "transfer %" G_GINT64_FORMAT
+                                       " writes %s, not %s", p->id, p->path,
+                                       path);
+        goto out;
+    }
+    g_mutex_lock(&p->io);
+    if (p->done) {
+        g_mutex_unlock(&p->io);
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
+                                       "transfer %" G_GINT64_FORMAT
+                                       " is complete", p->id);
+        goto out;
+    }
+    if (offset == -1) {
+        offset = p->size;
+    }
+    if (mode != -1) {
+        p->mode = mode;
+    }
+    if (owner) {
+        g_free(p->owner);
+        p->owner = g_steal_pointer(&owner);
+    }
+    while (written < len) {
+        ssize_t w = pwrite(p->fd, data + written, len - written,
+                           offset + written);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            err = errno;
+            break;
+        }
+        written += w;
+    }
+    if (err) {
+        va_fault_errno(env, p->path, err);
+    } else {
+        p->size = MAX(p->size, offset + (int64_t)len);
+        if (final) {
+            va_put_commit(env, p);
+        }
+    }
+    size = p->size;
+    done = p->done;
+    g_mutex_unlock(&p->io);
+    /* Complete, or failed: either way the transfer is over. */
+    if (env->fault_occurred || done) {
+        va_put_forget(rpc->files, p);
+    }
+    if (!env->fault_occurred) {
+        ret = xmlrpc_build_value(env, "{s:I,s:I,s:b}",
+                                 "transfer", (xmlrpc_int64)p->id,
+                                 "size", (xmlrpc_int64)size,
+                                 "done", (xmlrpc_bool)done);
+    }
+out:
+    if (p) {
+        va_put_unref(p);
+    }
+    if (opts) {
+        xmlrpc_DECREF(opts);
+    }
+    free((void *)data);
+    return env->fault_occurred ? NULL : ret;
+}
+
+static xmlrpc_value *va_rpc_putfile_abort(xmlrpc_env *env,
+                                          xmlrpc_value *params,
+                                          void *server_info, void *call_info)
+{
+    VAGuestRpc *rpc = server_info;
+    int64_t transfer;
+    VAPut *p;
+
+    if (!va_check_count(env, "va.putfile_abort", params, 1) ||
+        !va_param_int(env, params, 0, "transfer", &transfer) ||
+        !(p = va_put_get(env, rpc, transfer, call_info))) {
+        return NULL;
+    }
+    va_put_forget(rpc->files, p);
+    va_put_unref(p);
+    return xmlrpc_bool_new(env, true);
+}
+
 static void va_files_init(VAGuestRpc *rpc)
 {
     VAFileTable *t = g_new0(VAFileTable, 1);
@@ -523,6 +882,8 @@ static void va_files_init(VAGuestRpc *rpc)
     g_mutex_init(&t->lock);
     t->files = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                      (GDestroyNotify)va_file_unref);
+    t->puts = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                    (GDestroyNotify)va_put_unref);
     /* Not small integers: a stale handle is unlikely to name a new file. */
     t->next = 1000;
     rpc->files = t;
@@ -531,15 +892,21 @@ static void va_files_init(VAGuestRpc *rpc)
 static void va_files_session_end(VAGuestRpc *rpc)
 {
     VAFileTable *t = rpc->files;
-    guint n;
+    guint n, puts;
 
     g_mutex_lock(&t->lock);
     n = g_hash_table_size(t->files);
     g_hash_table_remove_all(t->files);
+    puts = g_hash_table_size(t->puts);
+    g_hash_table_remove_all(t->puts);
     g_mutex_unlock(&t->lock);
     if (n) {
         g_debug("session ended: %u file handle%s closed", n,
                 n == 1 ? "" : "s");
+    }
+    if (puts) {
+        g_debug("session ended: %u putfile transfer%s aborted", puts,
+                puts == 1 ? "" : "s");
     }
 }
 
@@ -551,6 +918,7 @@ static void va_files_cleanup(VAGuestRpc *rpc)
         return;
     }
     g_hash_table_unref(t->files);
+    g_hash_table_unref(t->puts);
     g_mutex_clear(&t->lock);
     g_free(t);
     rpc->files = NULL;
@@ -565,6 +933,26 @@ static const VAMethod methods[] = {
             .help = "va.getfile(path, offset, length): returns {data "
                     "(base64), eof, size}. length is capped at 1 MiB; "
                     "errors are faults carrying the errno text.",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.putfile",
+            .methodFunction = va_rpc_putfile,
+            .signatureString = "S:s6,S:s6S",
+            .help = "va.putfile(path, data (base64), [options {transfer, "
+                    "offset, final, mode, owner}]): write data into a "
+                    "temporary file beside path, renamed into place when "
+                    "final (default true); returns {transfer, size, done}.",
+        },
+        .flags = VA_M_SLOW,
+    }, {
+        .info = {
+            .methodName = "va.putfile_abort",
+            .methodFunction = va_rpc_putfile_abort,
+            .signatureString = "b:i,b:I",
+            .help = "va.putfile_abort(transfer): drop an unfinished "
+                    "va.putfile and its temporary file.",
         },
         .flags = VA_M_SLOW,
     }, {

@@ -1709,6 +1709,200 @@ static void test_file_limits(Fixture *fx, gconstpointer data)
     file_close(fx, h);
 }
 
+/* Names in @dir other than "." and ".."; a leftover temporary shows. */
+static guint dir_entries(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    guint n = 0;
+
+    g_assert_nonnull(d);
+    while (g_dir_read_name(d)) {
+        n++;
+    }
+    g_dir_close(d);
+    return n;
+}
+
+/* A chunk of a transfer; returns the answer's transfer id. */
+static int64_t put_chunk(Fixture *fx, const char *path, const char *data,
+                         int64_t transfer, bool final, int64_t size)
+{
+    xmlrpc_value *v;
+    int64_t id;
+
+    if (transfer < 0) {
+        v = fx_call(fx, "va.putfile", "(s6{s:b})", path, data, strlen(data),
+                    "final", (xmlrpc_bool)final);
+    } else {
+        v = fx_call(fx, "va.putfile", "(s6{s:I,s:b})", path, data,
+                    strlen(data), "transfer", (xmlrpc_int64)transfer,
+                    "final", (xmlrpc_bool)final);
+    }
+    g_assert_nonnull(v);
+    g_assert_cmpint(member_int(v, "size"), ==, size);
+    g_assert_cmpint(member_bool(v, "done"), ==, final);
+    id = member_int(v, "transfer");
+    xmlrpc_DECREF(v);
+    return id;
+}
+
+static void test_putfile(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *dir = g_build_filename(fx->dir, "put", NULL);
+    g_autofree char *path = g_build_filename(dir, "f", NULL);
+    g_autofree char *text = NULL;
+    xmlrpc_value *v;
+    struct stat st;
+    int64_t t;
+
+    g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+    /* One call: written, synced and in place; 0644 for a new file. */
+    v = fx_call(fx, "va.putfile", "(s6)", path, "hello", (size_t)5);
+    g_assert_nonnull(v);
+    g_assert_true(member_bool(v, "done"));
+    g_assert_cmpint(member_int(v, "size"), ==, 5);
+    xmlrpc_DECREF(v);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "hello");
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0644);
+    g_assert_cmpuint(dir_entries(dir), ==, 1);
+
+    /* In chunks: the old file stays until the last one. */
+    g_assert_cmpint(chmod(path, 0640), ==, 0);
+    t = put_chunk(fx, path, "new ", -1, false, 4);
+    g_assert_cmpint(t, >, 0);
+    g_assert_cmpuint(dir_entries(dir), ==, 2);
+    g_clear_pointer(&text, g_free);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "hello");
+    g_assert_cmpint(put_chunk(fx, path, "con", t, false, 7), ==, t);
+    g_assert_cmpint(put_chunk(fx, path, "tent", t, true, 11), ==, t);
+    g_clear_pointer(&text, g_free);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "new content");
+    g_assert_cmpuint(dir_entries(dir), ==, 1);
+    /* The old file's mode is kept. */
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0640);
+    /* A complete transfer takes no more chunks. */
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:I})", path, "x", 1,
+                             "transfer", (xmlrpc_int64)t),
+                 VA_FAULT_INVALID_ARGS);
+
+    /* Offsets, out of order; mode and owner (our own) on the last. */
+    t = put_chunk(fx, path, "", -1, false, 0);
+    v = fx_call(fx, "va.putfile", "(s6{s:I,s:I,s:b})", path, "world", 5,
+                "transfer", (xmlrpc_int64)t, "offset", (xmlrpc_int64)6,
+                "final", (xmlrpc_bool)false);
+    g_assert_cmpint(member_int(v, "size"), ==, 11);
+    xmlrpc_DECREF(v);
+    text = g_strdup_printf("%u:%u", (unsigned)getuid(), (unsigned)getgid());
+    v = fx_call(fx, "va.putfile", "(s6{s:I,s:I,s:i,s:s})", path, "hello ",
+                6, "transfer", (xmlrpc_int64)t, "offset", (xmlrpc_int64)0,
+                "mode", 0600, "owner", text);
+    g_assert_true(member_bool(v, "done"));
+    g_assert_cmpint(member_int(v, "size"), ==, 11);
+    xmlrpc_DECREF(v);
+    g_clear_pointer(&text, g_free);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "hello world");
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0600);
+    g_assert_cmpuint(dir_entries(dir), ==, 1);
+
+    /* Another path under the same transfer is refused, and kept. */
+    t = put_chunk(fx, path, "abc", -1, false, 3);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:I})", dir, "x", 1,
+                             "transfer", (xmlrpc_int64)t),
+                 VA_FAULT_INVALID_ARGS);
+    /* An unknown owner fails the commit, and the transfer with it. */
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:I,s:s})", path, "d",
+                             1, "transfer", (xmlrpc_int64)t, "owner",
+                             "no-such-user-here"), VA_FAULT_INVALID_ARGS);
+    g_assert_cmpuint(dir_entries(dir), ==, 1);
+    g_clear_pointer(&text, g_free);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "hello world");
+    assert_fault(fx, fx_call(fx, "va.putfile_abort", "(I)",
+                             (xmlrpc_int64)t), VA_FAULT_INVALID_ARGS);
+
+    /* Aborted: nothing left, the old file untouched. */
+    t = put_chunk(fx, path, "partial", -1, false, 7);
+    v = fx_call(fx, "va.putfile_abort", "(I)", (xmlrpc_int64)t);
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    g_assert_cmpuint(dir_entries(dir), ==, 1);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:I})", path, "x", 1,
+                             "transfer", (xmlrpc_int64)t),
+                 VA_FAULT_INVALID_ARGS);
+    g_clear_pointer(&text, g_free);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "hello world");
+
+    /* Another session cannot see a transfer; its end aborts it. */
+    t = put_chunk(fx, path, "partial", -1, false, 7);
+    fx->session = "fedcba9876543210";
+    assert_fault(fx, fx_call(fx, "va.putfile_abort", "(I)",
+                             (xmlrpc_int64)t), VA_FAULT_INVALID_ARGS);
+    fx->session = NULL;
+    g_assert_cmpuint(dir_entries(dir), ==, 2);
+    va_guest_rpc_session_end(&fx->rpc);
+    g_assert_cmpuint(dir_entries(dir), ==, 1);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:I})", path, "x", 1,
+                             "transfer", (xmlrpc_int64)t),
+                 VA_FAULT_INVALID_ARGS);
+
+    /* One left open is dropped with the agent (ASan sees no leak). */
+    put_chunk(fx, path, "left", -1, false, 4);
+}
+
+static void test_putfile_errors(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *file = g_build_filename(fx->dir, "file", NULL);
+    g_autofree char *under = g_build_filename(file, "x", NULL);
+    g_autofree char *ro = g_build_filename(fx->dir, "ro", NULL);
+    g_autofree char *in_ro = g_build_filename(ro, "x", NULL);
+
+    g_assert_true(g_file_set_contents(file, "f", -1, NULL));
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6)", "/nonexistent/dir/x",
+                             "x", 1), VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "/nonexistent/dir/x: "));
+    g_assert_nonnull(strstr(fx->fault_string, "(ENOENT)"));
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6)", under, "x", 1),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "(ENOTDIR)"));
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6)", fx->dir, "x", 1),
+                 VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(fx->fault_string, "(EISDIR)"));
+    /* root writes anywhere: EACCES only for an ordinary user. */
+    if (geteuid() != 0) {
+        g_assert_cmpint(g_mkdir(ro, 0500), ==, 0);
+        assert_fault(fx, fx_call(fx, "va.putfile", "(s6)", in_ro, "x", 1),
+                     VA_FAULT_FAILED);
+        g_assert_nonnull(strstr(fx->fault_string, "(EACCES)"));
+        g_assert_cmpuint(dir_entries(ro), ==, 0);
+    }
+
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6)", "rel", "x", 1),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(ss)", file, "text"),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:i})", file, "x", 1,
+                             "mode", 010000), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:i})", file, "x", 1,
+                             "offset", -2), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:i})", file, "x", 1,
+                             "size", 1), VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.putfile", "(s6{s:I})", file, "x", 1,
+                             "transfer", (xmlrpc_int64)12345),
+                 VA_FAULT_INVALID_ARGS);
+    assert_fault(fx, fx_call(fx, "va.putfile_abort", "(s)", "1"),
+                 VA_FAULT_INVALID_ARGS);
+    /* Nothing of all that was left behind. */
+    g_assert_cmpuint(dir_entries(fx->dir), ==, geteuid() != 0 ? 2 : 1);
+}
+
 static const char mountinfo[] =
     "21 26 0:20 / /proc rw,relatime - proc proc rw\n"
     "26 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
@@ -2302,6 +2496,8 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/process/exec-limits", test_exec_limits);
     ADD("/guest-rpc/files/handles", test_file_handles);
     ADD("/guest-rpc/files/limits", test_file_limits);
+    ADD("/guest-rpc/files/putfile", test_putfile);
+    ADD("/guest-rpc/files/putfile-errors", test_putfile_errors);
     ADD("/guest-rpc/fs/freeze", test_fsfreeze);
     ADD("/guest-rpc/fs/freeze-timeout", test_fsfreeze_timeout);
     ADD("/guest-rpc/fs/trim", test_fstrim);
