@@ -1797,6 +1797,7 @@ static void test_putfile(Fixture *fx, gconstpointer data)
                 "final", (xmlrpc_bool)false);
     g_assert_cmpint(member_int(v, "size"), ==, 11);
     xmlrpc_DECREF(v);
+    g_free(text);
     text = g_strdup_printf("%u:%u", (unsigned)getuid(), (unsigned)getgid());
     v = fx_call(fx, "va.putfile", "(s6{s:I,s:I,s:i,s:s})", path, "hello ",
                 6, "transfer", (xmlrpc_int64)t, "offset", (xmlrpc_int64)0,
