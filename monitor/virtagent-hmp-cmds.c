@@ -526,13 +526,119 @@ static void va_hmp_print_file(Monitor *mon, xmlrpc_value *result, void *arg)
     }
 }
 
+/*
+ * va_getfile PATH HOSTFILE and va_putfile HOSTFILE PATH: a loop of calls
+ * (virtagent_co_transfer), run as va_exec's below.
+ */
+typedef struct VaHmpXfer {
+    Monitor *mon;
+    VaTransfer x;
+    char *chardev;
+    char *path;
+    char *host;
+    bool suspended;
+} VaHmpXfer;
+
+static void coroutine_fn va_hmp_xfer_co(void *opaque)
+{
+    VaHmpXfer *h = opaque;
+    Error *err = NULL;
+
+    if (virtagent_co_transfer(&h->x, &err)) {
+        monitor_printf(h->mon, "%s %" PRId64 " bytes, sha256 %s\n",
+                       h->x.put ? "wrote" : "read", h->x.size, h->x.sha256);
+    } else {
+        va_hmp_error(h->mon, err);
+        /* A host file made for the transfer does not outlive its failure. */
+        if (!h->x.put) {
+            unlink(h->host);
+        }
+    }
+    close(h->x.fd);
+    if (h->suspended) {
+        monitor_resume(h->mon);
+    }
+    g_free(h->x.sha256);
+    g_free(h->chardev);
+    g_free(h->path);
+    g_free(h->host);
+    g_free(h);
+}
+
+static void coroutine_fn va_hmp_xfer(Monitor *mon, const VaHmpArgs *a,
+                                     bool put, const char *path,
+                                     const char *host)
+{
+    Error *err = NULL;
+    VaHmpXfer *h;
+    bool suspended;
+    int fd;
+
+    if (!virtagent_find(a->chardev, &err)) {
+        va_hmp_error(mon, err);
+        return;
+    }
+    suspended = monitor_suspend(mon) == 0;
+    if (!suspended && !va_hmp_in_qmp_dispatcher()) {
+        monitor_printf(mon, "Error: this monitor cannot wait for the guest "
+                       "agent (gdb's, say): use an interactive monitor or "
+                       "QMP\n");
+        return;
+    }
+    fd = put ? qemu_open(host, O_RDONLY, &err)
+             : qemu_create(host, O_WRONLY | O_TRUNC, 0644, &err);
+    h = g_new0(VaHmpXfer, 1);
+    h->mon = mon;
+    h->suspended = suspended;
+    if (fd < 0) {
+        va_hmp_error(mon, err);
+        if (h->suspended) {
+            monitor_resume(mon);
+        }
+        g_free(h);
+        return;
+    }
+    h->chardev = g_strdup(a->chardev);
+    h->path = g_strdup(path);
+    h->host = g_strdup(host);
+    h->x.chardev = h->chardev;
+    h->x.path = h->path;
+    h->x.fdname = h->host;
+    h->x.fd = fd;
+    h->x.put = put;
+    h->x.call_ms = a->timeout_ms;
+    if (h->suspended) {
+        /* It runs once this coroutine has returned. */
+        aio_co_enter(qemu_get_aio_context(),
+                     qemu_coroutine_create(va_hmp_xfer_co, h));
+        return;
+    }
+    if (h->x.call_ms < 0) {
+        h->x.call_ms = VA_HMP_QMP_TIMEOUT_MS;
+    }
+    va_hmp_xfer_co(h);
+}
+
+void coroutine_fn hmp_va_putfile(Monitor *mon, const QDict *qdict)
+{
+    g_auto(VaHmpArgs) a = {};
+
+    if (va_hmp_parse(mon, qdict, 2, 2, &a)) {
+        va_hmp_xfer(mon, &a, true, a.words[1], a.words[0]);
+    }
+}
+
 void coroutine_fn hmp_va_getfile(Monitor *mon, const QDict *qdict)
 {
     g_auto(VaHmpArgs) a = {};
     xmlrpc_value *params;
     xmlrpc_env env;
 
-    if (!va_hmp_parse(mon, qdict, 1, 1, &a)) {
+    if (!va_hmp_parse(mon, qdict, 1, 2, &a)) {
+        return;
+    }
+    if (a.words[1]) {
+        va_hmp_xfer(mon, &a, false, a.words[0], a.words[1]);
         return;
     }
     xmlrpc_env_init(&env);

@@ -18,6 +18,7 @@ void coroutine_fn hmp_va_capabilities(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_info(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_shutdown(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_getfile(Monitor *mon, const QDict *qdict);
+void coroutine_fn hmp_va_putfile(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_getdmesg(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_call(Monitor *mon, const QDict *qdict);
 void coroutine_fn hmp_va_exec(Monitor *mon, const QDict *qdict);

@@ -15,6 +15,7 @@
  * event's result.
  */
 #include "qemu/osdep.h"
+#include <poll.h>
 #include "qapi/error.h"
 #include "qapi/qapi-commands-virtagent.h"
 #include "qapi/qapi-events-virtagent.h"
@@ -28,6 +29,8 @@
 #include "qobject/qobject.h"
 #include "qobject/qstring.h"
 #include "qemu/base64.h"
+#include "block/thread-pool.h"
+#include "monitor/monitor.h"
 #include "hw/virtagent/virtagent.h"
 #include "monitor/virtagent-typed.h"
 
@@ -391,6 +394,445 @@ VaGuestInfo *coroutine_fn qmp_va_info(const char *chardev, bool has_timeout,
     return ret;
 }
 
+/* -- files through a descriptor --------------------------------------- */
+
+/* What one call moves: va.getfile's largest read, and as much put. */
+#define VA_XFER_CHUNK (1024 * 1024)
+
+typedef struct VaFdIo {
+    int fd;
+    uint8_t *buf;
+    size_t len;
+    int64_t wait_ms;    /* for a non-blocking fd that is not ready */
+    GChecksum *sha;
+} VaFdIo;
+
+/* Waits until @fd is ready for @events; false with errno. */
+static bool va_fd_wait(int fd, short events, int64_t wait_ms)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    int n;
+
+    do {
+        n = poll(&p, 1, wait_ms < 0 ? -1 : MIN(wait_ms, INT_MAX));
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {
+        errno = ETIMEDOUT;
+    }
+    return n > 0;
+}
+
+/* In a worker thread: all of io->buf into io->fd; 0 or -errno. */
+static int va_fd_write_worker(void *opaque)
+{
+    VaFdIo *io = opaque;
+    size_t done = 0;
+
+    while (done < io->len) {
+        ssize_t n = write(io->fd, io->buf + done, io->len - done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN &&
+            va_fd_wait(io->fd, POLLOUT, io->wait_ms)) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        done += n;
+    }
+    g_checksum_update(io->sha, io->buf, io->len);
+    return 0;
+}
+
+/* In a worker thread: io->buf filled, short only at the end; -errno. */
+static int va_fd_read_worker(void *opaque)
+{
+    VaFdIo *io = opaque;
+    size_t got = 0;
+
+    while (got < io->len) {
+        ssize_t n = read(io->fd, io->buf + got, io->len - got);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN &&
+            va_fd_wait(io->fd, POLLIN, io->wait_ms)) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            break;
+        }
+        got += n;
+    }
+    g_checksum_update(io->sha, io->buf, got);
+    return got;
+}
+
+/* Sets @key of @st to @v (NULL: a fault is in @env) and drops @v. */
+static void va_struct_take(xmlrpc_env *env, xmlrpc_value *st,
+                           const char *key, xmlrpc_value *v)
+{
+    if (v) {
+        if (!env->fault_occurred) {
+            xmlrpc_struct_set_value(env, st, key, v);
+        }
+        xmlrpc_DECREF(v);
+    }
+}
+
+/* va.putfile's options; @transfer -1: the first call. */
+static xmlrpc_value *va_putfile_opts(xmlrpc_env *env, int64_t transfer,
+                                     bool final, bool has_mode, int64_t mode,
+                                     const char *owner)
+{
+    xmlrpc_value *opts = xmlrpc_struct_new(env);
+
+    if (!opts) {
+        return NULL;
+    }
+    if (transfer >= 0) {
+        va_struct_take(env, opts, "transfer", xmlrpc_i8_new(env, transfer));
+    }
+    va_struct_take(env, opts, "final", xmlrpc_bool_new(env, final));
+    if (final && has_mode) {
+        va_struct_take(env, opts, "mode", xmlrpc_int_new(env, mode));
+    }
+    if (final && owner) {
+        va_struct_take(env, opts, "owner", xmlrpc_string_new(env, owner));
+    }
+    if (env->fault_occurred) {
+        xmlrpc_DECREF(opts);
+        return NULL;
+    }
+    return opts;
+}
+
+static xmlrpc_value *coroutine_fn va_xfer_call(VaTransfer *x,
+                                               const char *method,
+                                               xmlrpc_value *params,
+                                               Error **errp)
+{
+    /* Found again for each call: the chardev may go away meanwhile. */
+    VirtagentChardev *va = virtagent_find(x->chardev, errp);
+    xmlrpc_value *ret;
+
+    if (!va) {
+        xmlrpc_DECREF(params);
+        return NULL;
+    }
+    ret = virtagent_co_call(va, method, params, x->call_ms, errp);
+    xmlrpc_DECREF(params);
+    return ret;
+}
+
+static bool coroutine_fn va_xfer_get(VaTransfer *x, VaFdIo *io,
+                                     Error **errp)
+{
+    int64_t offset = x->offset;
+    xmlrpc_env env;
+    bool eof = false;
+
+    xmlrpc_env_init(&env);
+    while (!eof) {
+        xmlrpc_value *params, *res;
+        const unsigned char *data = NULL;
+        xmlrpc_bool e = false;
+        size_t len = 0;
+        int ret;
+
+        params = va_params(errp, "(sIi)", x->path, (xmlrpc_int64)offset,
+                           VA_XFER_CHUNK);
+        res = params ? va_xfer_call(x, "va.getfile", params, errp) : NULL;
+        if (!res) {
+            break;
+        }
+        xmlrpc_decompose_value(&env, res, "{s:6,s:b,*}", "data", &data,
+                               &len, "eof", &e);
+        xmlrpc_DECREF(res);
+        if (env.fault_occurred || len > VA_XFER_CHUNK) {
+            error_setg(errp, "va.getfile: the answer lacks base64 'data' "
+                       "(at most 1 MiB) or boolean 'eof'");
+            free((void *)data);
+            break;
+        }
+        io->buf = (uint8_t *)data;
+        io->len = len;
+        ret = thread_pool_submit_co(va_fd_write_worker, io);
+        free((void *)data);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "writing into '%s'", x->fdname);
+            break;
+        }
+        offset += len;
+        x->size += len;
+        /* Nothing more where more was asked for: the end, whatever. */
+        eof = e || len == 0;
+    }
+    xmlrpc_env_clean(&env);
+    return eof;
+}
+
+/* @v as an integer, int or i8 (an agent sends small ones as int). */
+static bool va_xml_int(xmlrpc_env *env, xmlrpc_value *v, int64_t *out)
+{
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+        int i;
+
+        xmlrpc_read_int(env, v, &i);
+        *out = i;
+    } else if (xmlrpc_value_type(v) == XMLRPC_TYPE_I8) {
+        xmlrpc_int64 i;
+
+        xmlrpc_read_i8(env, v, &i);
+        *out = i;
+    } else {
+        return false;
+    }
+    return !env->fault_occurred;
+}
+
+static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
+                                     Error **errp)
+{
+    g_autofree uint8_t *buf = g_malloc(VA_XFER_CHUNK);
+    int64_t transfer = -1;
+    xmlrpc_env env;
+    bool final = false;
+
+    xmlrpc_env_init(&env);
+    while (!final) {
+        xmlrpc_value *params, *opts, *res, *tv = NULL, *sv = NULL;
+        int64_t t = -1, size = -1;
+        xmlrpc_bool done = false;
+        int n;
+
+        io->buf = buf;
+        io->len = VA_XFER_CHUNK;
+        n = thread_pool_submit_co(va_fd_read_worker, io);
+        if (n < 0) {
+            error_setg_errno(errp, -n, "reading '%s'", x->fdname);
+            break;
+        }
+        final = n < VA_XFER_CHUNK;
+        opts = va_putfile_opts(&env, transfer, final, x->has_mode, x->mode,
+                               x->owner);
+        if (!opts) {
+            error_setg(errp, "va.putfile: %s", env.fault_string);
+            break;
+        }
+        params = va_params(errp, "(s6S)", x->path, buf, (size_t)n, opts);
+        xmlrpc_DECREF(opts);
+        res = params ? va_xfer_call(x, "va.putfile", params, errp) : NULL;
+        if (!res) {
+            break;
+        }
+        xmlrpc_decompose_value(&env, res, "{s:V,s:V,s:b,*}", "transfer", &tv,
+                               "size", &sv, "done", &done);
+        xmlrpc_DECREF(res);
+        x->size += n;
+        if (!env.fault_occurred) {
+            va_xml_int(&env, tv, &t);
+            va_xml_int(&env, sv, &size);
+        }
+        if (tv) {
+            xmlrpc_DECREF(tv);
+        }
+        if (sv) {
+            xmlrpc_DECREF(sv);
+        }
+        if (env.fault_occurred || t < 0 || (transfer >= 0 && t != transfer) ||
+            done != final || (final && size != x->size)) {
+            error_setg(errp, "va.putfile: the answer lacks integer "
+                       "'transfer' or 'size' or boolean 'done', or they are "
+                       "not this transfer's");
+            final = false;
+            break;
+        }
+        transfer = t;
+    }
+    xmlrpc_env_clean(&env);
+    if (!final && transfer >= 0) {
+        /* Best effort: the agent drops it itself when a chunk fails. */
+        Error *err = NULL;
+        xmlrpc_value *params = va_params(&err, "(I)",
+                                         (xmlrpc_int64)transfer);
+        xmlrpc_value *res = params ? va_xfer_call(x, "va.putfile_abort",
+                                                  params, &err) : NULL;
+
+        if (res) {
+            xmlrpc_DECREF(res);
+        }
+        error_free(err);
+    }
+    return final;
+}
+
+bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
+{
+    g_autoptr(GChecksum) sha = g_checksum_new(G_CHECKSUM_SHA256);
+    VaFdIo io = { .fd = x->fd, .wait_ms = x->call_ms, .sha = sha };
+    bool ok;
+
+    x->size = 0;
+    ok = x->put ? va_xfer_put(x, &io, errp) : va_xfer_get(x, &io, errp);
+    if (ok) {
+        x->sha256 = g_strdup(g_checksum_get_string(sha));
+    }
+    return ok;
+}
+
+/* The descriptor @fdname passed with getfd, now this command's. */
+static int va_xfer_fd(const char *fdname, bool has_async, bool async,
+                      Error **errp)
+{
+    if (has_async && async) {
+        error_setg(errp, "'fdname' does not go with 'async' yet");
+        return -1;
+    }
+    return monitor_get_fd(monitor_cur(), fdname, errp);
+}
+
+static int64_t coroutine_fn va_xfer_ms(bool has_timeout, double timeout,
+                                       Error **errp)
+{
+    int64_t ms = virtagent_timeout_ms(has_timeout, timeout, errp);
+
+    return has_timeout ? ms : VA_QMP_SYNC_TIMEOUT_MS;
+}
+
+/* -- va-putfile ------------------------------------------------------- */
+
+static VaFileTransfer *va_file_transfer_from(QObject *answer, Error **errp)
+{
+    QDict *d = va_answer_dict(answer, "va.putfile", errp);
+    VaFileTransfer *ret;
+    int64_t size;
+
+    if (!d || !va_get_int(d, "va.putfile", "size", &size, errp)) {
+        return NULL;
+    }
+    if (qdict_get_try_bool(d, "done", false) != true) {
+        error_setg(errp, "va.putfile: the answer says it is not done");
+        return NULL;
+    }
+    ret = g_new0(VaFileTransfer, 1);
+    ret->has_size = true;
+    ret->size = size;
+    return ret;
+}
+
+static QObject *va_shape_file_transfer(QObject *answer,
+                                       const VirtagentTyped *t,
+                                       Error **errp)
+{
+    g_autoptr(VaFileTransfer) ret = va_file_transfer_from(answer, errp);
+
+    return ret ? VA_TO_QOBJECT(VaFileTransfer, ret) : NULL;
+}
+
+VaFileTransfer *coroutine_fn qmp_va_putfile(const char *chardev,
+                                            bool has_timeout, double timeout,
+                                            bool has_async, bool async,
+                                            const char *path,
+                                            const char *data,
+                                            const char *fdname,
+                                            bool has_mode, int64_t mode,
+                                            const char *owner, Error **errp)
+{
+    ERRP_GUARD();
+    g_autofree uint8_t *bytes = NULL;
+    VaFileTransfer *ret;
+    xmlrpc_value *params, *opts;
+    xmlrpc_env env;
+    QObject *answer;
+    size_t len;
+    int64_t id;
+    bool ok;
+
+    if (!data == !fdname) {
+        error_setg(errp, "give either 'data' or 'fdname'");
+        return NULL;
+    }
+    if (has_mode && (mode < 0 || mode > 07777)) {
+        error_setg(errp, "mode must be 0 to 07777");
+        return NULL;
+    }
+    if (fdname) {
+        VaTransfer x = {
+            .chardev = chardev, .path = path, .fdname = fdname, .put = true,
+            .has_mode = has_mode, .mode = mode, .owner = owner,
+        };
+
+        x.call_ms = va_xfer_ms(has_timeout, timeout, errp);
+        if (*errp) {
+            return NULL;
+        }
+        x.fd = va_xfer_fd(fdname, has_async, async, errp);
+        if (x.fd < 0) {
+            return NULL;
+        }
+        ok = virtagent_co_transfer(&x, errp);
+        close(x.fd);
+        if (!ok) {
+            return NULL;
+        }
+        ret = g_new0(VaFileTransfer, 1);
+        ret->has_size = true;
+        ret->size = x.size;
+        ret->sha256 = x.sha256;
+        return ret;
+    }
+    bytes = qbase64_decode(data, -1, &len, errp);
+    if (!bytes) {
+        return NULL;
+    }
+    if (len > VA_QMP_CHUNK_MAX) {
+        error_setg(errp, "'data' is at most 1 MiB: pass a larger file with "
+                   "'fdname'");
+        return NULL;
+    }
+    xmlrpc_env_init(&env);
+    opts = va_putfile_opts(&env, -1, true, has_mode, mode, owner);
+    if (!opts) {
+        error_setg(errp, "va.putfile: %s", env.fault_string);
+        xmlrpc_env_clean(&env);
+        return NULL;
+    }
+    xmlrpc_env_clean(&env);
+    params = va_params(errp, "(s6S)", path, bytes, len, opts);
+    xmlrpc_DECREF(opts);
+    if (!params) {
+        return NULL;
+    }
+    ok = va_run(chardev, has_timeout, timeout, has_async && async,
+                "va.putfile", params, va_shape_file_transfer, &answer, &id,
+                errp);
+    xmlrpc_DECREF(params);
+    if (!ok) {
+        return NULL;
+    }
+    if (!answer) {
+        ret = g_new0(VaFileTransfer, 1);
+        ret->has_id = true;
+        ret->id = id;
+        return ret;
+    }
+    ret = va_file_transfer_from(answer, errp);
+    qobject_unref(answer);
+    if (ret) {
+        ret->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, bytes,
+                                                  len);
+    }
+    return ret;
+}
+
 /* -- va-getfile ------------------------------------------------------- */
 
 static VaFileChunk *va_file_chunk_from(QObject *answer, Error **errp)
@@ -439,7 +881,8 @@ VaFileChunk *coroutine_fn qmp_va_getfile(const char *chardev,
                                          bool has_async, bool async,
                                          const char *path, bool has_offset,
                                          int64_t offset, bool has_length,
-                                         int64_t length, Error **errp)
+                                         int64_t length, const char *fdname,
+                                         Error **errp)
 {
     ERRP_GUARD();
     QObject *answer;
@@ -450,6 +893,38 @@ VaFileChunk *coroutine_fn qmp_va_getfile(const char *chardev,
 
     if (!has_offset) {
         offset = 0;
+    }
+    if (fdname) {
+        VaTransfer x = {
+            .chardev = chardev, .path = path, .fdname = fdname,
+            .offset = offset,
+        };
+
+        if (has_length || offset < 0) {
+            error_setg(errp, "with 'fdname', the file is read from 'offset' "
+                       "(at least 0) to its end, without 'length'");
+            return NULL;
+        }
+        x.call_ms = va_xfer_ms(has_timeout, timeout, errp);
+        if (*errp) {
+            return NULL;
+        }
+        x.fd = va_xfer_fd(fdname, has_async, async, errp);
+        if (x.fd < 0) {
+            return NULL;
+        }
+        ok = virtagent_co_transfer(&x, errp);
+        close(x.fd);
+        if (!ok) {
+            return NULL;
+        }
+        ret = g_new0(VaFileChunk, 1);
+        ret->has_eof = true;
+        ret->eof = true;
+        ret->has_size = true;
+        ret->size = x.size;
+        ret->sha256 = x.sha256;
+        return ret;
     }
     if (!has_length) {
         length = VA_QMP_CHUNK_DEFAULT;

@@ -50,4 +50,27 @@ VaVcpus *va_vcpus_from(const VirtagentTyped *t, QObject *answer,
 VaAuthorizedKeys *va_authorized_keys_from(const VirtagentTyped *t,
                                           QObject *answer, Error **errp);
 
+/*
+ * A whole file moved between the guest's @path and the host's @fd, in
+ * chunks of va.getfile or va.putfile calls, each bounded by @call_ms;
+ * the fd is read or written in worker threads. @fdname names the fd in
+ * messages. True with @size and @sha256 (g_free) set.
+ */
+typedef struct VaTransfer {
+    const char *chardev;
+    const char *path;
+    const char *fdname;
+    int fd;
+    bool put;
+    int64_t call_ms;
+    int64_t offset;             /* va.getfile's first */
+    bool has_mode;              /* va.putfile's options */
+    int64_t mode;
+    const char *owner;
+    int64_t size;
+    char *sha256;
+} VaTransfer;
+
+bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp);
+
 #endif

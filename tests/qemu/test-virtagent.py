@@ -23,7 +23,9 @@
 # Ends with "N passed, N failed"; exits non-zero on any failure.
 
 import argparse
+import array
 import base64
+import hashlib
 import json
 import os
 import re
@@ -132,6 +134,17 @@ class Qmp:
         while cid not in self.replies:
             self._pump(max(deadline - time.monotonic(), 0.001))
         return self.replies.pop(cid)
+
+    def getfd(self, name, fd):
+        """Pass @fd as @name (QMP getfd, with SCM_RIGHTS)."""
+        cid = self.next_id
+        self.next_id += 1
+        msg = {"execute": "getfd", "id": cid, "arguments": {"fdname": name}}
+        self.sock.sendmsg([json.dumps(msg).encode() + b"\n"],
+                          [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                            array.array("i", [fd]))])
+        r = self.wait(cid)
+        check("return" in r, "getfd: %r" % r)
 
     def cmd_raw(self, cmd, **args):
         return self.wait(self.send(cmd, **args))
@@ -786,6 +799,130 @@ def qmp_commands_with_agent(ctx):
     g.reply_fault(tag, 42, "boom")
     desc = qmp_error(q.wait(cid))
     check(desc == "guest fault 42: boom", desc)
+
+
+@test
+def files_through_passed_fds(ctx):
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    d = vm.tmp
+    blob = bytes(range(256)) * 12
+
+    # va-putfile from a passed fd: one chunk, the last, with the options
+    src = os.path.join(d, "src")
+    with open(src, "wb") as f:
+        f.write(blob)
+    fd = os.open(src, os.O_RDONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    cid = q.send("va-putfile", chardev="va0", path="/g/f", fdname="src",
+                 mode=0o600, owner="bob:staff")
+    p = g.answer("va.putfile", {"transfer": 1000, "size": len(blob),
+                                "done": True})
+    check(p == ("/g/f", blob, {"final": True, "mode": 0o600,
+                               "owner": "bob:staff"}),
+          "putfile params %r" % ((p[0], p[2:]),))
+    r = q.wait(cid)["return"]
+    check(r == {"size": len(blob),
+                "sha256": hashlib.sha256(blob).hexdigest()}, "%r" % r)
+    # the descriptor was QEMU's to close: the name is gone
+    check("not found" in qmp_error(q.cmd_raw("closefd", fdname="src")),
+          "fd still named after the transfer")
+
+    # va-putfile with data: one call
+    cid = q.send("va-putfile", chardev="va0", path="/g/small",
+                 data=base64.b64encode(b"hi").decode())
+    p = g.answer("va.putfile", {"transfer": 1001, "size": 2, "done": True})
+    check(p == ("/g/small", b"hi", {"final": True}), "%r" % (p,))
+    r = q.wait(cid)["return"]
+    check(r == {"size": 2, "sha256": hashlib.sha256(b"hi").hexdigest()},
+          "%r" % r)
+    cid = q.send("va-putfile", chardev="va0", path="/g/small", data="aGk=",
+                 **{"async": True})
+    g.answer("va.putfile", {"transfer": 1002, "size": 2, "done": True})
+    aid = q.wait(cid)["return"]["id"]
+    e = q.event("VA_CALL_DONE", pred=lambda e: e["data"]["id"] == aid)
+    check(e["data"]["result"] == {"size": 2}, "%r" % e)
+
+    # the guest's fault comes back as it is
+    fd = os.open(src, os.O_RDONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    cid = q.send("va-putfile", chardev="va0", path="/full/f", fdname="src")
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 1008, "/full/f: No space left on device (ENOSPC)")
+    desc = qmp_error(q.wait(cid))
+    check("ENOSPC" in desc, desc)
+
+    # va-getfile into a passed fd: chunks until eof
+    dst = os.path.join(d, "dst")
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT, 0o600)
+    q.getfd("dst", fd)
+    os.close(fd)
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
+    p1 = g.answer("va.getfile", {"data": blob[:1000], "eof": False,
+                                 "size": len(blob)})
+    p2 = g.answer("va.getfile", {"data": blob[1000:], "eof": True,
+                                 "size": len(blob)})
+    check(p1 == ("/g/f", 0, 1 << 20) and p2 == ("/g/f", 1000, 1 << 20),
+          "getfile params %r %r" % (p1, p2))
+    r = q.wait(cid)["return"]
+    check(r == {"eof": True, "size": len(blob),
+                "sha256": hashlib.sha256(blob).hexdigest()}, "%r" % r)
+    with open(dst, "rb") as f:
+        check(f.read() == blob, "the host file differs")
+
+    # a descriptor open for the wrong direction
+    fd = os.open(dst, os.O_RDONLY)
+    q.getfd("dst", fd)
+    os.close(fd)
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
+    g.answer("va.getfile", {"data": b"x", "eof": True, "size": 1})
+    desc = qmp_error(q.wait(cid))
+    check("writing into 'dst'" in desc and "Bad file descriptor" in desc,
+          desc)
+
+    # refused before any call
+    for args, msg in (
+            ({"path": "/f"}, "either 'data' or 'fdname'"),
+            ({"path": "/f", "data": "aGk=", "fdname": "x"},
+             "either 'data' or 'fdname'"),
+            ({"path": "/f", "fdname": "nope"}, "nope"),
+            ({"path": "/f", "data": "aGk=", "mode": 0o10000}, "mode must"),
+            ({"path": "/f", "fdname": "x", "async": True}, "'async'")):
+        desc = qmp_error(q.cmd_raw("va-putfile", chardev="va0", **args))
+        check(msg in desc, "%r: %s" % (args, desc))
+    desc = qmp_error(q.cmd_raw("va-getfile", chardev="va0", path="/f",
+                               fdname="x", length=5))
+    check("without 'length'" in desc, desc)
+    check(g.idle(), "a refused command reached the guest")
+
+    # HMP opens the host files itself
+    out_path = os.path.join(d, "out")
+    cid = q.send("human-monitor-command", **{
+        "command-line": "va_putfile -c va0 %s /g/h" % src})
+    p = g.answer("va.putfile", {"transfer": 1003, "size": len(blob),
+                                "done": True})
+    check(p == ("/g/h", blob, {"final": True}), "%r" % ((p[0], p[2:]),))
+    out = q.wait(cid)["return"]
+    check(out == "wrote %d bytes, sha256 %s\r\n"
+          % (len(blob), hashlib.sha256(blob).hexdigest()), repr(out))
+    cid = q.send("human-monitor-command", **{
+        "command-line": "va_getfile -c va0 /g/h %s" % out_path})
+    g.answer("va.getfile", {"data": b"abc", "eof": True, "size": 3})
+    out = q.wait(cid)["return"]
+    check(out == "read 3 bytes, sha256 %s\r\n"
+          % hashlib.sha256(b"abc").hexdigest(), repr(out))
+    with open(out_path, "rb") as f:
+        check(f.read() == b"abc", "va_getfile's host file")
+    # a failed read leaves no host file behind
+    cid = q.send("human-monitor-command", **{
+        "command-line": "va_getfile -c va0 /nope %s.2" % out_path})
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 1008, "/nope: No such file or directory (ENOENT)")
+    out = q.wait(cid)["return"]
+    check("ENOENT" in out and not os.path.exists(out_path + ".2"), out)
 
 
 @test
