@@ -28,6 +28,7 @@ CLI::
 """
 
 import argparse
+import array
 import json
 import os
 import re
@@ -140,13 +141,19 @@ class QMP:
         else:
             raise VMError("QMP message without id: %r" % msg)
 
-    def send(self, cmd, args=None):
-        """Send a command; return its id for reply()."""
+    def send(self, cmd, args=None, fds=()):
+        """Send a command, with @fds (SCM_RIGHTS: getfd, add-fd); return its
+        id for reply()."""
         self._next_id += 1
         msg = {"execute": cmd, "id": self._next_id}
         if args:
             msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        data = json.dumps(msg).encode() + b"\n"
+        if fds:
+            self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                        array.array("i", fds))])
+        else:
+            self.sock.sendall(data)
         return self._next_id
 
     def reply(self, cmd_id, timeout=60):

@@ -355,6 +355,51 @@ def getfile_64mib(ctx):
     ctx.note = "%.1f MB/s" % (len(data) / dt / 1e6)
 
 
+def getfd(vm, name, fd):
+    r = vm.qmp.reply(vm.qmp.send("getfd", {"fdname": name}, [fd]), T)
+    check("return" in r, "getfd: %r" % r)
+
+
+@test("virtio")
+def files_64mib_through_fds(ctx):
+    """64 MiB into the guest (va-putfile) and back (va-getfile), through
+    descriptors passed with getfd, checked by sha256 at each end."""
+    vm = ctx.vm
+    src = os.path.join(vm.rundir, "put-src")
+    dst = os.path.join(vm.rundir, "get-dst")
+    with open(src, "wb") as f:
+        f.write(os.urandom(64 * MIB))
+    with open(src, "rb") as f:
+        want = hashlib.sha256(f.read()).hexdigest()
+    fd = os.open(src, os.O_RDONLY)
+    getfd(vm, "src", fd)
+    os.close(fd)
+    t = time.monotonic()
+    r = vm.qmp.execute("va-putfile", {"path": "/tmp/put", "fdname": "src",
+                                      "mode": 0o640, "timeout": T}, T * 4)
+    put_s = time.monotonic() - t
+    check_eq(r, {"size": 64 * MIB, "sha256": want}, "va-putfile")
+    check_eq(guest_sha256(vm, "/tmp/put"), want, "the guest's sha256")
+    check_eq(guest(vm, "stat -c %a /tmp/put").strip(), "640", "mode")
+    check(".put.va-" not in guest(vm, "ls -a /tmp"), "a temporary is left")
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    getfd(vm, "dst", fd)
+    os.close(fd)
+    t = time.monotonic()
+    r = vm.qmp.execute("va-getfile", {"path": "/tmp/put", "fdname": "dst",
+                                      "timeout": T}, T * 4)
+    get_s = time.monotonic() - t
+    guest(vm, "rm /tmp/put")
+    check_eq(r, {"eof": True, "size": 64 * MIB, "sha256": want},
+             "va-getfile")
+    with open(dst, "rb") as f:
+        check_eq(hashlib.sha256(f.read()).hexdigest(), want, "host file")
+    os.unlink(src)
+    os.unlink(dst)
+    ctx.note = "put %.1f MB/s, get %.1f MB/s" % (64 * MIB / put_s / 1e6,
+                                                 64 * MIB / get_s / 1e6)
+
+
 @test("virtio")
 def calls_in_flight_both_ways(ctx):
     """Host calls pile up (async va-getfile, 8 in flight, the rest queued)
