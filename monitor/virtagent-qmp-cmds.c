@@ -604,13 +604,14 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
     g_autofree uint8_t *buf = g_malloc(VA_XFER_CHUNK);
     int64_t transfer = -1;
     xmlrpc_env env;
-    bool final = false;
+    bool ok = false;
 
     xmlrpc_env_init(&env);
-    while (!final) {
+    while (!ok) {
         xmlrpc_value *params, *opts, *res, *tv = NULL, *sv = NULL;
         int64_t t = -1, size = -1;
         xmlrpc_bool done = false;
+        bool final;
         int n;
 
         io->buf = buf;
@@ -652,13 +653,13 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
             error_setg(errp, "va.putfile: the answer lacks integer "
                        "'transfer' or 'size' or boolean 'done', or they are "
                        "not this transfer's");
-            final = false;
             break;
         }
         transfer = t;
+        ok = final;
     }
     xmlrpc_env_clean(&env);
-    if (!final && transfer >= 0) {
+    if (!ok && transfer >= 0) {
         /* Best effort: the agent drops it itself when a chunk fails. */
         Error *err = NULL;
         xmlrpc_value *params = va_params(&err, "(I)",
@@ -671,7 +672,7 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
         }
         error_free(err);
     }
-    return final;
+    return ok;
 }
 
 bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)

@@ -923,6 +923,23 @@ def files_through_passed_fds(ctx):
     g.reply_fault(tag, 1008, "/nope: No such file or directory (ENOENT)")
     out = q.wait(cid)["return"]
     check("ENOENT" in out and not os.path.exists(out_path + ".2"), out)
+    cid = q.send("human-monitor-command", **{
+        "command-line": "va_putfile -c va0 %s /full/h" % src})
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 1008, "/full/h: No space left on device (ENOSPC)")
+    out = q.wait(cid)["return"]
+    check(out.startswith("Error: ") and "ENOSPC" in out, out)
+    # the interactive monitor: suspended through the chunks
+    hmp = Hmp(vm.hmp_path)
+    hmp.send("va_getfile -c va0 /g/h %s.3" % out_path)
+    g.answer("va.getfile", {"data": b"ab", "eof": False, "size": 4})
+    check(hmp.prompt_pending(), "prompt came back before the last chunk")
+    g.answer("va.getfile", {"data": b"cd", "eof": True, "size": 4})
+    out = hmp.until_prompt()
+    check("read 4 bytes, sha256 %s" % hashlib.sha256(b"abcd").hexdigest()
+          in out, out)
+    with open(out_path + ".3", "rb") as f:
+        check(f.read() == b"abcd", "interactive va_getfile's host file")
 
 
 @test
