@@ -401,6 +401,25 @@ def files_64mib_through_fds(ctx):
 
 
 @test("virtio")
+def putfile_full_filesystem(ctx):
+    """A file larger than the guest filesystem's room: ENOSPC, the old
+    file intact, no temporary left."""
+    vm = ctx.vm
+    guest(vm, "mkdir -p /tmp/full && mount -t tmpfs -o size=256k tmpfs "
+          "/tmp/full && echo old > /tmp/full/f")
+    try:
+        data = base64.b64encode(os.urandom(MIB)).decode()
+        desc = qmp_error(vm, "va-putfile", {"path": "/tmp/full/f",
+                                            "data": data})
+        check("guest fault 1008" in desc and "ENOSPC" in desc, desc)
+        check_eq(guest(vm, "cat /tmp/full/f"), "old\n", "the old file")
+        check_eq(guest(vm, "ls -a /tmp/full").split(), [".", "..", "f"],
+                 "what the directory holds")
+    finally:
+        guest(vm, "umount /tmp/full")
+
+
+@test("virtio")
 def calls_in_flight_both_ways(ctx):
     """Host calls pile up (async va-getfile, 8 in flight, the rest queued)
     while guest programs call the host at the same time."""
