@@ -521,13 +521,22 @@ static xmlrpc_value *coroutine_fn va_xfer_call(VaTransfer *x,
 {
     /* Found again for each call: the chardev may go away meanwhile. */
     VirtagentChardev *va = virtagent_find(x->chardev, errp);
+    int64_t ms = x->call_ms;
     xmlrpc_value *ret;
 
+    if (va && x->deadline_ms) {
+        ms = x->deadline_ms - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+        if (ms <= 0) {
+            error_setg(errp, "%s: the transfer took longer than its "
+                       "timeout of %.3g s", method, x->call_ms / 1000.0);
+            va = NULL;
+        }
+    }
     if (!va) {
         xmlrpc_DECREF(params);
         return NULL;
     }
-    ret = virtagent_co_call(va, method, params, x->call_ms, errp);
+    ret = virtagent_co_call(va, method, params, ms, errp);
     xmlrpc_DECREF(params);
     return ret;
 }
@@ -682,6 +691,8 @@ bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
     bool ok;
 
     x->size = 0;
+    x->deadline_ms = x->call_ms > 0 ?
+        qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + x->call_ms : 0;
     ok = x->put ? va_xfer_put(x, &io, errp) : va_xfer_get(x, &io, errp);
     if (ok) {
         x->sha256 = g_strdup(g_checksum_get_string(sha));

@@ -52,9 +52,13 @@ VaAuthorizedKeys *va_authorized_keys_from(const VirtagentTyped *t,
 
 /*
  * A whole file moved between the guest's @path and the host's @fd, in
- * chunks of va.getfile or va.putfile calls, each bounded by @call_ms;
- * the fd is read or written in worker threads. @fdname names the fd in
- * messages. True with @size and @sha256 (g_free) set.
+ * chunks of va.getfile or va.putfile calls; the fd is read or written in
+ * worker threads. @call_ms > 0 bounds the whole transfer, not each call:
+ * a guest that trickles its chunks must not hold the QMP dispatcher, nor
+ * fill the host's file, for longer than that. @call_ms < 0 (an
+ * interactive HMP monitor, which holds no one else) bounds each call by
+ * the chardev's default. @fdname names the fd in messages. True with
+ * @size and @sha256 (g_free) set.
  */
 typedef struct VaTransfer {
     const char *chardev;
@@ -63,6 +67,7 @@ typedef struct VaTransfer {
     int fd;
     bool put;
     int64_t call_ms;
+    int64_t deadline_ms;        /* QEMU_CLOCK_REALTIME; 0: none */
     int64_t offset;             /* va.getfile's first */
     bool has_mode;              /* va.putfile's options */
     int64_t mode;

@@ -873,6 +873,41 @@ def files_through_passed_fds(ctx):
     with open(dst, "rb") as f:
         check(f.read() == blob, "the host file differs")
 
+    # a guest that trickles chunks and never says eof: the timeout
+    # bounds the whole transfer, since it holds the QMP dispatcher
+    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    q.getfd("dst", fd)
+    os.close(fd)
+    t = time.monotonic()
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst",
+                 timeout=1)
+    chunks = 0
+    while True:
+        r = q.poll(cid)
+        if r is not None or time.monotonic() - t > 10:
+            break
+        try:
+            tag, method, _ = g.read_call(0.05)
+        except TestFailure:
+            continue
+        check(method == "va.getfile", method)
+        g.reply(tag, {"data": b"y" * 100, "eof": False, "size": 1 << 40})
+        chunks += 1
+    took = time.monotonic() - t
+    check(r is not None, "trickle: va-getfile still running after %.1f s"
+          % took)
+    desc = qmp_error(r)
+    check(took < 5 and chunks >= 2, "trickle: %.1f s, %d chunks: %s"
+          % (took, chunks, desc))
+    check("timeout" in desc or "timed out" in desc, desc)
+    print("  a guest trickling chunks: va-getfile ended after %.2f s and "
+          "%d chunks: %s" % (took, chunks, desc))
+    while True:         # a call the host gave up on may be unread
+        try:
+            g.read_call(0.3)
+        except TestFailure:
+            break
+
     # a descriptor open for the wrong direction
     fd = os.open(dst, os.O_RDONLY)
     q.getfd("dst", fd)
