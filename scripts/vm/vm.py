@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -460,6 +461,50 @@ class VM:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def run_tests(suite, tests, ctx, use, failure, verbose=False):
+    """Run each of @tests, fn(ctx), after use(fn) has readied ctx.vm.
+
+    One "ok"/"not ok" line a test (with ctx.note, if a test set it); on a
+    failure, a traceback unless it is a @failure, the tail of the console
+    (all of it if @verbose) and QEMU's stderr, and the VM is stopped so
+    that the next test boots afresh rather than inherit its state. Ends
+    with "N passed, N failed"; returns the exit code.
+    """
+    passed = failed = 0
+    start = time.monotonic()
+    try:
+        for fn in tests:
+            t = time.monotonic()
+            try:
+                use(fn)
+                fn(ctx)
+                passed += 1
+                print("ok - %s (%.1fs)%s" % (
+                    fn.__name__, time.monotonic() - t,
+                    ": " + ctx.note if ctx.note else ""))
+            except Exception as e:
+                failed += 1
+                print("not ok - %s: %s: %s" % (fn.__name__,
+                                               type(e).__name__, e))
+                if not isinstance(e, failure):
+                    traceback.print_exc(file=sys.stdout)
+                if ctx.vm:
+                    con = ctx.vm.console.text
+                    print("  console:\n    " +
+                          (con if verbose else con[-1500:])
+                          .replace("\n", "\n    "))
+                    err = ctx.vm.stderr()
+                    if err:
+                        print("  QEMU stderr: " + err)
+                    ctx.stop()
+            sys.stdout.flush()
+    finally:
+        ctx.stop()
+    print("%s: %.0f s" % (suite, time.monotonic() - start))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
 
 
 def vm_from_args(a, **kw):

@@ -25,12 +25,11 @@ import os
 import re
 import sys
 import time
-import traceback
 
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(SRCDIR, "scripts", "vm"))
-from vm import VM, QMPError, DEFAULT_QEMU  # noqa: E402
+from vm import VM, QMPError, DEFAULT_QEMU, run_tests  # noqa: E402
 
 # Generous: a loaded host can slow TCG several times over.
 T = 120
@@ -661,43 +660,9 @@ def main():
     ap.add_argument("-v", action="store_true",
                     help="print the console of failed tests in full")
     a = ap.parse_args()
-    passed = failed = 0
     ctx = Ctx(a.qemu)
-    start = time.monotonic()
-    try:
-        for fn in TESTS:
-            if a.k not in fn.__name__:
-                continue
-            t = time.monotonic()
-            try:
-                ctx.use(fn)
-                fn(ctx)
-                passed += 1
-                print("ok - %s (%.1fs)%s" % (
-                    fn.__name__, time.monotonic() - t,
-                    ": " + ctx.note if ctx.note else ""))
-            except Exception as e:
-                failed += 1
-                print("not ok - %s: %s: %s" % (fn.__name__,
-                                               type(e).__name__, e))
-                if not isinstance(e, TestFailure):
-                    traceback.print_exc(file=sys.stdout)
-                if ctx.vm:
-                    con = ctx.vm.console.text
-                    print("  console:\n    " + (con if a.v else con[-1500:])
-                          .replace("\n", "\n    "))
-                    err = ctx.vm.stderr()
-                    if err:
-                        print("  QEMU stderr: " + err)
-                    # Whatever state it was left in, the next test boots
-                    # afresh rather than inherit it.
-                    ctx.stop()
-            sys.stdout.flush()
-    finally:
-        ctx.stop()
-    print("check-vm: %.0f s" % (time.monotonic() - start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests("check-vm", [fn for fn in TESTS if a.k in fn.__name__],
+                     ctx, ctx.use, TestFailure, a.v)
 
 
 if __name__ == "__main__":
