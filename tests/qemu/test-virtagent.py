@@ -1080,16 +1080,21 @@ def agent_restart_mid_call(ctx):
     check(info["dropped"] == 2 and info["in-flight"] == 0, "%r" % info)
 
 
+def hmp_answered(vm, g, line, method, value):
+    """HMP @line through human-monitor-command, the guest answering its
+    call of @method with @value: the output and the call's params."""
+    cid = vm.qmp.send("human-monitor-command", **{"command-line": line})
+    params = g.answer(method, value)
+    return vm.qmp.wait(cid)["return"], params
+
+
 @test
 def hmp_commands_through_qmp(ctx):
     vm = ctx.vm()
     g = ctx.guest(vm, COM1)
 
     def run(line, method, value):
-        cid = vm.qmp.send("human-monitor-command",
-                          **{"command-line": line})
-        params = g.answer(method, value)
-        return vm.qmp.wait(cid)["return"], params
+        return hmp_answered(vm, g, line, method, value)
 
     out, _ = run("va_ping -c va0", "va.ping", "pong")
     check(out == "guest agent answered\r\n", repr(out))
@@ -2082,10 +2087,7 @@ def hmp_typed_commands(ctx):
     g = ctx.guest(vm, COM1)
 
     def run(line, method, value):
-        cid = vm.qmp.send("human-monitor-command",
-                          **{"command-line": line})
-        params = g.answer(method, value)
-        return vm.qmp.wait(cid)["return"], params
+        return hmp_answered(vm, g, line, method, value)
 
     out, _ = run("va_netif -c va0", "va.network_get_interfaces", IFACES)
     check(out == "lo\r\n    inet 127.0.0.1/8\r\n"
