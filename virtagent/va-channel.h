@@ -107,10 +107,15 @@ typedef struct VAChannelStats {
     uint64_t refused_documents; /* calls and answers the boundary refused */
     uint64_t garbage_bytes;     /* bytes skipped while resynchronising */
     uint64_t resets;
+    uint64_t stray_data;        /* DATA/CREDIT frames for no open stream */
+    uint64_t streams_failed;    /* streams the peer broke (bad offset...) */
+    uint64_t data_sent;         /* stream bytes queued for writing */
+    uint64_t data_received;     /* stream bytes delivered */
     unsigned queued;            /* our calls waiting for the window */
     unsigned in_flight;         /* our calls sent, not answered */
     unsigned executing;         /* peer calls executing */
     unsigned server_jobs;       /* peer calls not yet answered */
+    unsigned streams;           /* streams open, either side */
 } VAChannelStats;
 
 void va_channel_config_init(VAChannelConfig *cfg);
