@@ -194,6 +194,41 @@ def latency(vm, echo, qga, calls, rounds):
     return walls, cpu
 
 
+# The guest's own view of a call's vCPU time: its tick-based accounting
+# (USER_HZ), so many calls at once.  Per kind, the agent's (or the
+# echo's cat's) user and system time from /proc/PID/stat, and all CPUs'
+# user, system, irq+softirq and idle time from /proc/stat; beside them
+# the host's vCPU thread time for the same calls.
+SPLIT_KEYS = ("agent_user", "agent_sys", "user", "sys", "irq", "idle",
+              "host_vcpu")
+
+
+def guest_ticks(vm, pid):
+    out = guest(vm, "head -n 1 /proc/stat; cat /proc/%d/stat" % pid)
+    cpu_line, pid_line = out.strip().split("\n")[-2:]
+    c = [int(x) for x in cpu_line.split()[1:]]
+    p = pid_line[pid_line.rindex(")") + 2:].split()
+    return {"agent_user": int(p[11]), "agent_sys": int(p[12]),
+            "user": c[0] + c[1], "sys": c[2], "idle": c[3] + c[4],
+            "irq": c[5] + c[6]}
+
+
+def guest_split(vm, echo, qga, pids, calls):
+    """Per kind, guest seconds per call (USER_HZ taken as 100)."""
+    split = {}
+    for kind, fn in (("raw", call_raw), ("va", call_va), ("qga", call_qga)):
+        before = guest_ticks(vm, pids[kind])
+        host = thread_cpu(vm.proc.pid)["vcpu"]
+        for _ in range(calls):
+            fn(vm, echo, qga)
+        host = thread_cpu(vm.proc.pid)["vcpu"] - host
+        after = guest_ticks(vm, pids[kind])
+        split[kind] = {k: (after[k] - before[k]) / 100 / calls
+                       for k in before}
+        split[kind]["host_vcpu"] = host / calls
+    return split
+
+
 def rate_raw(vm, echo, qga, depth, n):
     for _ in range(depth):
         echo.sock.sendall(ECHO)
@@ -439,6 +474,8 @@ def main():
     ap.add_argument("--calls", type=int, default=200,
                     help="calls per kind and round")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--split-calls", type=int, default=2000,
+                    help="calls per kind for the guest's own CPU split")
     ap.add_argument("--getfile", type=int, metavar="MIB", default=0,
                     help="also move a file of MIB MiB (0: no)")
     a = ap.parse_args()
@@ -470,15 +507,20 @@ def main():
         # client drops what the port sends.
         echo = Line(echo_path)
         qga = Line(qga_path)
-        guest(vm, "cat 0<>/dev/virtio-ports/org.qemu.raw 1>&0 &")
+        pids = {"raw": int(guest(
+            vm, "cat 0<>/dev/virtio-ports/org.qemu.raw 1>&0 & echo $!"
+        ).split()[-1])}
         guest(vm, "qemu-ga -d -m virtio-serial -p /dev/virtio-ports/%s"
               % QGA_PORT)
+        for kind, name in (("va", "qemu-va"), ("qga", "qemu-ga")):
+            pids[kind] = int(guest(vm, "pidof %s" % name).split()[0])
         qga.sock.sendall(b'{"execute":"guest-sync","arguments":{"id":7}}\n')
         if json.loads(qga.line()) != {"return": 7}:
             raise RuntimeError("qemu-ga did not sync")
         kver = guest(vm, "uname -r").strip()
 
         walls, cpu = latency(vm, echo, qga, a.calls, a.rounds)
+        split = guest_split(vm, echo, qga, pids, a.split_calls)
         kinds, per_s = rates(vm, echo, qga, qmp_paths, a.calls, a.rounds)
         # The raw port's chardev takes one client at a time.  qemu-ga's
         # stays connected: a host hanging up makes it spin on the port.
@@ -501,6 +543,16 @@ def main():
         print("%-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %7.2f" % (
             (what, med[kind], pct(walls[kind], 0.9) * 1e6) +
             tuple(c[k] * 1e6 for k in CPU_KEYS) + (c["main_sleeps"],)))
+    print("guest's view, %d calls each, us per call (ticks of 10 ms): "
+          "the agent's user and system time, all guest user, system, "
+          "irq+softirq and idle, the host's vCPU threads" % a.split_calls)
+    print("%-28s %9s %9s %9s %9s %9s %9s %9s" % (
+        "", "agent usr", "agent sys", "all usr", "all sys", "irq",
+        "idle", "host vCPU"))
+    for kind, what in (("raw", "raw echo (cat)"), ("va", "QMP va-ping"),
+                       ("qga", "qemu-ga guest-ping")):
+        print("%-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f" % (
+            (what,) + tuple(split[kind][k] * 1e6 for k in SPLIT_KEYS)))
     print("%-34s %9s %9s %9s" % ("calls/s, N in flight", "N=1", "N=4",
                                  "N=16"))
     for kind, what, _ in kinds:
