@@ -188,6 +188,17 @@ void virtagent_abandon_calls(VirtagentChardev *va, const char *reason)
 
     g_queue_clear(&va->completed);
     QTAILQ_FOREACH_SAFE(c, &va->calls, next, tmp) {
+        if (c->cancel) {
+            /* Its calls fail here too: the owner learns it from them. */
+            QTAILQ_REMOVE(&va->calls, c, next);
+            trace_virtagent_job_end(va_label(va), c->id, reason);
+            if (!c->cancelled) {
+                c->cancel(reason, c->opaque);
+            }
+            g_free(c->method);
+            g_free(c);
+            continue;
+        }
         /* The channel was reset first: no call is left in it. */
         assert(!c->ch_id);
         if (c->decode) {
@@ -310,7 +321,12 @@ bool virtagent_cancel(const char *chardev, uint64_t id, Error **errp)
             if (c->id != id) {
                 continue;
             }
-            if (c->ch_id) {
+            if (c->cancel) {
+                if (!c->cancelled) {
+                    c->cancelled = true;
+                    c->cancel("cancelled by va-cancel", c->opaque);
+                }
+            } else if (c->ch_id) {
                 /* Completes through va_call_answered(). */
                 va_channel_cancel(va->ch, c->ch_id);
             } else if (!c->err) {
@@ -328,6 +344,41 @@ bool virtagent_cancel(const char *chardev, uint64_t id, Error **errp)
         error_setg(errp, "no pending virtagent call %" PRIu64, id);
     }
     return false;
+}
+
+uint64_t virtagent_job_start(VirtagentChardev *va, const char *what,
+                             VirtagentJobCancel *cancel, void *opaque)
+{
+    VirtagentCall *c = g_new0(VirtagentCall, 1);
+
+    c->va = va;
+    c->id = va_next_call_id++;
+    c->method = g_strdup(what);
+    c->start_ms = va_now_ms(NULL);
+    c->cancel = cancel;
+    c->opaque = opaque;
+    QTAILQ_INSERT_TAIL(&va->calls, c, next);
+    trace_virtagent_call(va_label(va), what, c->id);
+    return c->id;
+}
+
+void virtagent_job_end(uint64_t id)
+{
+    VirtagentChardev *va;
+    VirtagentCall *c;
+
+    QTAILQ_FOREACH(va, &virtagents, next) {
+        QTAILQ_FOREACH(c, &va->calls, next) {
+            if (c->id == id && c->cancel) {
+                QTAILQ_REMOVE(&va->calls, c, next);
+                trace_virtagent_job_end(va_label(va), id, c->cancelled ?
+                                        "cancelled" : "ended");
+                g_free(c->method);
+                g_free(c);
+                return;
+            }
+        }
+    }
 }
 
 typedef struct VirtagentCoWait {
@@ -386,13 +437,28 @@ xmlrpc_value *coroutine_fn virtagent_co_call(VirtagentChardev *va,
                                              int64_t timeout_ms,
                                              Error **errp)
 {
-    VirtagentCoWait w = { .co = qemu_coroutine_self() };
+    uint64_t id;
 
-    if (!virtagent_call(va, method, params, timeout_ms, va_co_done, &w,
-                        errp)) {
+    return virtagent_co_call_id(va, method, params, timeout_ms, &id, errp);
+}
+
+xmlrpc_value *coroutine_fn virtagent_co_call_id(VirtagentChardev *va,
+                                                const char *method,
+                                                xmlrpc_value *params,
+                                                int64_t timeout_ms,
+                                                uint64_t *id, Error **errp)
+{
+    VirtagentCoWait w = { .co = qemu_coroutine_self() };
+    bool ok;
+
+    *id = virtagent_call(va, method, params, timeout_ms, va_co_done, &w,
+                         errp);
+    if (!*id) {
         return NULL;
     }
-    return va_co_wait(&w, errp) ? w.result : NULL;
+    ok = va_co_wait(&w, errp);
+    *id = 0;
+    return ok ? w.result : NULL;
 }
 
 QObject *coroutine_fn virtagent_co_call_qobject(VirtagentChardev *va,

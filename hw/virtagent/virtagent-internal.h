@@ -73,7 +73,8 @@ typedef struct VirtagentDecode VirtagentDecode;
  * One of our calls, from virtagent_call() until its completion has run:
  * waiting for the guest (@ch_id set), then answered (@answer) or failed
  * (@err) and queued for the bottom half, then decoding in the thread
- * pool (@decode).
+ * pool (@decode). Or a job of calls (@cancel set: virtagent_job_start()),
+ * listed and cancelled the same way, which only its owner ends.
  */
 typedef struct VirtagentCall {
     VirtagentChardev *va;
@@ -90,6 +91,8 @@ typedef struct VirtagentCall {
     int64_t copy_us;
     VirtagentDecode *decode;
     Error *err;
+    VirtagentJobCancel *cancel;
+    bool cancelled;
     QTAILQ_ENTRY(VirtagentCall) next;
 } VirtagentCall;
 

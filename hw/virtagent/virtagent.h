@@ -63,6 +63,30 @@ QObject *coroutine_fn virtagent_co_call_qobject(VirtagentChardev *va,
  */
 bool virtagent_cancel(const char *chardev, uint64_t id, Error **errp);
 
+/*
+ * The same, with the call's id in *@id while it is pending (0 before and
+ * after), for a job that may cancel it.
+ */
+xmlrpc_value *coroutine_fn virtagent_co_call_id(VirtagentChardev *va,
+                                                const char *method,
+                                                xmlrpc_value *params,
+                                                int64_t timeout_ms,
+                                                uint64_t *id, Error **errp);
+
+/*
+ * A job made of several calls (a file transfer), listed by
+ * query-virtagent among the chardev's calls as @what, under an id of
+ * the same kind as theirs. va-cancel of that id, or the chardev going
+ * away, runs @cancel once with the reason (cancelled by va-cancel, or
+ * why the chardev went); the owner then stops as soon as it can. It
+ * ends the job with virtagent_job_end(), which is harmless when the
+ * chardev went away meanwhile.
+ */
+typedef void VirtagentJobCancel(const char *reason, void *opaque);
+uint64_t virtagent_job_start(VirtagentChardev *va, const char *what,
+                             VirtagentJobCancel *cancel, void *opaque);
+void virtagent_job_end(uint64_t id);
+
 /* A timeout in seconds from the monitor, as milliseconds (-1: default). */
 int64_t virtagent_timeout_ms(bool has_timeout, double timeout, Error **errp);
 
