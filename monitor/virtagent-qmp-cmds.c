@@ -514,16 +514,21 @@ static xmlrpc_value *va_putfile_opts(xmlrpc_env *env, int64_t transfer,
     return opts;
 }
 
+/* One call of transfer @x; @cleanup: even when it was cancelled. */
 static xmlrpc_value *coroutine_fn va_xfer_call(VaTransfer *x,
                                                const char *method,
                                                xmlrpc_value *params,
-                                               Error **errp)
+                                               bool cleanup, Error **errp)
 {
     /* Found again for each call: the chardev may go away meanwhile. */
     VirtagentChardev *va = virtagent_find(x->chardev, errp);
     int64_t ms = x->call_ms;
     xmlrpc_value *ret;
 
+    if (va && x->cancelled && !cleanup) {
+        error_setg(errp, "%s", x->cancelled);
+        va = NULL;
+    }
     if (va && x->deadline_ms) {
         ms = x->deadline_ms - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
         if (ms <= 0) {
@@ -536,7 +541,7 @@ static xmlrpc_value *coroutine_fn va_xfer_call(VaTransfer *x,
         xmlrpc_DECREF(params);
         return NULL;
     }
-    ret = virtagent_co_call(va, method, params, ms, errp);
+    ret = virtagent_co_call_id(va, method, params, ms, &x->call, errp);
     xmlrpc_DECREF(params);
     return ret;
 }
@@ -558,7 +563,8 @@ static bool coroutine_fn va_xfer_get(VaTransfer *x, VaFdIo *io,
 
         params = va_params(errp, "(sIi)", x->path, (xmlrpc_int64)offset,
                            VA_XFER_CHUNK);
-        res = params ? va_xfer_call(x, "va.getfile", params, errp) : NULL;
+        res = params ? va_xfer_call(x, "va.getfile", params, false, errp)
+                     : NULL;
         if (!res) {
             break;
         }
@@ -576,7 +582,8 @@ static bool coroutine_fn va_xfer_get(VaTransfer *x, VaFdIo *io,
         ret = thread_pool_submit_co(va_fd_write_worker, io);
         free((void *)data);
         if (ret < 0) {
-            error_setg_errno(errp, -ret, "writing into '%s'", x->fdname);
+            error_setg_errno(errp, -ret, "writing into '%s' on the host",
+                             x->fdname);
             break;
         }
         offset += len;
@@ -611,7 +618,6 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
                                      Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(VA_XFER_CHUNK);
-    int64_t transfer = -1;
     xmlrpc_env env;
     bool ok = false;
 
@@ -627,19 +633,21 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
         io->len = VA_XFER_CHUNK;
         n = thread_pool_submit_co(va_fd_read_worker, io);
         if (n < 0) {
-            error_setg_errno(errp, -n, "reading '%s'", x->fdname);
+            error_setg_errno(errp, -n, "reading '%s' on the host",
+                             x->fdname);
             break;
         }
         final = n < VA_XFER_CHUNK;
-        opts = va_putfile_opts(&env, transfer, final, x->has_mode, x->mode,
-                               x->owner);
+        opts = va_putfile_opts(&env, x->transfer, final, x->has_mode,
+                               x->mode, x->owner);
         if (!opts) {
             error_setg(errp, "va.putfile: %s", env.fault_string);
             break;
         }
         params = va_params(errp, "(s6S)", x->path, buf, (size_t)n, opts);
         xmlrpc_DECREF(opts);
-        res = params ? va_xfer_call(x, "va.putfile", params, errp) : NULL;
+        res = params ? va_xfer_call(x, "va.putfile", params, false, errp)
+                     : NULL;
         if (!res) {
             break;
         }
@@ -657,24 +665,26 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
         if (sv) {
             xmlrpc_DECREF(sv);
         }
-        if (env.fault_occurred || t < 0 || (transfer >= 0 && t != transfer) ||
+        if (env.fault_occurred || t < 0 ||
+            (x->transfer >= 0 && t != x->transfer) ||
             done != final || (final && size != x->size)) {
             error_setg(errp, "va.putfile: the answer lacks integer "
                        "'transfer' or 'size' or boolean 'done', or they are "
                        "not this transfer's");
             break;
         }
-        transfer = t;
+        x->transfer = t;
         ok = final;
     }
     xmlrpc_env_clean(&env);
-    if (!ok && transfer >= 0) {
+    if (!ok && x->transfer >= 0) {
         /* Best effort: the agent drops it itself when a chunk fails. */
         Error *err = NULL;
         xmlrpc_value *params = va_params(&err, "(I)",
-                                         (xmlrpc_int64)transfer);
+                                         (xmlrpc_int64)x->transfer);
         xmlrpc_value *res = params ? va_xfer_call(x, "va.putfile_abort",
-                                                  params, &err) : NULL;
+                                                  params, true, &err)
+                                   : NULL;
 
         if (res) {
             xmlrpc_DECREF(res);
@@ -684,39 +694,205 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
     return ok;
 }
 
+/*
+ * va-cancel, or the chardev going away. A get's pending chunk is
+ * cancelled; a put's too once the guest has named the transfer, which
+ * va.putfile_abort then drops (before that, the first chunk's answer
+ * names it).
+ */
+static void va_xfer_cancel(const char *reason, void *opaque)
+{
+    VaTransfer *x = opaque;
+
+    x->cancelled = g_strdup(reason);
+    if (x->call && (!x->put || x->transfer >= 0)) {
+        virtagent_cancel(NULL, x->call, NULL);
+    }
+}
+
+bool va_xfer_begin(VaTransfer *x, Error **errp)
+{
+    VirtagentChardev *va = virtagent_find(x->chardev, errp);
+
+    if (!va) {
+        return false;
+    }
+    x->transfer = -1;
+    x->job = virtagent_job_start(va, x->put ? "va-putfile" : "va-getfile",
+                                 va_xfer_cancel, x);
+    return true;
+}
+
 bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
 {
+    ERRP_GUARD();
     g_autoptr(GChecksum) sha = g_checksum_new(G_CHECKSUM_SHA256);
     VaFdIo io = { .fd = x->fd, .wait_ms = x->call_ms, .sha = sha };
     bool ok;
 
+    if (!x->job && !va_xfer_begin(x, errp)) {
+        return false;
+    }
     x->size = 0;
     x->deadline_ms = x->call_ms > 0 ?
         qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + x->call_ms : 0;
     ok = x->put ? va_xfer_put(x, &io, errp) : va_xfer_get(x, &io, errp);
+    virtagent_job_end(x->job);
     if (ok) {
         x->sha256 = g_strdup(g_checksum_get_string(sha));
+    } else {
+        if (x->cancelled) {
+            /* Whatever the call it interrupted said. */
+            error_free(*errp);
+            *errp = NULL;
+            error_setg(errp, "%s", x->cancelled);
+        }
+        error_prepend(errp, "%s '%s' after %" PRId64 " bytes: ",
+                      x->put ? "va-putfile" : "va-getfile", x->path,
+                      x->size);
     }
+    g_clear_pointer(&x->cancelled, g_free);
     return ok;
 }
 
-/* The descriptor @fdname passed with getfd, now this command's. */
-static int va_xfer_fd(const char *fdname, bool has_async, bool async,
-                      Error **errp)
+/*
+ * The descriptor @fdname passed with getfd, now this command's, if it is
+ * open for reading (@put) or writing.
+ */
+static int va_xfer_fd(const char *fdname, bool put, Error **errp)
 {
-    if (has_async && async) {
-        error_setg(errp, "'fdname' does not go with 'async' yet");
+    int fd = monitor_get_fd(monitor_cur(), fdname, errp);
+    int mode;
+
+    if (fd < 0) {
         return -1;
     }
-    return monitor_get_fd(monitor_cur(), fdname, errp);
+    mode = fcntl(fd, F_GETFL) & O_ACCMODE;
+    if (mode == (put ? O_WRONLY : O_RDONLY)) {
+        error_setg(errp, "'%s' is not open for %s", fdname,
+                   put ? "reading" : "writing");
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
-static int64_t coroutine_fn va_xfer_ms(bool has_timeout, double timeout,
-                                       Error **errp)
+/* What the synchronous form returns: a chunk (get) or a transfer (put). */
+static QObject *va_xfer_result(VaTransfer *x)
 {
-    int64_t ms = virtagent_timeout_ms(has_timeout, timeout, errp);
+    QObject *obj;
 
-    return has_timeout ? ms : VA_QMP_SYNC_TIMEOUT_MS;
+    if (x->put) {
+        VaFileTransfer ret = {
+            .has_size = true, .size = x->size, .sha256 = x->sha256,
+        };
+
+        obj = VA_TO_QOBJECT(VaFileTransfer, &ret);
+    } else {
+        VaFileChunk ret = {
+            .has_eof = true, .eof = true, .has_size = true, .size = x->size,
+            .sha256 = x->sha256,
+        };
+
+        obj = VA_TO_QOBJECT(VaFileChunk, &ret);
+    }
+    return obj;
+}
+
+/* An asynchronous transfer: its own copies of the command's strings. */
+typedef struct VaXferAsync {
+    VaTransfer x;
+    char *chardev;
+    char *label;
+    char *path;
+    char *fdname;
+    char *owner;
+} VaXferAsync;
+
+static void coroutine_fn va_xfer_async_co(void *opaque)
+{
+    VaXferAsync *a = opaque;
+    Error *err = NULL;
+    QObject *obj = NULL;
+
+    if (virtagent_co_transfer(&a->x, &err)) {
+        obj = va_xfer_result(&a->x);
+    }
+    close(a->x.fd);
+    qapi_event_send_va_call_done(a->x.job, a->label, obj,
+                                 err ? error_get_pretty(err) : NULL);
+    qobject_unref(obj);
+    error_free(err);
+    g_free(a->x.sha256);
+    g_free(a->chardev);
+    g_free(a->label);
+    g_free(a->path);
+    g_free(a->fdname);
+    g_free(a->owner);
+    g_free(a);
+}
+
+/*
+ * Transfer @x through the descriptor named x->fdname: synchronously,
+ * true with x->size and x->sha256 set; asynchronously, true with the
+ * job's id in *@id, VA_CALL_DONE carrying the outcome. @timeout bounds
+ * the whole transfer (default: 5 s when synchronous, since it holds the
+ * QMP dispatcher; each call the chardev's default when asynchronous).
+ */
+static bool coroutine_fn va_xfer_run(VaTransfer *x, bool has_timeout,
+                                     double timeout, bool async,
+                                     int64_t *id, Error **errp)
+{
+    ERRP_GUARD();
+    VaXferAsync *a;
+    bool ok;
+
+    x->call_ms = virtagent_timeout_ms(has_timeout, timeout, errp);
+    if (*errp) {
+        return false;
+    }
+    if (!has_timeout && !async) {
+        x->call_ms = VA_QMP_SYNC_TIMEOUT_MS;
+    }
+    /* The chardev first: a descriptor taken is ours to close. */
+    if (!virtagent_find(x->chardev, errp)) {
+        return false;
+    }
+    x->fd = va_xfer_fd(x->fdname, x->put, errp);
+    if (x->fd < 0) {
+        return false;
+    }
+    if (!async) {
+        ok = virtagent_co_transfer(x, errp);
+        close(x->fd);
+        return ok;
+    }
+    a = g_new0(VaXferAsync, 1);
+    a->x = *x;
+    a->chardev = g_strdup(x->chardev);
+    a->path = g_strdup(x->path);
+    a->fdname = g_strdup(x->fdname);
+    a->owner = g_strdup(x->owner);
+    a->x.chardev = a->chardev;
+    a->x.path = a->path;
+    a->x.fdname = a->fdname;
+    a->x.owner = a->owner;
+    if (!va_xfer_begin(&a->x, errp)) {
+        close(a->x.fd);
+        g_free(a->chardev);
+        g_free(a->path);
+        g_free(a->fdname);
+        g_free(a->owner);
+        g_free(a);
+        return false;
+    }
+    a->label = g_strdup(virtagent_id(virtagent_find(x->chardev,
+                                                    &error_abort)));
+    *id = a->x.job;
+    /* It runs once this command's coroutine has returned. */
+    aio_co_enter(qemu_get_aio_context(),
+                 qemu_coroutine_create(va_xfer_async_co, a));
+    return true;
 }
 
 /* -- va-putfile ------------------------------------------------------- */
@@ -782,23 +958,19 @@ VaFileTransfer *coroutine_fn qmp_va_putfile(const char *chardev,
             .has_mode = has_mode, .mode = mode, .owner = owner,
         };
 
-        x.call_ms = va_xfer_ms(has_timeout, timeout, errp);
-        if (*errp) {
-            return NULL;
-        }
-        x.fd = va_xfer_fd(fdname, has_async, async, errp);
-        if (x.fd < 0) {
-            return NULL;
-        }
-        ok = virtagent_co_transfer(&x, errp);
-        close(x.fd);
-        if (!ok) {
+        if (!va_xfer_run(&x, has_timeout, timeout, has_async && async,
+                         &id, errp)) {
             return NULL;
         }
         ret = g_new0(VaFileTransfer, 1);
-        ret->has_size = true;
-        ret->size = x.size;
-        ret->sha256 = x.sha256;
+        if (has_async && async) {
+            ret->has_id = true;
+            ret->id = id;
+        } else {
+            ret->has_size = true;
+            ret->size = x.size;
+            ret->sha256 = x.sha256;
+        }
         return ret;
     }
     bytes = qbase64_decode(data, -1, &len, errp);
@@ -917,25 +1089,21 @@ VaFileChunk *coroutine_fn qmp_va_getfile(const char *chardev,
                        "(at least 0) to its end, without 'length'");
             return NULL;
         }
-        x.call_ms = va_xfer_ms(has_timeout, timeout, errp);
-        if (*errp) {
-            return NULL;
-        }
-        x.fd = va_xfer_fd(fdname, has_async, async, errp);
-        if (x.fd < 0) {
-            return NULL;
-        }
-        ok = virtagent_co_transfer(&x, errp);
-        close(x.fd);
-        if (!ok) {
+        if (!va_xfer_run(&x, has_timeout, timeout, has_async && async,
+                         &id, errp)) {
             return NULL;
         }
         ret = g_new0(VaFileChunk, 1);
-        ret->has_eof = true;
-        ret->eof = true;
-        ret->has_size = true;
-        ret->size = x.size;
-        ret->sha256 = x.sha256;
+        if (has_async && async) {
+            ret->has_id = true;
+            ret->id = id;
+        } else {
+            ret->has_eof = true;
+            ret->eof = true;
+            ret->has_size = true;
+            ret->size = x.size;
+            ret->sha256 = x.sha256;
+        }
         return ret;
     }
     if (!has_length) {

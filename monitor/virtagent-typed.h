@@ -56,9 +56,12 @@ VaAuthorizedKeys *va_authorized_keys_from(const VirtagentTyped *t,
  * worker threads. @call_ms > 0 bounds the whole transfer, not each call:
  * a guest that trickles its chunks must not hold the QMP dispatcher, nor
  * fill the host's file, for longer than that. @call_ms < 0 (an
- * interactive HMP monitor, which holds no one else) bounds each call by
- * the chardev's default. @fdname names the fd in messages. True with
- * @size and @sha256 (g_free) set.
+ * interactive HMP monitor, or an asynchronous command) bounds each call
+ * by the chardev's default. @fdname names the fd in messages. The
+ * transfer is a job of its chardev (virtagent_job_start(): listed by
+ * query-virtagent, ended by va-cancel) under @job, started here unless
+ * the caller did (va_xfer_begin()). True with @size and @sha256 (g_free)
+ * set.
  */
 typedef struct VaTransfer {
     const char *chardev;
@@ -74,7 +77,13 @@ typedef struct VaTransfer {
     const char *owner;
     int64_t size;
     char *sha256;
+    uint64_t job;
+    uint64_t call;              /* the call pending, 0 if none */
+    int64_t transfer;           /* va.putfile's, once the guest named it */
+    char *cancelled;            /* why the job was cancelled */
 } VaTransfer;
+
+bool va_xfer_begin(VaTransfer *x, Error **errp);
 
 bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp);
 

@@ -908,15 +908,20 @@ def files_through_passed_fds(ctx):
         except TestFailure:
             break
 
-    # a descriptor open for the wrong direction
+    # a descriptor open for the wrong direction: refused before any call
     fd = os.open(dst, os.O_RDONLY)
     q.getfd("dst", fd)
     os.close(fd)
-    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
-    g.answer("va.getfile", {"data": b"x", "eof": True, "size": 1})
-    desc = qmp_error(q.wait(cid))
-    check("writing into 'dst'" in desc and "Bad file descriptor" in desc,
-          desc)
+    desc = qmp_error(q.cmd_raw("va-getfile", chardev="va0", path="/g/f",
+                               fdname="dst"))
+    check(desc == "'dst' is not open for writing", desc)
+    fd = os.open(dst, os.O_WRONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    desc = qmp_error(q.cmd_raw("va-putfile", chardev="va0", path="/g/f",
+                               fdname="src", **{"async": True}))
+    check(desc == "'src' is not open for reading", desc)
+    check(g.idle(), "a wrong-direction transfer reached the guest")
 
     # refused before any call
     for args, msg in (
@@ -925,7 +930,7 @@ def files_through_passed_fds(ctx):
              "either 'data' or 'fdname'"),
             ({"path": "/f", "fdname": "nope"}, "nope"),
             ({"path": "/f", "data": "aGk=", "mode": 0o10000}, "mode must"),
-            ({"path": "/f", "fdname": "x", "async": True}, "'async'")):
+            ({"path": "/f", "fdname": "x", "async": True}, "'x'")):
         desc = qmp_error(q.cmd_raw("va-putfile", chardev="va0", **args))
         check(msg in desc, "%r: %s" % (args, desc))
     desc = qmp_error(q.cmd_raw("va-getfile", chardev="va0", path="/f",
@@ -975,6 +980,123 @@ def files_through_passed_fds(ctx):
           in out, out)
     with open(out_path + ".3", "rb") as f:
         check(f.read() == b"abcd", "interactive va_getfile's host file")
+
+
+@test
+def files_through_fds_async(ctx):
+    """va-getfile and va-putfile with fdname and async: a job listed by
+    query-virtagent, VA_CALL_DONE with the size and sha256, va-cancel."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    d = vm.tmp
+    blob = bytes(range(256)) * 12
+
+    def transfer_jobs():
+        return [c for c in q.cmd("query-virtagent")[0]["calls"]
+                if c["method"] in ("va-getfile", "va-putfile")]
+
+    # get: the command returns at once, the job is listed meanwhile
+    dst = os.path.join(d, "dst")
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    q.getfd("dst", fd)
+    os.close(fd)
+    r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
+              **ASYNC)
+    check(list(r) == ["id"], "%r" % r)
+    jobs = transfer_jobs()
+    check([(j["id"], j["method"]) for j in jobs] == [(r["id"], "va-getfile")],
+          "%r" % jobs)
+    g.answer("va.getfile", {"data": blob[:1000], "eof": False,
+                            "size": len(blob)})
+    g.answer("va.getfile", {"data": blob[1000:], "eof": True,
+                            "size": len(blob)})
+    e = call_done(q, r["id"])["data"]
+    check(e == {"id": r["id"], "chardev": "va0", "result": {
+        "eof": True, "size": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest()}}, "%r" % e)
+    with open(dst, "rb") as f:
+        check(f.read() == blob, "the host file differs")
+    check(transfer_jobs() == [], "the job is still listed")
+
+    # put: the same with the options
+    src = os.path.join(d, "src")
+    with open(src, "wb") as f:
+        f.write(blob)
+    fd = os.open(src, os.O_RDONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    r = q.cmd("va-putfile", chardev="va0", path="/g/p", fdname="src",
+              mode=0o600, **ASYNC)
+    p = g.answer("va.putfile", {"transfer": 2000, "size": len(blob),
+                                "done": True})
+    check(p == ("/g/p", blob, {"final": True, "mode": 0o600}),
+          "putfile params %r" % ((p[0], p[2:]),))
+    e = call_done(q, r["id"])["data"]
+    check(e == {"id": r["id"], "chardev": "va0", "result": {
+        "size": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}},
+        "%r" % e)
+
+    # the guest's fault, and the bytes moved before it, in the event
+    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    q.getfd("dst", fd)
+    os.close(fd)
+    r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
+              **ASYNC)
+    g.answer("va.getfile", {"data": blob[:100], "eof": False,
+                            "size": len(blob)})
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 1008, "/g/f: Permission denied (EACCES)")
+    e = call_done(q, r["id"])["data"]
+    check(e.get("error") == "va-getfile '/g/f' after 100 bytes: guest fault "
+          "1008: /g/f: Permission denied (EACCES)", "%r" % e)
+
+    # va-cancel of a get waiting for its second chunk: that call is
+    # cancelled, the host file keeps what was written
+    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    q.getfd("dst", fd)
+    os.close(fd)
+    r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
+              **ASYNC)
+    g.answer("va.getfile", {"data": blob[:1000], "eof": False,
+                            "size": len(blob)})
+    tag, method, params = g.read_call()
+    check(method == "va.getfile" and params[1] == 1000, "%r" % (params,))
+    check(q.cmd("va-cancel", chardev="va0", id=r["id"]) == {}, "va-cancel")
+    e = call_done(q, r["id"])["data"]
+    check(e.get("error") == "va-getfile '/g/f' after 1000 bytes: cancelled "
+          "by va-cancel", "%r" % e)
+    g.reply(tag, {"data": blob[1000:], "eof": True, "size": len(blob)})
+    with open(dst, "rb") as f:
+        check(f.read() == blob[:1000], "the host file after a cancel")
+    check(transfer_jobs() == [] and g.idle(), "calls after the cancel")
+    desc = qmp_error(q.cmd_raw("va-cancel", id=r["id"]))
+    check("no pending virtagent call" in desc, desc)
+
+    # va-cancel of a put while QEMU waits for its descriptor (a pipe):
+    # no call ever reaches the guest, the descriptor is closed
+    rd, wr = os.pipe()
+    q.getfd("src", rd)
+    os.close(rd)
+    r = q.cmd("va-putfile", chardev="va0", path="/g/p", fdname="src",
+              **ASYNC)
+    check(q.cmd("va-cancel", id=r["id"]) == {}, "va-cancel")
+    os.write(wr, b"late")
+    os.close(wr)
+    e = call_done(q, r["id"])["data"]
+    check(e.get("error") == "va-putfile '/g/p' after 0 bytes: cancelled "
+          "by va-cancel", "%r" % e)
+    check(g.idle(), "a cancelled put reached the guest")
+    check("not found" in qmp_error(q.cmd_raw("closefd", fdname="src")),
+          "fd still named after the transfer")
+
+    # a synchronous transfer is a job too, and the channel goes on
+    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    q.getfd("dst", fd)
+    os.close(fd)
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
+    g.answer("va.getfile", {"data": b"ok", "eof": True, "size": 2})
+    check(q.wait(cid)["return"]["size"] == 2, "sync va-getfile")
 
 
 @test
