@@ -62,12 +62,13 @@ install-guest-agent: $(B)/qemu-va $(B)/va-call
 GUEST_TESTS := $(addprefix $(B)/tests/guest/,$(guest-tests-y))
 
 $(B)/tests/guest/test-guest-rpc: $(B)/tests/guest/test-guest-rpc.o \
-                                 $(guest-rpc-obj)
+                                 $(guest-rpc-obj) $(CORE_LIB)
 	$(CC) -o $@ $^ $(GUEST_RPC_LIBS) $(LIBS_ALL)
 
 $(B)/tests/guest/test-guest-config: $(B)/tests/guest/test-guest-config.o \
                                     $(QO)/guest-config.o \
-                                    $(QO)/pidfile.o $(guest-rpc-obj)
+                                    $(QO)/pidfile.o $(guest-rpc-obj) \
+                                    $(CORE_LIB)
 	$(CC) -o $@ $^ $(GUEST_RPC_LIBS) $(LIBS_ALL)
 
 $(B)/tests/guest/test-va-call-args: $(B)/tests/guest/test-va-call-args.o \

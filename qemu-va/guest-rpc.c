@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "va-boundary.h"
 #include "va-errors.h"
 #include "guest-rpc.h"
 #include "methods/va-methods.h"
@@ -79,21 +80,30 @@ xmlrpc_value *va_guest_method_signatures(VAGuestRpc *rpc, xmlrpc_env *env)
     return va_result(env, sigs);
 }
 
-GStrv va_guest_slow_methods(void)
+static const VAMethod *va_method_find(const char *name)
 {
-    GPtrArray *names = g_ptr_array_new();
     size_t d;
     const VAMethod *m;
 
     for (d = 0; d < G_N_ELEMENTS(va_domains); d++) {
         for (m = va_domains[d]->methods; m->info.methodName; m++) {
-            if (m->flags & VA_M_SLOW) {
-                g_ptr_array_add(names, g_strdup(m->info.methodName));
+            if (strcmp(m->info.methodName, name) == 0) {
+                return m;
             }
         }
     }
-    g_ptr_array_add(names, NULL);
-    return (GStrv)g_ptr_array_free(names, false);
+    return NULL;
+}
+
+VAGuestRun va_guest_method_run(const char *method)
+{
+    const VAMethod *m = va_method_find(method);
+
+    if (m && m->start) {
+        return VA_GUEST_RUN_START;
+    }
+    return m && (m->flags & VA_M_SLOW) ? VA_GUEST_RUN_POOL
+                                       : VA_GUEST_RUN_INLINE;
 }
 
 /* What the registry calls: the method, and the rpc it serves. */
@@ -106,18 +116,135 @@ typedef struct VAMethodCall {
  * While the filesystems are frozen only a few methods run, as in qemu-ga:
  * the others could block on the frozen disks, or write to them.
  */
+static bool va_may_run(xmlrpc_env *env, VAGuestRpc *rpc, const VAMethod *m)
+{
+    if (!(m->flags & VA_M_FROZEN_OK) && va_fs_frozen(rpc)) {
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED,
+                                       "%s: not while the filesystems are "
+                                       "frozen", m->info.methodName);
+        return false;
+    }
+    return true;
+}
+
 static xmlrpc_value *va_dispatch(xmlrpc_env *env, xmlrpc_value *params,
                                  void *server_info, void *call_info)
 {
     VAMethodCall *c = server_info;
 
-    if (!(c->method->flags & VA_M_FROZEN_OK) && va_fs_frozen(c->rpc)) {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_FAILED,
-                                       "%s: not while the filesystems are "
-                                       "frozen", c->method->info.methodName);
+    if (!va_may_run(env, c->rpc, c->method)) {
         return NULL;
     }
     return c->method->info.methodFunction(env, params, c->rpc, call_info);
+}
+
+/*
+ * Parses @job's call as the registry would, for a method that runs
+ * without it; NULL when the registry should run it after all: the
+ * document is refused or malformed, or its parsed method is not one
+ * with @want's kind of hook (the quick name was not the real one).
+ * Otherwise the method, with its params, and @env set when policy or a
+ * freeze refuses the call.
+ */
+static const VAMethod *va_job_parse(xmlrpc_env *env, VAGuestRpc *rpc,
+                                    VAServerJob *job, size_t max_body,
+                                    VAGuestRun want, xmlrpc_value **params)
+{
+    size_t len;
+    const char *xml = va_server_job_body(job, &len);
+    const char *name = NULL;
+    const VAMethod *m;
+    xmlrpc_env perr;
+
+    *params = NULL;
+    if (!va_boundary_check(xml, len, max_body, VA_DOC_CALL, NULL)) {
+        return NULL;
+    }
+    xmlrpc_env_init(&perr);
+    xmlrpc_parse_call(&perr, xml, len, &name, params);
+    m = perr.fault_occurred ? NULL : va_method_find(name);
+    xmlrpc_env_clean(&perr);
+    if (m && !(want == VA_GUEST_RUN_START ? m->start != NULL
+                                          : m->xml != NULL)) {
+        m = NULL;
+    }
+    free((void *)name);
+    if (!m) {
+        if (*params) {
+            xmlrpc_DECREF(*params);
+            *params = NULL;
+        }
+        return NULL;
+    }
+    if (rpc->ops.method_enabled &&
+        !rpc->ops.method_enabled(m->info.methodName, rpc->opaque)) {
+        /* As the channel's own check says it. */
+        xmlrpc_env_set_fault_formatted(env, VA_FAULT_DISABLED,
+                                       "method disabled: %s",
+                                       m->info.methodName);
+    } else {
+        va_may_run(env, rpc, m);
+    }
+    return m;
+}
+
+static void va_job_fault(VAServerJob *job, const xmlrpc_env *env)
+{
+    va_server_job_set_fault(job, env->fault_code, env->fault_string);
+}
+
+void va_guest_rpc_execute(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
+                          size_t max_body)
+{
+    xmlrpc_value *params;
+    const VAMethod *m;
+    GString *out;
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    m = va_job_parse(&env, rpc, job, max_body, VA_GUEST_RUN_POOL, &params);
+    if (!m) {
+        va_server_job_execute(job);
+    } else if (env.fault_occurred) {
+        va_job_fault(job, &env);
+    } else {
+        out = g_string_sized_new(4096);
+        if (m->xml(&env, params, rpc, ch, out)) {
+            va_server_job_set_response(job, out->str, out->len);
+        } else {
+            va_job_fault(job, &env);
+        }
+        g_string_free(out, true);
+    }
+    if (params) {
+        xmlrpc_DECREF(params);
+    }
+    xmlrpc_env_clean(&env);
+}
+
+void va_guest_rpc_start(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
+                        size_t max_body)
+{
+    xmlrpc_value *params;
+    const VAMethod *m;
+    xmlrpc_env env;
+
+    xmlrpc_env_init(&env);
+    m = va_job_parse(&env, rpc, job, max_body, VA_GUEST_RUN_START, &params);
+    if (m && !env.fault_occurred) {
+        m->start(params, rpc, ch, job);
+    } else {
+        if (!m) {
+            va_server_job_execute(job);
+        } else {
+            va_job_fault(job, &env);
+        }
+        va_channel_job_executed(ch, job);
+    }
+    if (params) {
+        xmlrpc_DECREF(params);
+    }
+    xmlrpc_env_clean(&env);
 }
 
 void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,

@@ -5,8 +5,10 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * Plain xmlrpc-c methods: they know nothing of channels, so they can be
- * tested through xmlrpc_registry_process_call2() alone. What they need
+ * Plain xmlrpc-c methods: most know nothing of channels, so they can be
+ * tested through xmlrpc_registry_process_call2() alone; the daemon's
+ * executor runs the few that stream data or write their own answer
+ * (va_guest_method_run, va_guest_rpc_execute). What they need
  * from the daemon (the session id, the shutdown action, the policy, a
  * call to the host) comes through VAGuestOps. The methods themselves live
  * in methods/, one file a domain.
@@ -19,6 +21,8 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 #include <glib.h>
+
+#include "va-channel.h"
 
 #define QEMU_VA_VERSION "2.0.0"
 
@@ -112,8 +116,29 @@ void va_guest_rpc_cleanup(VAGuestRpc *rpc);
 /* The channel was reset: what belongs to the session (handles) goes. */
 void va_guest_rpc_session_end(VAGuestRpc *rpc);
 
-/* Names of the methods that may block, for the thread pool; g_strfreev. */
-GStrv va_guest_slow_methods(void);
+/* How the daemon's executor runs a peer call, by its method's name. */
+typedef enum VAGuestRun {
+    VA_GUEST_RUN_INLINE,    /* va_server_job_execute() in the main loop */
+    VA_GUEST_RUN_POOL,      /* it may block: va_guest_rpc_execute() */
+    VA_GUEST_RUN_START,     /* it streams: va_guest_rpc_start() */
+} VAGuestRun;
+
+VAGuestRun va_guest_method_run(const char *method);
+/*
+ * Answers @job of @ch in any thread: through the method's own XML
+ * writer when it has one (@max_body is the channel's), else through the
+ * registry. Then the caller runs va_channel_job_executed() in the
+ * channel's thread.
+ */
+void va_guest_rpc_execute(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
+                          size_t max_body);
+/*
+ * In the channel's thread: hands @job to its streaming method, which
+ * answers it and calls va_channel_job_executed() when it is done (a
+ * refusal at once).
+ */
+void va_guest_rpc_start(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
+                        size_t max_body);
 
 /* The enabled method names as an XML-RPC array (for capabilities, hello). */
 xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env);

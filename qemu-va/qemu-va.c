@@ -47,12 +47,20 @@ typedef struct VALog {
     bool verbose;
 } VALog;
 
+/* Jobs the pool has answered, for the main loop to hand back. */
+typedef struct VADoneSource {
+    GSource source;
+    GAsyncQueue *queue;
+} VADoneSource;
+
 typedef struct VAAgent {
     VAConfig cfg;
     VAChannelConfig chan_cfg;
     VAMethodPolicy *policy;
     VAGuestRpc rpc;
     VAGlibChannel *host;
+    GThreadPool *pool;      /* the host's calls that may block */
+    GSource *done_src;      /* a VADoneSource */
     VAForwarder *fwd;
     GMainLoop *loop;
     int listen_fd;          /* unix-listen */
@@ -620,9 +628,91 @@ static bool agent_method_enabled(const char *method, void *opaque)
     return va_method_policy_allows(a->policy, method);
 }
 
+/*
+ * qemu-va runs the host's calls itself (the adapter's executor hook):
+ * the methods that stream data take their job and keep it until the
+ * data is done, the slow ones go to a pool of as many threads as the
+ * channel runs calls at once, where a method with its own XML writer
+ * answers without xmlrpc-c's serializer, and the rest run at once.
+ */
+static void pool_run(gpointer data, gpointer opaque)
+{
+    VAAgent *a = opaque;
+    VADoneSource *ds = (VADoneSource *)a->done_src;
+
+    va_guest_rpc_execute(&a->rpc, va_glib_channel_get(a->host), data,
+                         a->chan_cfg.max_body);
+    g_async_queue_push(ds->queue, data);
+    g_main_context_wakeup(NULL);
+}
+
+static gboolean done_ready(GSource *source)
+{
+    return g_async_queue_length(((VADoneSource *)source)->queue) > 0;
+}
+
+static gboolean done_prepare(GSource *source, gint *timeout)
+{
+    *timeout = -1;
+    return done_ready(source);
+}
+
+static gboolean done_dispatch(GSource *source, GSourceFunc cb, gpointer data)
+{
+    VADoneSource *ds = (VADoneSource *)source;
+    VAAgent *a = data;
+    VAServerJob *job;
+
+    while ((job = g_async_queue_try_pop(ds->queue))) {
+        va_channel_job_executed(va_glib_channel_get(a->host), job);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void done_finalize(GSource *source)
+{
+    g_async_queue_unref(((VADoneSource *)source)->queue);
+}
+
+static GSourceFuncs done_funcs = {
+    .prepare = done_prepare,
+    .check = done_ready,
+    .dispatch = done_dispatch,
+    .finalize = done_finalize,
+};
+
+static void agent_execute(VAGlibChannel *gc, VAServerJob *job, void *opaque)
+{
+    VAAgent *a = opaque;
+    VAChannel *ch = va_glib_channel_get(gc);
+
+    switch (va_guest_method_run(va_server_job_method(job))) {
+    case VA_GUEST_RUN_START:
+        va_guest_rpc_start(&a->rpc, ch, job, a->chan_cfg.max_body);
+        break;
+    case VA_GUEST_RUN_POOL:
+        g_thread_pool_push(a->pool, job, NULL);
+        break;
+    default:
+        va_server_job_execute(job);
+        va_channel_job_executed(ch, job);
+        break;
+    }
+}
+
+static void agent_exec_init(VAAgent *a)
+{
+    a->done_src = g_source_new(&done_funcs, sizeof(VADoneSource));
+    ((VADoneSource *)a->done_src)->queue = g_async_queue_new();
+    g_source_set_callback(a->done_src, NULL, a, NULL);
+    g_source_attach(a->done_src, NULL);
+    a->pool = g_thread_pool_new(pool_run, a, a->chan_cfg.max_executing,
+                                FALSE, NULL);
+    va_glib_channel_set_executor(a->host, agent_execute, a);
+}
+
 static bool agent_init(VAAgent *a, GError **errp)
 {
-    g_auto(GStrv) slow = NULL;
     xmlrpc_env env;
     bool ok;
 
@@ -644,8 +734,7 @@ static bool agent_init(VAAgent *a, GError **errp)
     if (!a->host) {
         return false;
     }
-    slow = va_guest_slow_methods();
-    va_glib_channel_set_slow_methods(a->host, (const char *const *)slow);
+    agent_exec_init(a);
     xmlrpc_env_init(&env);
     va_guest_rpc_register(&a->rpc, va_channel_registry(
                               va_glib_channel_get(a->host)), &env);
@@ -705,6 +794,17 @@ static void agent_cleanup(VAAgent *a)
     if (a->shutdown_src) {
         g_source_destroy(a->shutdown_src);
         g_clear_pointer(&a->shutdown_src, g_source_unref);
+    }
+    /*
+     * Methods running finish, those queued are dropped; their jobs go
+     * with the channel.
+     */
+    if (a->pool) {
+        g_thread_pool_free(a->pool, TRUE, TRUE);
+    }
+    if (a->done_src) {
+        g_source_destroy(a->done_src);
+        g_source_unref(a->done_src);
     }
     va_glib_channel_free(a->host);
     va_guest_rpc_cleanup(&a->rpc);

@@ -20,9 +20,28 @@
 /* Allowed while the filesystems are frozen (qemu-ga's few). */
 #define VA_M_FROZEN_OK 2u
 
+/*
+ * The method's answer written as a whole methodResponse document into
+ * @out, for qemu-va's executor: bulk base64 encoded in one pass rather
+ * than through xmlrpc-c's values and serializer. False with @env set
+ * on a fault.
+ */
+typedef bool VAMethodXml(xmlrpc_env *env, xmlrpc_value *params,
+                         VAGuestRpc *rpc, void *call_info, GString *out);
+
+/*
+ * A method with a data stream takes its job in the channel's thread and
+ * answers it itself (va_server_job_set_response() or _set_fault(), then
+ * va_channel_job_executed()), at once or when its data is done.
+ */
+typedef void VAMethodStart(xmlrpc_value *params, VAGuestRpc *rpc,
+                           VAChannel *ch, VAServerJob *job);
+
 typedef struct VAMethod {
     struct xmlrpc_method_info3 info;
     unsigned flags;
+    VAMethodXml *xml;       /* optional */
+    VAMethodStart *start;   /* the method streams; info's function faults */
 } VAMethod;
 
 typedef struct VAMethodDomain {

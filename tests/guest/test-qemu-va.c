@@ -678,6 +678,86 @@ static void test_rpcs(Fixture *fx, gconstpointer data)
     xmlrpc_env_clean(&env);
 }
 
+/* A getfile answer's data, eof and size, read by xmlrpc-c. */
+static void getfile_expect(VAGlibChannel *gc, const char *path,
+                           int64_t offset, int64_t length,
+                           const uint8_t *want, size_t want_len,
+                           int64_t want_size)
+{
+    const unsigned char *bytes;
+    xmlrpc_int64 size;
+    xmlrpc_bool eof;
+    xmlrpc_env env;
+    size_t len;
+    Result r;
+
+    call(gc, "va.getfile", build("(sII)", path, (xmlrpc_int64)offset,
+                                 (xmlrpc_int64)length), &r);
+    g_assert_no_error(r.err);
+    xmlrpc_env_init(&env);
+    xmlrpc_decompose_value(&env, r.value, "{s:6,s:b,s:I,*}", "data", &bytes,
+                           &len, "eof", &eof, "size", &size);
+    g_assert_false(env.fault_occurred);
+    g_assert_cmpmem(bytes, len, want, want_len);
+    g_assert_cmpint(eof, ==, offset + (int64_t)len >= want_size);
+    g_assert_cmpint(size, ==, want_size);
+    free((void *)bytes);
+    xmlrpc_env_clean(&env);
+    result_clear(&r);
+}
+
+/*
+ * qemu-va writes the answers of va.getfile and va.file_read itself,
+ * base64 and all: xmlrpc-c on the host reads every tail length (0 to 2
+ * bytes left over) and a whole chunk of every byte value, at odd
+ * offsets.
+ */
+static void test_base64_answers(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "bytes", NULL);
+    const size_t size = VA_GETFILE_CHUNK_MAX + 77;
+    g_autofree uint8_t *buf = g_malloc(size);
+    VAGlibChannel *gc = fx->host.gc;
+    const unsigned char *bytes;
+    xmlrpc_int64 h;
+    xmlrpc_env env;
+    size_t i, len;
+    int count;
+    Result r;
+
+    for (i = 0; i < size; i++) {
+        buf[i] = i % 3 ? 0xff - (i % 7) : (i * 131) >> 3;
+    }
+    g_assert_true(g_file_set_contents(path, (char *)buf, size, NULL));
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    for (i = 0; i <= 9; i++) {
+        getfile_expect(gc, path, 1000 + i, i, buf + 1000 + i, i, size);
+    }
+    getfile_expect(gc, path, 5, VA_GETFILE_CHUNK_MAX, buf + 5,
+                   VA_GETFILE_CHUNK_MAX, size);
+    getfile_expect(gc, path, size - 7, 100, buf + size - 7, 7, size);
+    getfile_expect(gc, path, size, 100, buf, 0, size);
+
+    call(gc, "va.file_open", build("(s)", path), &r);
+    g_assert_no_error(r.err);
+    xmlrpc_env_init(&env);
+    xmlrpc_read_i8(&env, r.value, &h);
+    result_clear(&r);
+    for (i = 0, len = 0; i <= 5; i++) {
+        call(gc, "va.file_read", build("(Ii)", h, (int)i), &r);
+        g_assert_no_error(r.err);
+        xmlrpc_decompose_value(&env, r.value, "{s:i,s:6,*}", "count", &count,
+                               "buf-b64", &bytes, &len);
+        g_assert_false(env.fault_occurred);
+        g_assert_cmpint(count, ==, i);
+        g_assert_cmpmem(bytes, len, buf + i * (i - 1) / 2, i);
+        free((void *)bytes);
+        result_clear(&r);
+    }
+    xmlrpc_env_clean(&env);
+}
+
 /* Completion order of a batch of calls. */
 typedef struct Order {
     int done;
@@ -1805,6 +1885,7 @@ int main(int argc, char **argv)
 #define ADD(name, fn) \
     g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
     ADD("/qemu-va/rpcs", test_rpcs);
+    ADD("/qemu-va/base64-answers", test_base64_answers);
     ADD("/qemu-va/slow-methods-in-pool", test_slow_methods_in_pool);
     ADD("/qemu-va/hello-refused", test_hello_refused);
     ADD("/qemu-va/shutdown", test_shutdown);
