@@ -12,7 +12,12 @@
 
 #define CALL_START_LINE "POST /RPC2 HTTP/1.1"
 #define REPLY_START_LINE "HTTP/1.1 200 OK"
+#define DATA_START_LINE "DATA VA/1"
+#define CREDIT_START_LINE "CREDIT VA/1"
 #define TAG_HEADER "X-Virtagent-Client-Tag"
+#define OFFSET_HEADER "X-Virtagent-Offset"
+#define END_HEADER "X-Virtagent-End"
+#define CREDIT_HEADER "X-Virtagent-Credit"
 
 void va_frame_parser_init(VAFrameParser *p, size_t max_body)
 {
@@ -61,6 +66,12 @@ static void start_header(VAFrameParser *p)
     p->state = VA_PARSER_HEADER;
     p->header_len = 0;
     p->tag[0] = '\0';
+    p->offset = 0;
+    p->end = VA_FRAME_END_NONE;
+    p->credit = 0;
+    p->credit_abort = false;
+    p->escape = false;
+    p->data_len = 0;
 }
 
 static VAParseResult parse_error(VAFrameParser *p, VAFrameError *err,
@@ -76,21 +87,50 @@ static VAParseResult parse_error(VAFrameParser *p, VAFrameError *err,
 }
 
 /* Digits only, no sign, no overflow. */
-static bool parse_length(const char *s, size_t len, size_t *out)
+static bool parse_u64(const char *s, size_t len, uint64_t *out)
 {
-    size_t v = 0;
+    uint64_t v = 0;
 
     if (!len) {
         return false;
     }
     for (size_t i = 0; i < len; i++) {
-        if (!g_ascii_isdigit(s[i]) || v > (SIZE_MAX - 9) / 10) {
+        if (!g_ascii_isdigit(s[i]) || v > (UINT64_MAX - 9) / 10) {
             return false;
         }
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
     return true;
+}
+
+static bool parse_length(const char *s, size_t len, size_t *out)
+{
+    uint64_t v;
+
+    if (!parse_u64(s, len, &v) || v > SIZE_MAX) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* A repeated header must say the same. */
+static bool parse_once(const char *s, size_t len, bool *have, uint64_t *out)
+{
+    uint64_t v;
+
+    if (!parse_u64(s, len, &v) || (*have && v != *out)) {
+        return false;
+    }
+    *out = v;
+    *have = true;
+    return true;
+}
+
+static bool value_is(const char *s, size_t len, const char *want)
+{
+    return len == strlen(want) && !memcmp(s, want, len);
 }
 
 static bool has_prefix(const char *s, size_t len, const char *prefix)
@@ -105,6 +145,14 @@ static bool parse_start_line(const char *line, size_t len, VAFrameKind *kind)
     static const char call_end[] = " HTTP/1.1";
     size_t n = sizeof(call_end) - 1;
 
+    if (value_is(line, len, DATA_START_LINE)) {
+        *kind = VA_FRAME_DATA;
+        return true;
+    }
+    if (value_is(line, len, CREDIT_START_LINE)) {
+        *kind = VA_FRAME_CREDIT;
+        return true;
+    }
     if (has_prefix(line, len, "POST ") && len >= n &&
         !memcmp(line + len - n, call_end, n)) {
         *kind = VA_FRAME_CALL;
@@ -125,6 +173,40 @@ static bool header_is(const char *name, size_t len, const char *want)
 }
 
 /*
+ * DATA and CREDIT have limits of their own, whatever max_body says: data
+ * frames are small by design, and a stream never goes through XML.
+ */
+static VAParseResult check_data_header(VAFrameParser *p, VAFrameError *err,
+                                       bool have_offset, bool have_credit)
+{
+    const char *bad = NULL;
+
+    if (p->kind == VA_FRAME_CREDIT) {
+        bad = !have_credit ? "missing credit" :
+              p->body_need ? "credit with a body" : NULL;
+    } else if (!have_offset) {
+        bad = "missing data offset";
+    } else if (p->end != VA_FRAME_END_NONE) {
+        bad = p->body_need ? "data end with a body" : NULL;
+    } else if (!p->body_need) {
+        bad = "empty data frame";
+    } else if (p->offset > UINT64_MAX - p->body_need) {
+        bad = "bad data offset";
+    }
+    if (bad) {
+        p->state = VA_PARSER_SYNC;
+        return parse_error(p, err, VA_FAULT_MALFORMED, true, bad);
+    }
+    if (p->body_need > VA_DATA_WIRE_MAX) {
+        p->state = VA_PARSER_DISCARD;
+        return parse_error(p, err, VA_FAULT_TOO_LARGE, true,
+                           "data frame too large");
+    }
+    p->state = VA_PARSER_BODY;
+    return VA_PARSE_MORE;
+}
+
+/*
  * The whole header block is in p->header and ends in an empty line, so
  * every line ends in '\n'. Lines are read in place, without copies.
  */
@@ -133,6 +215,9 @@ static VAParseResult parse_header(VAFrameParser *p, VAFrameError *err)
     const char *pos = p->header;
     const char *end = p->header + p->header_len;
     bool have_length = false;
+    bool have_offset = false;
+    bool have_end = false;
+    bool have_credit = false;
     bool first = true;
     size_t length = 0;
 
@@ -191,6 +276,39 @@ static VAParseResult parse_header(VAFrameParser *p, VAFrameError *err)
             }
             memcpy(p->tag, value, vlen);
             p->tag[vlen] = '\0';
+        } else if (p->kind == VA_FRAME_DATA &&
+                   header_is(pos, colon - pos, OFFSET_HEADER)) {
+            if (!parse_once(value, vlen, &have_offset, &p->offset)) {
+                p->state = VA_PARSER_SYNC;
+                return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                                   "bad data offset");
+            }
+        } else if (p->kind == VA_FRAME_DATA &&
+                   header_is(pos, colon - pos, END_HEADER)) {
+            VAFrameEnd e = value_is(value, vlen, "ok") ? VA_FRAME_END_OK :
+                           value_is(value, vlen, "abort") ?
+                           VA_FRAME_END_ABORT : VA_FRAME_END_NONE;
+
+            if (e == VA_FRAME_END_NONE || (have_end && e != p->end)) {
+                p->state = VA_PARSER_SYNC;
+                return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                                   "bad data end");
+            }
+            p->end = e;
+            have_end = true;
+        } else if (p->kind == VA_FRAME_CREDIT &&
+                   header_is(pos, colon - pos, CREDIT_HEADER)) {
+            bool abort = value_is(value, vlen, "abort");
+
+            if ((have_credit && abort != p->credit_abort) ||
+                (!abort && !parse_once(value, vlen, &have_credit,
+                                       &p->credit))) {
+                p->state = VA_PARSER_SYNC;
+                return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                                   "bad credit");
+            }
+            p->credit_abort = abort;
+            have_credit = true;
         }
         /* Other headers, Content-Type included, carry nothing we need. */
         pos = nl + 1;
@@ -203,6 +321,9 @@ static VAParseResult parse_header(VAFrameParser *p, VAFrameError *err)
     }
     p->body_need = length;
     p->body_len = 0;
+    if (p->kind == VA_FRAME_DATA || p->kind == VA_FRAME_CREDIT) {
+        return check_data_header(p, err, have_offset, have_credit);
+    }
     if (length > p->max_body) {
         p->state = VA_PARSER_DISCARD;
         return parse_error(p, err, VA_FAULT_TOO_LARGE, true,
@@ -227,13 +348,90 @@ static bool header_complete(const VAFrameParser *p)
             h[n - 3] == '\n');
 }
 
-static void emit_frame(VAFrameParser *p, VAFrame *frame, const uint8_t *body)
+static void emit_frame(VAFrameParser *p, VAFrame *frame, const uint8_t *body,
+                       size_t len)
 {
     frame->kind = p->kind;
     g_strlcpy(frame->tag, p->tag, sizeof(frame->tag));
     frame->body = body;
-    frame->len = p->body_need;
+    frame->len = len;
+    frame->offset = p->offset;
+    frame->end = p->end;
+    frame->credit = p->credit;
+    frame->credit_abort = p->credit_abort;
     p->state = VA_PARSER_SYNC;
+}
+
+/*
+ * Decode @len escaped bytes (no sentinel among them) into the body:
+ * runs between escapes are copied whole. NULL, or why the frame is bad.
+ */
+static const char *data_decode(VAFrameParser *p, const uint8_t *src,
+                               size_t len, int *fault)
+{
+    const uint8_t *end = src + len;
+
+    *fault = VA_FAULT_MALFORMED;
+    while (src < end) {
+        const uint8_t *esc;
+        size_t run;
+
+        if (p->escape) {
+            if (*src != 0x7E && *src != 0x7F) {
+                return "bad data escape";
+            }
+            if (p->data_len == VA_DATA_CHUNK_MAX) {
+                *fault = VA_FAULT_TOO_LARGE;
+                return "data frame too large";
+            }
+            p->body[p->data_len++] = *src++ ^ 0x80;
+            p->escape = false;
+            continue;
+        }
+        esc = memchr(src, VA_DATA_ESCAPE, end - src);
+        run = (esc ? esc : end) - src;
+        if (run > VA_DATA_CHUNK_MAX - p->data_len) {
+            *fault = VA_FAULT_TOO_LARGE;
+            return "data frame too large";
+        }
+        memcpy(p->body + p->data_len, src, run);
+        p->data_len += run;
+        src += run;
+        if (esc) {
+            src++;
+            p->escape = true;
+        }
+    }
+    return NULL;
+}
+
+/* The DATA body's next bytes: a frame, an error, or more to come. */
+static VAParseResult data_body(VAFrameParser *p, const uint8_t *buf,
+                               size_t avail, VAFrame *frame,
+                               VAFrameError *err)
+{
+    const char *bad;
+    int fault;
+
+    if (!p->body) {
+        p->body = g_malloc(MIN(p->body_need, VA_DATA_CHUNK_MAX));
+    }
+    bad = data_decode(p, buf, avail, &fault);
+    p->body_len += avail;
+    if (!bad && p->body_len == p->body_need && p->escape) {
+        bad = "data ends in an escape";
+    }
+    if (bad) {
+        /* The rest of the body is skipped, up to a sentinel. */
+        p->state = p->body_len < p->body_need ? VA_PARSER_DISCARD
+                                              : VA_PARSER_SYNC;
+        return parse_error(p, err, fault, true, bad);
+    }
+    if (p->body_len == p->body_need) {
+        emit_frame(p, frame, p->body, p->data_len);
+        return VA_PARSE_FRAME;
+    }
+    return VA_PARSE_MORE;
 }
 
 VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
@@ -287,7 +485,7 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
                     return r;
                 }
                 if (p->body_need == 0) {
-                    emit_frame(p, frame, (const uint8_t *)"");
+                    emit_frame(p, frame, (const uint8_t *)"", 0);
                     *consumed = i;
                     return VA_PARSE_FRAME;
                 }
@@ -308,10 +506,20 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
                 *consumed = i;
                 return VA_PARSE_ERROR;
             }
+            if (p->kind == VA_FRAME_DATA) {
+                VAParseResult r = data_body(p, buf + i, avail, frame, err);
+
+                i += avail;
+                if (r != VA_PARSE_MORE) {
+                    *consumed = i;
+                    return r;
+                }
+                break;
+            }
             if (p->body_len == 0 && avail == want) {
                 /* The whole body is in this chunk: no copy. */
                 i += avail;
-                emit_frame(p, frame, buf + i - avail);
+                emit_frame(p, frame, buf + i - avail, avail);
                 *consumed = i;
                 return VA_PARSE_FRAME;
             }
@@ -322,7 +530,7 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
             p->body_len += avail;
             i += avail;
             if (p->body_len == p->body_need) {
-                emit_frame(p, frame, p->body);
+                emit_frame(p, frame, p->body, p->body_len);
                 *consumed = i;
                 return VA_PARSE_FRAME;
             }
@@ -387,4 +595,91 @@ void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
 {
     va_frame_encode_header(out, kind, tag, len);
     g_byte_array_append(out, body, len);
+}
+
+size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    const uint8_t *end = src + len;
+    const uint8_t *fe = memchr(src, 0xFE, len);
+    const uint8_t *ff = memchr(src, 0xFF, len);
+    uint8_t *out = dst;
+
+    /*
+     * memchr finds the next of each special byte at memory speed; random
+     * data has one in 128 bytes, so the runs between are long.
+     */
+    while (src < end) {
+        const uint8_t *next = fe && (!ff || fe < ff) ? fe : ff;
+        size_t run = (next ? next : end) - src;
+
+        memcpy(out, src, run);
+        out += run;
+        src += run;
+        if (!next) {
+            break;
+        }
+        *out++ = VA_DATA_ESCAPE;
+        *out++ = *src++ ^ 0x80;
+        if (next == fe) {
+            fe = memchr(src, 0xFE, end - src);
+        } else {
+            ff = memchr(src, 0xFF, end - src);
+        }
+    }
+    return out - dst;
+}
+
+static void append_u64(GByteArray *out, uint64_t v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+
+    do {
+        digits[--n] = '0' + v % 10;
+        v /= 10;
+    } while (v);
+    append(out, digits + n, sizeof(digits) - n);
+}
+
+void va_frame_encode_data_header(GByteArray *out, const char *tag,
+                                 uint64_t offset, VAFrameEnd end,
+                                 size_t wire_len)
+{
+    APPEND_LITERAL(out, "\xff" DATA_START_LINE "\r\nContent-Length: ");
+    append_u64(out, wire_len);
+    APPEND_LITERAL(out, "\r\n" TAG_HEADER ": ");
+    append(out, tag, strlen(tag));
+    APPEND_LITERAL(out, "\r\n" OFFSET_HEADER ": ");
+    append_u64(out, offset);
+    if (end == VA_FRAME_END_OK) {
+        APPEND_LITERAL(out, "\r\n" END_HEADER ": ok");
+    } else if (end == VA_FRAME_END_ABORT) {
+        APPEND_LITERAL(out, "\r\n" END_HEADER ": abort");
+    }
+    APPEND_LITERAL(out, "\r\n\r\n");
+}
+
+void va_frame_encode_data(GByteArray *out, const char *tag, uint64_t offset,
+                          VAFrameEnd end, const void *buf, size_t len)
+{
+    g_autofree uint8_t *wire = g_malloc(2 * len + 1);
+    size_t n = va_data_escape(wire, buf, len);
+
+    va_frame_encode_data_header(out, tag, offset, end, n);
+    g_byte_array_append(out, wire, n);
+}
+
+void va_frame_encode_credit(GByteArray *out, const char *tag,
+                            uint64_t credit, bool abort)
+{
+    APPEND_LITERAL(out, "\xff" CREDIT_START_LINE "\r\nContent-Length: 0"
+                   "\r\n" TAG_HEADER ": ");
+    append(out, tag, strlen(tag));
+    APPEND_LITERAL(out, "\r\n" CREDIT_HEADER ": ");
+    if (abort) {
+        APPEND_LITERAL(out, "abort");
+    } else {
+        append_u64(out, credit);
+    }
+    APPEND_LITERAL(out, "\r\n\r\n");
 }

@@ -11,6 +11,12 @@
  * in UTF-8, so it cannot appear in a valid header or XML body: the parser
  * treats it as the start of a new message wherever it sees it, and that
  * is how it resynchronises after garbage or a truncated message.
+ *
+ * Data frames ("DATA VA/1", "CREDIT VA/1", docs/protocol.md §1.1) carry a
+ * stream's raw bytes and its flow control. A DATA body is escaped so that
+ * 0xFF stays a sentinel: 0xFE and 0xFF go as 0xFE followed by the byte
+ * XOR 0x80. The parser decodes it while copying it; frames hold the
+ * decoded bytes.
  */
 #ifndef VIRTAGENT_FRAME_H
 #define VIRTAGENT_FRAME_H
@@ -24,16 +30,31 @@
 
 #define VA_FRAME_SENTINEL 0xFF
 
+#define VA_DATA_ESCAPE 0xFE
+
 typedef enum VAFrameKind {
     VA_FRAME_CALL,
     VA_FRAME_REPLY,
+    VA_FRAME_DATA,
+    VA_FRAME_CREDIT,
 } VAFrameKind;
+
+/* X-Virtagent-End of a DATA frame. */
+typedef enum VAFrameEnd {
+    VA_FRAME_END_NONE,
+    VA_FRAME_END_OK,
+    VA_FRAME_END_ABORT,
+} VAFrameEnd;
 
 typedef struct VAFrame {
     VAFrameKind kind;
     char tag[VA_TAG_MAX_LEN + 1];
-    const uint8_t *body;    /* valid until the next feed */
+    const uint8_t *body;    /* valid until the next feed; DATA: decoded */
     size_t len;
+    uint64_t offset;        /* DATA: stream offset of body[0] */
+    VAFrameEnd end;         /* DATA: End header (then len is 0) */
+    uint64_t credit;        /* CREDIT: offset the sender may send up to */
+    bool credit_abort;      /* CREDIT: "abort" instead of an offset */
 } VAFrame;
 
 /* Why a message was dropped; @tag is "" when it could not be read. */
@@ -58,15 +79,21 @@ typedef struct VAFrameParser {
         VA_PARSER_BODY,
         VA_PARSER_DISCARD,  /* skipping an oversized body */
     } state;
+    bool escape;            /* DATA: the last body byte was the escape */
     size_t max_body;
     size_t max_call;        /* calls may have a lower limit than replies */
     char header[VA_HEADER_MAX];
     size_t header_len;
     VAFrameKind kind;
     char tag[VA_TAG_MAX_LEN + 1];
+    uint64_t offset;
+    VAFrameEnd end;
+    uint64_t credit;
+    bool credit_abort;
     uint8_t *body;
-    size_t body_len;
-    size_t body_need;
+    size_t body_len;        /* bytes of the body read (on the wire) */
+    size_t body_need;       /* Content-Length */
+    size_t data_len;        /* DATA: decoded bytes in body */
     uint64_t garbage;       /* bytes skipped outside messages */
 } VAFrameParser;
 
@@ -91,6 +118,21 @@ void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
                      const void *body, size_t len);
 void va_frame_encode_header(GByteArray *out, VAFrameKind kind,
                             const char *tag, size_t len);
+
+/*
+ * Data frames. The escaped form of @len bytes is at most 2 * @len:
+ * va_data_escape() writes it to @dst, which must have that room, and
+ * returns its length. va_frame_encode_data() appends a whole DATA frame
+ * (an End frame when @end is not NONE; @len must then be 0).
+ */
+size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len);
+void va_frame_encode_data_header(GByteArray *out, const char *tag,
+                                 uint64_t offset, VAFrameEnd end,
+                                 size_t wire_len);
+void va_frame_encode_data(GByteArray *out, const char *tag, uint64_t offset,
+                          VAFrameEnd end, const void *buf, size_t len);
+void va_frame_encode_credit(GByteArray *out, const char *tag,
+                            uint64_t credit, bool abort);
 
 /* A tag we accept from the peer: 1..VA_TAG_MAX_LEN of [A-Za-z0-9._:-]. */
 bool va_tag_valid(const char *tag, size_t len);

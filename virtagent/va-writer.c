@@ -46,6 +46,14 @@ static void seal(VAWriter *w)
     }
 }
 
+/* A large body goes out as a segment of its own, referenced. */
+static void push_body(VAWriter *w, GBytes *body)
+{
+    w->pending += g_bytes_get_size(body);
+    seal(w);
+    g_queue_push_tail(&w->sealed, g_bytes_ref(body));
+}
+
 uint64_t va_writer_frame(VAWriter *w, VAFrameKind kind, const char *tag,
                          GBytes *body)
 {
@@ -58,10 +66,39 @@ uint64_t va_writer_frame(VAWriter *w, VAFrameKind kind, const char *tag,
         w->pending += w->buffer->len - before;
     } else {
         va_frame_encode_header(w->buffer, kind, tag, len);
-        w->pending += w->buffer->len - before + len;
-        seal(w);
-        g_queue_push_tail(&w->sealed, g_bytes_ref(body));
+        w->pending += w->buffer->len - before;
+        push_body(w, body);
     }
+    return w->written + w->pending;
+}
+
+uint64_t va_writer_data(VAWriter *w, const char *tag, uint64_t offset,
+                        VAFrameEnd end, GBytes *escaped)
+{
+    gsize len = escaped ? g_bytes_get_size(escaped) : 0;
+    size_t before = w->buffer->len;
+
+    va_frame_encode_data_header(w->buffer, tag, offset, end, len);
+    w->pending += w->buffer->len - before;
+    if (len < VA_WRITER_ZERO_COPY_MIN) {
+        if (len) {
+            g_byte_array_append(w->buffer, g_bytes_get_data(escaped, NULL),
+                                len);
+            w->pending += len;
+        }
+    } else {
+        push_body(w, escaped);
+    }
+    return w->written + w->pending;
+}
+
+uint64_t va_writer_credit(VAWriter *w, const char *tag, uint64_t credit,
+                          bool abort)
+{
+    size_t before = w->buffer->len;
+
+    va_frame_encode_credit(w->buffer, tag, credit, abort);
+    w->pending += w->buffer->len - before;
     return w->written + w->pending;
 }
 

@@ -39,6 +39,15 @@ void va_writer_clear(VAWriter *w);
 uint64_t va_writer_frame(VAWriter *w, VAFrameKind kind, const char *tag,
                          GBytes *body);
 
+/*
+ * Queue a DATA frame whose body @escaped is already escaped (may be
+ * NULL for an End frame), or a CREDIT frame; the offset past it.
+ */
+uint64_t va_writer_data(VAWriter *w, const char *tag, uint64_t offset,
+                        VAFrameEnd end, GBytes *escaped);
+uint64_t va_writer_credit(VAWriter *w, const char *tag, uint64_t credit,
+                          bool abort);
+
 /* The next bytes to write (at most one segment), and what was written. */
 const uint8_t *va_writer_peek(VAWriter *w, size_t *len);
 void va_writer_consumed(VAWriter *w, size_t len);
