@@ -14,6 +14,7 @@
 #include "va-codec.h"
 #include "va-frame.h"
 #include "va-manager.h"
+#include "va-stream-int.h"
 #include "va-writer.h"
 
 /* Where va_server_job_method() stops looking for a method name. */
@@ -45,6 +46,7 @@ struct VAChannel {
     VAFrameParser parser;
     xmlrpc_registry *registry;
     VAWriter writer;
+    VAStreams streams;
     GQueue out_marks;       /* VAOutMark, by offset */
     VARateLimit peer_rate;
     VARateLimit peer_bytes;
@@ -143,6 +145,7 @@ VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
     va_frame_parser_init(&ch->parser, cfg->max_body);
     va_frame_parser_limit_calls(&ch->parser, peer_call_limit(cfg));
     va_writer_init(&ch->writer);
+    va_streams_init(&ch->streams, ch, ch->mgr, &ch->writer);
     va_rate_limit_init(&ch->peer_rate, cfg->peer_call_rate,
                        cfg->peer_call_burst, ops->now_ms(opaque));
     va_rate_limit_init(&ch->peer_bytes, cfg->peer_byte_rate,
@@ -223,8 +226,10 @@ void va_channel_free(VAChannel *ch)
     if (!ch) {
         return;
     }
+    va_streams_reset(&ch->streams);
     fail_all_calls(ch, "channel closed");
     run_after_answers(ch, true);
+    va_streams_destroy(&ch->streams);
     va_manager_free(ch->mgr);
     if (ch->registry) {
         xmlrpc_registry_free(ch->registry);
@@ -273,6 +278,9 @@ static void job_executed(VAChannel *ch, VAServerJob *job)
         ch->refused_documents++;
     }
     g_clear_pointer(&job->request, g_bytes_unref);
+    if (!job->orphaned) {
+        va_streams_job_answered(&ch->streams, job);
+    }
     va_manager_job_executed(ch->mgr, job);
 }
 
@@ -282,19 +290,46 @@ static void execute_sync(VAChannel *ch, VAServerJob *job)
     job_executed(ch, job);
 }
 
-/* Move frames to the writer while it holds less than the low water mark. */
+/*
+ * Move frames to the writer while it holds less than the low water mark:
+ * credit first (tiny, and it unblocks the peer), then calls and answers,
+ * and stream data only when none of those waits, so that an answer waits
+ * behind at most the low water mark and one DATA frame.
+ */
 static void fill_writer(VAChannel *ch)
 {
     VAOutFrame f;
 
-    while (out_pending(ch) < VA_WRITER_LOW_WATER &&
-           va_manager_next_frame(ch->mgr, &f)) {
-        VAOutMark *mark = g_new(VAOutMark, 1);
+    if (out_pending(ch) < VA_WRITER_LOW_WATER) {
+        va_streams_control(&ch->streams);
+    }
+    while (out_pending(ch) < VA_WRITER_LOW_WATER) {
+        VAOutMark *mark;
 
+        if (!va_manager_next_frame(ch->mgr, &f)) {
+            if (!va_streams_next_data(&ch->streams)) {
+                break;
+            }
+            continue;
+        }
+        mark = g_new(VAOutMark, 1);
         mark->end = va_writer_frame(&ch->writer, f.kind, f.tag, f.body);
         mark->token = f.token;
         g_queue_push_tail(&ch->out_marks, mark);
     }
+}
+
+void va_channel_stream_kick(VAChannel *ch)
+{
+    if (!ch->pumping) {
+        fill_writer(ch);
+    }
+    wakeup(ch);
+}
+
+VAStreams *va_channel_streams(VAChannel *ch)
+{
+    return &ch->streams;
 }
 
 /*
@@ -322,6 +357,10 @@ static void pump(VAChannel *ch)
             }
         }
         fill_writer(ch);
+        /* Stream callbacks may queue more: another round if any ran. */
+        if (va_streams_run_callbacks(&ch->streams)) {
+            ch->pump_again = true;
+        }
     } while (ch->pump_again);
     ch->pumping = false;
 }
@@ -379,7 +418,9 @@ static void handle_frame_error(VAChannel *ch, const VAFrameError *ferr)
     if (!ferr->has_kind || !ferr->tag[0]) {
         return;
     }
-    if (ferr->kind == VA_FRAME_CALL) {
+    if (ferr->kind == VA_FRAME_DATA || ferr->kind == VA_FRAME_CREDIT) {
+        va_streams_frame_error(&ch->streams, ferr);
+    } else if (ferr->kind == VA_FRAME_CALL) {
         answer_fault(ch, ferr->tag, ferr->fault, ferr->reason);
     } else {
         uint64_t id = va_manager_call_by_tag(ch->mgr, ferr->tag);
@@ -405,8 +446,10 @@ void va_channel_input(VAChannel *ch, const uint8_t *buf, size_t len)
         case VA_PARSE_FRAME:
             if (frame.kind == VA_FRAME_CALL) {
                 handle_call(ch, &frame);
-            } else {
+            } else if (frame.kind == VA_FRAME_REPLY) {
                 va_manager_reply(ch->mgr, frame.tag, frame.body, frame.len);
+            } else {
+                va_streams_input(&ch->streams, &frame);
             }
             break;
         case VA_PARSE_ERROR:
@@ -465,6 +508,8 @@ static void call_finish(uint64_t id, const uint8_t *body, size_t len,
     g_autoptr(GError) local_err = NULL;
     xmlrpc_value *result = NULL;
 
+    /* The call's stream ends first: the done callback sees it over. */
+    va_streams_call_ended(&ch->streams, id, !err);
     if (ctx->done_xml) {
         ctx->done_xml(ch, id, (const char *)body, len, err, ctx->opaque);
     } else {
@@ -570,6 +615,7 @@ void va_channel_reset(VAChannel *ch, const char *reason)
     va_frame_parser_reset(&ch->parser);
     va_writer_clear(&ch->writer);
     g_queue_clear_full(&ch->out_marks, g_free);
+    va_streams_reset(&ch->streams);
     va_manager_drop_server_jobs(ch->mgr);
     va_manager_new_session(ch->mgr);
     g_clear_pointer(&ch->peer_session, g_free);
@@ -623,10 +669,15 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st)
         .refused_documents = ch->refused_documents,
         .garbage_bytes = ch->parser.garbage,
         .resets = ch->resets,
+        .stray_data = ch->streams.stray,
+        .streams_failed = ch->streams.failed,
+        .data_sent = ch->streams.sent,
+        .data_received = ch->streams.received,
         .queued = ms.queued,
         .in_flight = ms.in_flight,
         .executing = ms.executing,
         .server_jobs = ms.server_jobs,
+        .streams = va_streams_open(&ch->streams),
     };
 }
 

@@ -216,6 +216,13 @@ uint64_t va_manager_call_by_tag(VAManager *m, const char *tag)
     return job && job->state != VA_CLIENT_NEW ? id : 0;
 }
 
+const char *va_manager_call_tag(VAManager *m, uint64_t id)
+{
+    VAClientJob *job = g_hash_table_lookup(m->calls, &id);
+
+    return job ? job->tag : NULL;
+}
+
 bool va_manager_reply(VAManager *m, const char *tag, const uint8_t *body,
                       size_t len)
 {

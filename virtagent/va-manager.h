@@ -106,6 +106,8 @@ bool va_manager_reply(VAManager *m, const char *tag, const uint8_t *body,
                       size_t len);
 /* Map one of our tags to its call id; 0 if not ours or not pending. */
 uint64_t va_manager_call_by_tag(VAManager *m, const char *tag);
+/* The tag of pending call @id, or NULL. */
+const char *va_manager_call_tag(VAManager *m, uint64_t id);
 /* Fail every pending call with @err. */
 void va_manager_fail_calls(VAManager *m, const GError *err);
 
