@@ -32,7 +32,7 @@ static void parsed_clear(Parsed *p)
 
 static char kind_char(bool has_kind, VAFrameKind kind)
 {
-    return !has_kind ? '-' : kind == VA_FRAME_CALL ? 'C' : 'R';
+    return !has_kind ? '-' : "CRDK"[kind];
 }
 
 /* Feed @stream in chunks of @chunk bytes (0: all at once). */
@@ -273,6 +273,218 @@ static void test_tag_valid(void)
     g_assert_true(va_tag_valid(long_tag, VA_TAG_MAX_LEN));
 }
 
+/* Every frame a stream makes, decoded, with its DATA bodies joined. */
+typedef struct DataParsed {
+    GByteArray *data;
+    GString *events;        /* "D tag offset len end" / "K tag credit" */
+} DataParsed;
+
+static void data_parse(DataParsed *d, const uint8_t *s, size_t len,
+                       size_t chunk)
+{
+    VAFrameParser parser;
+
+    d->data = g_byte_array_new();
+    d->events = g_string_new(NULL);
+    va_frame_parser_init(&parser, MAX_BODY);
+    while (len) {
+        size_t n = chunk && chunk < len ? chunk : len;
+        size_t off = 0;
+
+        while (off < n) {
+            VAFrame f;
+            VAFrameError e;
+            size_t used = 0;
+            VAParseResult r = va_frame_parser_feed(&parser, s + off, n - off,
+                                                   &used, &f, &e);
+
+            off += used;
+            if (r == VA_PARSE_FRAME && f.kind == VA_FRAME_DATA) {
+                g_byte_array_append(d->data, f.body, f.len);
+                g_string_append_printf(d->events, "D %s %" G_GUINT64_FORMAT
+                                       " %zu %d\n", f.tag, f.offset, f.len,
+                                       f.end);
+            } else if (r == VA_PARSE_FRAME && f.kind == VA_FRAME_CREDIT) {
+                g_string_append_printf(d->events, "K %s ", f.tag);
+                if (f.credit_abort) {
+                    g_string_append(d->events, "abort\n");
+                } else {
+                    g_string_append_printf(d->events, "%" G_GUINT64_FORMAT
+                                           "\n", f.credit);
+                }
+            } else if (r == VA_PARSE_FRAME) {
+                g_string_append_printf(d->events, "%c %s\n",
+                                       kind_char(true, f.kind), f.tag);
+            } else if (r == VA_PARSE_ERROR) {
+                g_string_append_printf(d->events, "E %d %c %s %s\n", e.fault,
+                                       kind_char(e.has_kind, e.kind),
+                                       e.tag[0] ? e.tag : "-", e.reason);
+            }
+        }
+        s += n;
+        len -= n;
+    }
+    va_frame_parser_destroy(&parser);
+}
+
+static void data_parsed_clear(DataParsed *d)
+{
+    g_byte_array_unref(d->data);
+    g_string_free(d->events, TRUE);
+}
+
+/* Encode @buf as DATA frames of @frame bytes, parse back, compare. */
+static void check_data_roundtrip(const uint8_t *buf, size_t len,
+                                 size_t frame)
+{
+    static const size_t chunks[] = { 0, 1, 2, 3, 64, 4099 };
+    g_autoptr(GByteArray) wire = g_byte_array_new();
+    g_autoptr(GString) expect = g_string_new(NULL);
+
+    for (size_t off = 0; off < len; off += frame) {
+        size_t n = MIN(frame, len - off);
+
+        va_frame_encode_data(wire, "d.1", off, VA_FRAME_END_NONE, buf + off,
+                             n);
+        g_string_append_printf(expect, "D d.1 %zu %zu 0\n", off, n);
+    }
+    va_frame_encode_data(wire, "d.1", len, VA_FRAME_END_OK, NULL, 0);
+    g_string_append_printf(expect, "D d.1 %zu 0 1\n", len);
+    /* 0xFF only as the sentinels, one per frame. */
+    for (size_t i = 0, frames = 0; i < wire->len; i++) {
+        if (wire->data[i] == 0xFF) {
+            g_assert_cmpuint(++frames, <=, len / frame + 2);
+        }
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(chunks); i++) {
+        DataParsed d;
+
+        data_parse(&d, wire->data, wire->len, chunks[i]);
+        g_assert_cmpstr(d.events->str, ==, expect->str);
+        g_assert_cmpmem(d.data->data, d.data->len, buf, len);
+        data_parsed_clear(&d);
+    }
+}
+
+static void test_data_escape(void)
+{
+    uint8_t all[256];
+    uint8_t runs[600];
+    uint8_t wire[2 * sizeof(runs)];
+    g_autofree uint8_t *rnd = g_malloc(3 * VA_DATA_CHUNK_MAX);
+    GRand *r = g_rand_new_with_seed(11);
+
+    for (int i = 0; i < 256; i++) {
+        all[i] = i;
+    }
+    for (size_t i = 0; i < sizeof(runs); i++) {
+        runs[i] = i < 100 ? 0xFE : i < 200 ? 0xFF : i < 300 ? 0x7E :
+                  (i & 1) ? 0xFE : 0xFF;
+    }
+    g_assert_cmpuint(va_data_escape(wire, all, 256), ==, 258);
+    g_assert_cmphex(wire[254], ==, 0xFE);
+    g_assert_cmphex(wire[255], ==, 0x7E);
+    g_assert_cmphex(wire[256], ==, 0xFE);
+    g_assert_cmphex(wire[257], ==, 0x7F);
+    g_assert_cmpuint(va_data_escape(wire, runs, sizeof(runs)), ==,
+                     sizeof(runs) + 500);
+    g_assert_null(memchr(wire, 0xFF, sizeof(runs) + 500));
+    for (size_t i = 0; i < 3 * VA_DATA_CHUNK_MAX; i++) {
+        rnd[i] = g_rand_int(r);
+    }
+    g_rand_free(r);
+    check_data_roundtrip(all, sizeof(all), sizeof(all));
+    check_data_roundtrip(all, sizeof(all), 7);
+    check_data_roundtrip(runs, sizeof(runs), sizeof(runs));
+    check_data_roundtrip(runs, sizeof(runs), 33);
+    check_data_roundtrip(rnd, 3 * VA_DATA_CHUNK_MAX, VA_DATA_CHUNK_MAX);
+}
+
+/* Exactly VA_DATA_CHUNK_MAX decoded passes; all-0xFF twice that wire. */
+static void test_data_limits(void)
+{
+    g_autofree uint8_t *ff = g_malloc(VA_DATA_CHUNK_MAX + 1);
+    g_autoptr(GByteArray) wire = g_byte_array_new();
+    DataParsed d;
+
+    memset(ff, 0xFF, VA_DATA_CHUNK_MAX + 1);
+    va_frame_encode_data(wire, "l.1", 0, VA_FRAME_END_NONE, ff,
+                         VA_DATA_CHUNK_MAX);
+    va_frame_encode_data(wire, "l.2", 0, VA_FRAME_END_NONE, ff,
+                         VA_DATA_CHUNK_MAX + 1);
+    va_frame_encode_data(wire, "l.3", 0, VA_FRAME_END_NONE, "x", 1);
+    data_parse(&d, wire->data, wire->len, 1000);
+    g_assert_cmpstr(d.events->str, ==,
+                    "D l.1 0 65536 0\n"
+                    "E 1002 D l.2 data frame too large\n"
+                    "D l.3 0 1 0\n");
+    data_parsed_clear(&d);
+}
+
+static void test_credit_frames(void)
+{
+    g_autoptr(GByteArray) wire = g_byte_array_new();
+    static const char expect[] =
+        "\xff" "CREDIT VA/1\r\n"
+        "Content-Length: 0\r\n"
+        "X-Virtagent-Client-Tag: c.1\r\n"
+        "X-Virtagent-Credit: 1048576\r\n"
+        "\r\n";
+    DataParsed d;
+
+    va_frame_encode_credit(wire, "c.1", 1048576, false);
+    g_assert_cmpmem(wire->data, wire->len, expect, strlen(expect));
+    va_frame_encode_credit(wire, "c.2", 0, true);
+    va_frame_encode_data(wire, "c.3", 77, VA_FRAME_END_ABORT, NULL, 0);
+    data_parse(&d, wire->data, wire->len, 1);
+    g_assert_cmpstr(d.events->str, ==,
+                    "K c.1 1048576\nK c.2 abort\nD c.3 77 0 2\n");
+    data_parsed_clear(&d);
+}
+
+#define DATA_HDR(len, extra) \
+    "\xff" "DATA VA/1\r\nContent-Length: " len \
+    "\r\nX-Virtagent-Client-Tag: d.9\r\n" extra "\r\n"
+
+static void test_bad_data_frames(void)
+{
+    static const struct {
+        const char *in;
+        const char *error;
+    } cases[] = {
+        { DATA_HDR("2", "X-Virtagent-Offset: 0\r\n") "\xfe\x01",
+          "1001 D d.9 bad data escape" },
+        { DATA_HDR("2", "X-Virtagent-Offset: 0\r\n") "a\xfe",
+          "1001 D d.9 data ends in an escape" },
+        { DATA_HDR("3", "") "abc", "1001 D d.9 missing data offset" },
+        { DATA_HDR("3", "X-Virtagent-Offset: x\r\n") "abc",
+          "1001 D d.9 bad data offset" },
+        { DATA_HDR("1", "X-Virtagent-Offset: 18446744073709551615\r\n") "a",
+          "1001 D d.9 bad data offset" },
+        { DATA_HDR("0", "X-Virtagent-Offset: 0\r\n"),
+          "1001 D d.9 empty data frame" },
+        { DATA_HDR("1", "X-Virtagent-Offset: 0\r\nX-Virtagent-End: ok\r\n")
+          "a", "1001 D d.9 data end with a body" },
+        { DATA_HDR("0", "X-Virtagent-Offset: 0\r\nX-Virtagent-End: yes\r\n"),
+          "1001 D d.9 bad data end" },
+        { DATA_HDR("131073", "X-Virtagent-Offset: 0\r\n") "abc",
+          "1002 D d.9 data frame too large" },
+        { "\xff" "CREDIT VA/1\r\nContent-Length: 0\r\n"
+          "X-Virtagent-Client-Tag: k.1\r\n\r\n",
+          "1001 K k.1 missing credit" },
+        { "\xff" "CREDIT VA/1\r\nContent-Length: 1\r\n"
+          "X-Virtagent-Client-Tag: k.1\r\nX-Virtagent-Credit: 5\r\n\r\nx",
+          "1001 K k.1 credit with a body" },
+        { "\xff" "CREDIT VA/1\r\nContent-Length: 0\r\n"
+          "X-Virtagent-Credit: -5\r\n\r\n", "1001 K - bad credit" },
+        { "\xff" "DATA VA/2\r\n\r\n", "1001 - - bad start line" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        check_recovers(cases[i].in, strlen(cases[i].in), cases[i].error);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -287,5 +499,9 @@ int main(int argc, char **argv)
     g_test_add_func("/frame/bad-headers", test_bad_headers);
     g_test_add_func("/frame/lenient-headers", test_lenient_headers);
     g_test_add_func("/frame/tag-valid", test_tag_valid);
+    g_test_add_func("/frame/data-escape", test_data_escape);
+    g_test_add_func("/frame/data-limits", test_data_limits);
+    g_test_add_func("/frame/credit-frames", test_credit_frames);
+    g_test_add_func("/frame/bad-data-frames", test_bad_data_frames);
     return g_test_run();
 }
