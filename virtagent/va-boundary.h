@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <glib.h>
+#include <xmlrpc-c/base.h>
 
 /* What the document must be: the root element expected. */
 typedef enum VADocKind {
@@ -34,5 +35,22 @@ typedef enum VADocKind {
  */
 bool va_boundary_check(const char *xml, size_t len, size_t max_len,
                        VADocKind kind, GError **errp);
+
+/* A document decoded: what xmlrpc-c's parser would have made of it. */
+typedef struct VADecoded {
+    char *method;           /* a call's method name */
+    xmlrpc_value *value;    /* a call's params (an array), an answer's
+                               result or its <fault>'s value */
+    bool fault;             /* the answer is a <fault> */
+} VADecoded;
+
+/*
+ * va_boundary_check(), and in the same pass the document's values, built
+ * with xmlrpc-c's constructors into *@out (release with
+ * va_decoded_clear()). A <fault>'s value is not checked for its members.
+ */
+bool va_boundary_decode(const char *xml, size_t len, size_t max_len,
+                        VADocKind kind, VADecoded *out, GError **errp);
+void va_decoded_clear(VADecoded *d);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * virtagent - fuzz target: the boundary, and xmlrpc-c behind it
+ * virtagent - fuzz target: the boundary and its decoder against xmlrpc-c
  *
  * Copyright (c) 2026 The virtagent authors
  *
@@ -7,24 +7,62 @@
  *
  * The input is a document as a hostile peer sends it, checked both as a
  * call and as an answer. A refusal must come with a message that is
- * valid UTF-8 (it travels in a fault string and into QMP). Whatever is
- * accepted goes on to xmlrpc-c, which must not crash, and must take every
- * accepted call without a fault: the two agree on what a document is.
+ * valid UTF-8 (it travels in a fault string and into QMP). Checking and
+ * decoding must accept the same documents. Whatever is accepted goes on
+ * to xmlrpc-c's parser too, which must not crash and must take every
+ * accepted call; and our decoding must give what it gives: the same
+ * method name and equal params, the same answer from the registry
+ * (dispatched by va_codec_dispatch() against
+ * xmlrpc_registry_process_call2(), byte for byte), the same result or
+ * fault, or both refusing an answer's malformed <fault>.
  * Build with "make fuzz" (clang, libFuzzer).
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "va-boundary.h"
 #include "va-codec.h"
 #include "va-errors.h"
+#include "../unit/va-value-equal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void parse_call(const char *xml, size_t len)
+/* Every method: its name and params back, so that both are compared. */
+static xmlrpc_value *echo(xmlrpc_env *env, const char *call_info,
+                          const char *method, xmlrpc_value *params,
+                          void *server_info)
 {
+    return xmlrpc_build_value(env, "(sV)", method, params);
+}
+
+static xmlrpc_registry *registry(void)
+{
+    static xmlrpc_registry *reg;
+    xmlrpc_env env;
+
+    if (!reg) {
+        xmlrpc_env_init(&env);
+        reg = xmlrpc_registry_new(&env);
+        xmlrpc_registry_set_default_method(&env, reg, echo, NULL);
+        if (env.fault_occurred) {
+            abort();
+        }
+        xmlrpc_env_clean(&env);
+    }
+    return reg;
+}
+
+static void compare_call(const char *xml, size_t len, VADecoded *ours)
+{
+    static const char decl[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n";
     const char *method = NULL;
     xmlrpc_value *params = NULL;
+    xmlrpc_mem_block *mb = NULL;
+    g_autoptr(GBytes) answer = NULL;
+    const char *theirs;
+    size_t theirs_len;
+    bool refused;
     xmlrpc_env env;
 
     xmlrpc_env_init(&env);
@@ -32,25 +70,67 @@ static void parse_call(const char *xml, size_t len)
     if (env.fault_occurred) {
         abort();    /* accepted by the boundary, refused by xmlrpc-c */
     }
+    if (strcmp(method, ours->method) || !va_value_equal(params,
+                                                        ours->value)) {
+        abort();
+    }
     free((void *)method);
     xmlrpc_DECREF(params);
+
+    xmlrpc_registry_process_call2(&env, registry(), xml, len, NULL, &mb);
+    answer = va_codec_dispatch(registry(), xml, len, len, NULL, &refused);
+    if (env.fault_occurred || refused) {
+        abort();
+    }
+    theirs = XMLRPC_MEMBLOCK_CONTENTS(char, mb);
+    theirs_len = XMLRPC_MEMBLOCK_SIZE(char, mb);
+    if (theirs_len >= sizeof(decl) - 1 &&
+        !memcmp(theirs, decl, sizeof(decl) - 1)) {
+        theirs += sizeof(decl) - 1;
+        theirs_len -= sizeof(decl) - 1;
+    }
+    if (g_bytes_get_size(answer) != theirs_len ||
+        memcmp(g_bytes_get_data(answer, NULL), theirs, theirs_len)) {
+        abort();
+    }
+    XMLRPC_MEMBLOCK_FREE(char, mb);
     xmlrpc_env_clean(&env);
 }
 
-static void parse_response(const char *xml, size_t len)
+static void compare_response(const char *xml, size_t len)
 {
     xmlrpc_value *result = NULL;
+    xmlrpc_value *ours;
     const char *fault_string = NULL;
-    int fault_code;
+    int fault_code = 0;
+    GError *err = NULL;
     xmlrpc_env env;
 
     /* A <fault> may lack faultCode: a fault of xmlrpc-c's, not a crash. */
     xmlrpc_env_init(&env);
     xmlrpc_parse_response2(&env, xml, len, &result, &fault_code,
                            &fault_string);
+    ours = va_codec_decode_reply(xml, len, len, &err);
+    if (env.fault_occurred) {
+        /* Only a malformed <fault> makes xmlrpc-c refuse what we took. */
+        if (ours || !g_error_matches(err, VA_ERROR, VA_ERROR_PROTOCOL)) {
+            abort();
+        }
+    } else if (fault_string) {
+        if (ours || !err || err->domain != VA_FAULT ||
+            err->code != fault_code || strcmp(err->message, fault_string)) {
+            abort();
+        }
+    } else if (!ours || !va_value_equal(result, ours)) {
+        abort();
+    }
     if (result) {
         xmlrpc_DECREF(result);
     }
+    if (ours) {
+        xmlrpc_DECREF(ours);
+    }
+    g_clear_error(&err);
     free((void *)fault_string);
     xmlrpc_env_clean(&env);
 }
@@ -62,19 +142,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     va_codec_init();
     for (int kind = VA_DOC_CALL; kind <= VA_DOC_RESPONSE; kind++) {
         GError *err = NULL;
+        VADecoded ours;
+        bool checked = va_boundary_check(xml, size, size, kind, NULL);
 
-        if (!va_boundary_check(xml, size, size, kind, &err)) {
-            if (!err || err->domain != VA_FAULT ||
+        if (!va_boundary_decode(xml, size, size, kind, &ours, &err)) {
+            if (checked || !err || err->domain != VA_FAULT ||
                 err->code != VA_FAULT_UNSAFE_XML ||
                 !g_utf8_validate(err->message, -1, NULL)) {
                 abort();
             }
             g_error_free(err);
-        } else if (kind == VA_DOC_CALL) {
-            parse_call(xml, size);
-        } else {
-            parse_response(xml, size);
+            continue;
         }
+        if (!checked) {
+            abort();
+        }
+        if (kind == VA_DOC_CALL) {
+            compare_call(xml, size, &ours);
+        } else {
+            compare_response(xml, size);
+        }
+        va_decoded_clear(&ours);
     }
     return 0;
 }

@@ -20,14 +20,25 @@
 #include "va-codec.h"
 #include "va-errors.h"
 #include "va-limits.h"
+#include "va-value-equal.h"
 
 #define MAX_LEN (64 * 1024 * 1024)
 
-/* xmlrpc-c parses @xml without a fault. */
+/*
+ * xmlrpc-c parses @xml without a fault, into what va_boundary_decode()
+ * gives.
+ */
 static void xmlrpc_c_takes(const char *xml, size_t len, VADocKind kind)
 {
+    g_autoptr(GError) err = NULL;
+    VADecoded ours;
     xmlrpc_env env;
+    bool same = false;
 
+    if (!va_boundary_decode(xml, len, MAX_LEN, kind, &ours, &err)) {
+        g_error("checked but not decoded (%s): %.*s", err->message,
+                (int)MIN(len, 300), xml);
+    }
     xmlrpc_env_init(&env);
     if (kind == VA_DOC_CALL) {
         const char *method = NULL;
@@ -35,6 +46,8 @@ static void xmlrpc_c_takes(const char *xml, size_t len, VADocKind kind)
 
         xmlrpc_parse_call(&env, xml, len, &method, &params);
         if (!env.fault_occurred) {
+            same = !strcmp(method, ours.method) &&
+                   va_value_equal(params, ours.value);
             free((void *)method);
             xmlrpc_DECREF(params);
         }
@@ -46,7 +59,10 @@ static void xmlrpc_c_takes(const char *xml, size_t len, VADocKind kind)
         xmlrpc_parse_response2(&env, xml, len, &result, &fault_code,
                                &fault_string);
         if (result) {
+            same = !ours.fault && va_value_equal(result, ours.value);
             xmlrpc_DECREF(result);
+        } else {
+            same = ours.fault;
         }
         free((void *)fault_string);
     }
@@ -54,6 +70,11 @@ static void xmlrpc_c_takes(const char *xml, size_t len, VADocKind kind)
         g_error("xmlrpc-c refuses what the boundary accepted (%s): %.*s",
                 env.fault_string, (int)MIN(len, 300), xml);
     }
+    if (!same) {
+        g_error("decoded other than xmlrpc-c parses it: %.*s",
+                (int)MIN(len, 300), xml);
+    }
+    va_decoded_clear(&ours);
     xmlrpc_env_clean(&env);
 }
 
@@ -718,6 +739,62 @@ static void test_size_limit(void)
     g_assert_error(err, VA_FAULT, VA_FAULT_TOO_LARGE);
 }
 
+/*
+ * Values whose decoding is easy to get subtly wrong: each is decoded as
+ * xmlrpc-c parses it (accepted() compares the two).
+ */
+static void test_decode(void)
+{
+    static const char *const values[] = {
+        "<double>0.3</double>", "<double>0.1</double>",
+        "<double>123.456789012345678901</double>",
+        "<double>-0.000001</double>", "<double>-0</double>",
+        "<double>+2.675</double>", "<double>1.7976931348623157</double>",
+        "<double>9007199254740993.5</double>", "<double>4.35e-7</double>",
+        "<double>00012.50</double>",
+        "<dateTime.iso8601>20240102T03:04:05.5</dateTime.iso8601>",
+        "<dateTime.iso8601>20240102T03:04:05.050</dateTime.iso8601>",
+        "<dateTime.iso8601>00000229T00:00:00</dateTime.iso8601>",
+        "<base64>QUJD\r\nREVG</base64>", "<base64>QR==</base64>",
+        "<base64>QUI=</base64>", "<base64> </base64>",
+        "a\r\nb\rc&#13;d&#xD;&#10;e", "&lt;&gt;&amp;&quot;&apos;&#xFFFD;",
+        "&#233;&#x20AC;\xc3\xa9", "  ", "", "<string/>",
+        "<string>a\r</string>", "<i4>-2147483648</i4>", "<int>+7</int>",
+        "<i8>-9223372036854775808</i8>", "<i8>0009</i8>",
+        "<boolean>1</boolean>", "<nil/>", "<nil> </nil>", "<struct/>",
+        "<struct><member><name>a</name><value>1</value></member>"
+        "<member><name>b</name><value/></member>"
+        "<member><name>a</name><value><i4>2</i4></value></member>"
+        "</struct>",
+        "<struct><member><name> a\r\n&amp;</name><value/></member>"
+        "<member><name></name><value/></member></struct>",
+        "<array><data/></array>",
+        "<array><data> <value>x</value>\n<value><array><data><value>"
+        "<nil/></value></data></array></value></data></array>",
+    };
+    static const char *const answers[] = {
+        "<methodResponse><params><param><value><i4>5</i4></value></param>"
+        "</params></methodResponse>",
+        "<methodResponse><fault><value><struct><member><name>faultCode"
+        "</name><value><int>4</int></value></member><member><name>"
+        "faultString</name><value>no</value></member></struct></value>"
+        "</fault></methodResponse>",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(values); i++) {
+        g_autofree char *v = g_strcompress(values[i]);
+
+        value_accepted(v);
+    }
+    accepted("<methodCall><methodName>a.b:c/d_e</methodName>"
+             "</methodCall>");
+    accepted("<methodCall> <methodName>m</methodName> <params/> "
+             "</methodCall>");
+    for (size_t i = 0; i < G_N_ELEMENTS(answers); i++) {
+        accepted_kind(answers[i], strlen(answers[i]), VA_DOC_RESPONSE);
+    }
+}
+
 /* Where the offset in a message points. */
 static void test_offsets(void)
 {
@@ -1104,6 +1181,7 @@ int main(int argc, char **argv)
     g_test_add_func("/boundary/limits/datetimes", test_datetime_limit);
     g_test_add_func("/boundary/limits/size", test_size_limit);
     g_test_add_func("/boundary/offsets", test_offsets);
+    g_test_add_func("/boundary/decode", test_decode);
     g_test_add_func("/boundary/numbers", test_numbers);
     g_test_add_func("/boundary/double-range", test_double_range);
     g_test_add_func("/boundary/roundtrip", test_roundtrip);
