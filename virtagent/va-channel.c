@@ -226,6 +226,8 @@ void va_channel_free(VAChannel *ch)
     if (!ch) {
         return;
     }
+    /* Nothing goes out any more, whatever the callbacks below ask. */
+    ch->pumping = true;
     va_streams_reset(&ch->streams);
     fail_all_calls(ch, "channel closed");
     run_after_answers(ch, true);
@@ -611,14 +613,23 @@ bool va_channel_cancel(VAChannel *ch, VACallId id)
 
 void va_channel_reset(VAChannel *ch, const char *reason)
 {
+    bool pumping = ch->pumping;
+
     ch->resets++;
     va_frame_parser_reset(&ch->parser);
     va_writer_clear(&ch->writer);
     g_queue_clear_full(&ch->out_marks, g_free);
-    va_streams_reset(&ch->streams);
     va_manager_drop_server_jobs(ch->mgr);
     va_manager_new_session(ch->mgr);
     g_clear_pointer(&ch->peer_session, g_free);
+    /*
+     * Streams end before their calls fail, and send nothing. Their
+     * callbacks may hand back the jobs just orphaned: no pumping then,
+     * or calls of the old session would go into the cleared writer.
+     */
+    ch->pumping = true;
+    va_streams_reset(&ch->streams);
+    ch->pumping = pumping;
     /* Last: the callbacks may already start calls in the new session. */
     run_after_answers(ch, true);
     fail_all_calls(ch, reason);

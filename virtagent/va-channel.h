@@ -107,7 +107,7 @@ typedef struct VAChannelStats {
     uint64_t refused_documents; /* calls and answers the boundary refused */
     uint64_t garbage_bytes;     /* bytes skipped while resynchronising */
     uint64_t resets;
-    uint64_t stray_data;        /* DATA/CREDIT frames for no open stream */
+    uint64_t stray_data;        /* DATA, aborts for no open stream */
     uint64_t streams_failed;    /* streams the peer broke (bad offset...) */
     uint64_t data_sent;         /* stream bytes queued for writing */
     uint64_t data_received;     /* stream bytes delivered */

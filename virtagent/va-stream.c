@@ -389,9 +389,15 @@ void va_streams_input(VAStreams *t, const VAFrame *f)
 {
     VAStream *s = g_hash_table_lookup(t->by_tag, f->tag);
 
-    /* Frames for a stream that ended, or the wrong way: dropped. */
+    /*
+     * Frames for a stream that ended, or the wrong way: dropped. Grants
+     * are not counted: a receiver's CREDIT crosses the End on the wire
+     * in a normal transfer.
+     */
     if (!s || s->sender != (f->kind == VA_FRAME_CREDIT)) {
-        t->stray++;
+        if (f->kind == VA_FRAME_DATA || f->credit_abort) {
+            t->stray++;
+        }
         return;
     }
     if (f->kind == VA_FRAME_DATA) {
