@@ -19,7 +19,7 @@
 static const VAMethodDomain *const va_domains[] = {
     &va_m_agent, &va_m_power, &va_m_files, &va_m_system, &va_m_net,
     &va_m_users, &va_m_process, &va_m_fs,
-    &va_m_hw,
+    &va_m_hw, &va_m_data,
 };
 
 xmlrpc_value *va_text_value(xmlrpc_env *env, const char *text, size_t len)
@@ -56,6 +56,12 @@ xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env)
         }
     }
     return va_result(env, list);
+}
+
+/* "data": the data frames of docs/protocol.md §1.1 (va.*_data). */
+xmlrpc_value *va_guest_features(xmlrpc_env *env)
+{
+    return xmlrpc_build_value(env, "(s)", "data");
 }
 
 xmlrpc_value *va_guest_method_signatures(VAGuestRpc *rpc, xmlrpc_env *env)

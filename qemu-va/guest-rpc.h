@@ -79,6 +79,7 @@ typedef struct VAGuestOps {
 typedef struct VAExecTable VAExecTable;
 typedef struct VAFileTable VAFileTable;
 typedef struct VAFreezeState VAFreezeState;
+typedef struct VADataTable VADataTable;
 
 typedef struct VAGuestRpc {
     VAGuestOps ops;
@@ -105,6 +106,7 @@ typedef struct VAGuestRpc {
     VAExecTable *exec;
     VAFileTable *files;
     VAFreezeState *freeze;
+    VADataTable *data;
     GPtrArray *methods;
 } VAGuestRpc;
 
@@ -142,6 +144,8 @@ void va_guest_rpc_start(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
 
 /* The enabled method names as an XML-RPC array (for capabilities, hello). */
 xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env);
+/* The protocol features we speak, for capabilities and the hello. */
+xmlrpc_value *va_guest_features(xmlrpc_env *env);
 /* {name: signatures} of the enabled methods, in xmlrpc-c's notation. */
 xmlrpc_value *va_guest_method_signatures(VAGuestRpc *rpc, xmlrpc_env *env);
 

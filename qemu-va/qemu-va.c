@@ -197,12 +197,15 @@ static void hello_done(VAChannel *ch, VACallId id, xmlrpc_value *result,
     g_message("host connected; session %s", va_channel_session(ch));
 }
 
-/* va.hello {version, session, methods, limits}: who we are, what we do. */
+/*
+ * va.hello {version, session, methods, features, limits}: who we are,
+ * what we do.
+ */
 static void agent_hello(VAAgent *a)
 {
     VAChannel *ch = va_glib_channel_get(a->host);
     g_autoptr(GError) err = NULL;
-    xmlrpc_value *methods, *params;
+    xmlrpc_value *methods, *features, *params;
     xmlrpc_env env;
 
     /* Queued while detached, it would go out with the next one's. */
@@ -211,11 +214,13 @@ static void agent_hello(VAAgent *a)
     }
     xmlrpc_env_init(&env);
     methods = va_guest_method_list(&a->rpc, &env);
-    params = xmlrpc_build_value(&env, "({s:s,s:s,s:A,s:{s:i,s:i,s:i,s:i,"
-                                "s:i}})",
+    features = va_guest_features(&env);
+    params = xmlrpc_build_value(&env, "({s:s,s:s,s:A,s:A,s:{s:i,s:i,s:i,"
+                                "s:i,s:i}})",
                                 "version", QEMU_VA_VERSION,
                                 "session", va_channel_session(ch),
                                 "methods", methods,
+                                "features", features,
                                 "limits",
                                 "max_body", (int)a->chan_cfg.max_body,
                                 "window", (int)a->chan_cfg.window,
@@ -225,6 +230,7 @@ static void agent_hello(VAAgent *a)
                                 (int)a->chan_cfg.max_server_jobs,
                                 "getfile_chunk", VA_GETFILE_CHUNK_MAX);
     xmlrpc_DECREF(methods);
+    xmlrpc_DECREF(features);
     g_assert(!env.fault_occurred);
     if (!va_channel_call(ch, "va.hello", params, VA_HELLO_TIMEOUT_MS,
                          hello_done, a, &err)) {

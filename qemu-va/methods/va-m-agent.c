@@ -39,6 +39,9 @@ static xmlrpc_value *va_rpc_capabilities(xmlrpc_env *env,
                              "methods", methods);
     xmlrpc_DECREF(methods);
     if (ret) {
+        va_struct_set_take(env, ret, "features", va_guest_features(env));
+    }
+    if (ret) {
         /* Not in the hello: it stays small. */
         va_struct_set_take(env, ret, "signatures",
                            va_guest_method_signatures(rpc, env));

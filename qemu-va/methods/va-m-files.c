@@ -29,8 +29,7 @@
 #include "va-errors.h"
 #include "qemu-va/methods/va-methods.h"
 
-/* Reads up to @len bytes at @offset; -1 with errno on failure. */
-static ssize_t va_read_at(int fd, uint8_t *buf, size_t len, int64_t offset)
+ssize_t va_read_at(int fd, uint8_t *buf, size_t len, int64_t offset)
 {
     size_t got = 0;
     bool seekable = true;
@@ -208,19 +207,18 @@ static void va_xml_base64(GString *out, const uint8_t *data, size_t len)
     }
 }
 
-static void va_xml_begin(GString *out)
+void va_xml_begin(GString *out)
 {
     g_string_append(out, "<methodResponse><params><param><value><struct>");
 }
 
-static void va_xml_end(GString *out)
+void va_xml_end(GString *out)
 {
     g_string_append(out, "</struct></value></param></params>"
                     "</methodResponse>");
 }
 
-/* A member whose value is @type holding @text (plain ASCII). */
-static void va_xml_member(GString *out, const char *name, const char *type,
+void va_xml_member(GString *out, const char *name, const char *type,
                           const char *text)
 {
     g_string_append_printf(out, "<member><name>%s</name><value><%s>%s</%s>"
@@ -700,7 +698,7 @@ static xmlrpc_value *va_rpc_file_flush(xmlrpc_env *env, xmlrpc_value *params,
 
 /* -- va.putfile -------------------------------------------------------- */
 
-typedef struct VAPut {
+struct VAPut {
     gint refs;
     int fd;
     int64_t id;
@@ -712,9 +710,9 @@ typedef struct VAPut {
     char *owner;        /* NULL: the old file's, else qemu-va's */
     bool done;          /* renamed into place: no more chunks */
     GMutex io;          /* one chunk or commit at a time */
-} VAPut;
+};
 
-static void va_put_unref(VAPut *p)
+void va_put_unref(VAPut *p)
 {
     if (g_atomic_int_dec_and_test(&p->refs)) {
         close(p->fd);
@@ -731,9 +729,10 @@ static void va_put_unref(VAPut *p)
     }
 }
 
-/* Drops the table's reference: the temporary file goes with the last. */
-static void va_put_forget(VAFileTable *t, VAPut *p)
+void va_put_forget(VAGuestRpc *rpc, VAPut *p)
 {
+    VAFileTable *t = rpc->files;
+
     g_mutex_lock(&t->lock);
     if (g_hash_table_lookup(t->puts, &p->id) == p) {
         g_hash_table_remove(t->puts, &p->id);
@@ -812,9 +811,8 @@ bad:
     return false;
 }
 
-/* A new transfer to @path, in the table; NULL with a fault. */
-static VAPut *va_put_begin(xmlrpc_env *env, VAGuestRpc *rpc,
-                           const char *path, void *call_info)
+VAPut *va_put_begin(xmlrpc_env *env, VAGuestRpc *rpc, const char *path,
+                    void *call_info)
 {
     VAFileTable *t = rpc->files;
     g_autofree char *dir = g_path_get_dirname(path);
@@ -859,8 +857,8 @@ static VAPut *va_put_begin(xmlrpc_env *env, VAGuestRpc *rpc,
     return p;
 }
 
-/* Called with p->io held: sync, set mode and owner, rename into place. */
-static bool va_put_commit(xmlrpc_env *env, VAPut *p)
+/* Called with p->io held. */
+static bool va_put_commit_locked(xmlrpc_env *env, VAPut *p)
 {
     g_autofree char *dir = g_path_get_dirname(p->path);
     struct stat old;
@@ -899,6 +897,39 @@ static bool va_put_commit(xmlrpc_env *env, VAPut *p)
         close(dfd);
     }
     return true;
+}
+
+bool va_put_commit(xmlrpc_env *env, VAPut *p)
+{
+    bool ok;
+
+    g_mutex_lock(&p->io);
+    ok = va_put_commit_locked(env, p);
+    g_mutex_unlock(&p->io);
+    return ok;
+}
+
+bool va_put_set_attrs(xmlrpc_env *env, VAPut *p, int64_t mode,
+                      const char *owner)
+{
+    uid_t uid;
+    gid_t gid;
+
+    /* Checked now: a bad owner must not fail the end of a transfer. */
+    if (owner && !va_put_owner(env, owner, &uid, &gid)) {
+        return false;
+    }
+    g_mutex_lock(&p->io);
+    p->mode = mode;
+    g_free(p->owner);
+    p->owner = g_strdup(owner);
+    g_mutex_unlock(&p->io);
+    return true;
+}
+
+int va_put_fd(VAPut *p)
+{
+    return p->fd;
 }
 
 static xmlrpc_value *va_rpc_putfile(xmlrpc_env *env, xmlrpc_value *params,
@@ -1003,7 +1034,7 @@ static xmlrpc_value *va_rpc_putfile(xmlrpc_env *env, xmlrpc_value *params,
     } else {
         p->size = MAX(p->size, offset + (int64_t)len);
         if (final) {
-            va_put_commit(env, p);
+            va_put_commit_locked(env, p);
         }
     }
     size = p->size;
@@ -1011,7 +1042,7 @@ static xmlrpc_value *va_rpc_putfile(xmlrpc_env *env, xmlrpc_value *params,
     g_mutex_unlock(&p->io);
     /* Complete, or failed: either way the transfer is over. */
     if (env->fault_occurred || done) {
-        va_put_forget(rpc->files, p);
+        va_put_forget(rpc, p);
     }
     if (!env->fault_occurred) {
         ret = xmlrpc_build_value(env, "{s:I,s:I,s:b}",
@@ -1043,7 +1074,7 @@ static xmlrpc_value *va_rpc_putfile_abort(xmlrpc_env *env,
         !(p = va_put_get(env, rpc, transfer, call_info))) {
         return NULL;
     }
-    va_put_forget(rpc->files, p);
+    va_put_forget(rpc, p);
     va_put_unref(p);
     return xmlrpc_bool_new(env, true);
 }

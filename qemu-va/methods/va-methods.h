@@ -62,6 +62,7 @@ extern const VAMethodDomain va_m_users;
 extern const VAMethodDomain va_m_process;
 extern const VAMethodDomain va_m_fs;
 extern const VAMethodDomain va_m_hw;
+extern const VAMethodDomain va_m_data;
 
 /* Faults 1008 with "@what: errno text (ENAME)". */
 void va_fault_errno(xmlrpc_env *env, const char *what, int err);
@@ -148,6 +149,37 @@ bool va_fs_frozen(VAGuestRpc *rpc);
 int va_strv_cmp(const void *a, const void *b);
 /* The same for gint64 elements. */
 int va_int64_cmp(const void *a, const void *b);
+
+/* Reads up to @len bytes at @offset; -1 with errno on failure. */
+ssize_t va_read_at(int fd, uint8_t *buf, size_t len, int64_t offset);
+
+/*
+ * A methodResponse written directly (va-m-files.c): begin, members of
+ * its struct, end. @text goes in as it is: plain ASCII only.
+ */
+void va_xml_begin(GString *out);
+void va_xml_member(GString *out, const char *name, const char *type,
+                   const char *text);
+void va_xml_end(GString *out);
+
+/*
+ * A file written through a temporary beside @path (va.putfile's, also
+ * va.putfile_data's): va_put_begin() creates it and lists it for the
+ * session (two references: the list's and the caller's); it is written
+ * through va_put_fd() and renamed into place by va_put_commit() (sync,
+ * mode, owner). The list's reference goes with va_put_forget() or the
+ * session; the temporary goes with the last reference unless committed.
+ */
+typedef struct VAPut VAPut;
+VAPut *va_put_begin(xmlrpc_env *env, VAGuestRpc *rpc, const char *path,
+                    void *call_info);
+/* @mode -1: the old file's, else 0644; @owner NULL: likewise. */
+bool va_put_set_attrs(xmlrpc_env *env, VAPut *p, int64_t mode,
+                      const char *owner);
+int va_put_fd(VAPut *p);
+bool va_put_commit(xmlrpc_env *env, VAPut *p);
+void va_put_forget(VAGuestRpc *rpc, VAPut *p);
+void va_put_unref(VAPut *p);
 
 /* Drops @v when @env holds a fault; returns what the method returns. */
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);

@@ -30,6 +30,7 @@
 #include <glib-unix.h>
 
 #include "va-glib.h"
+#include "va-stream.h"
 #include "qemu-va/forwarder.h"
 #include "qemu-va/guest-rpc.h"
 #include "tests/guest/guest-test.h"
@@ -46,6 +47,7 @@ typedef struct Host {
     int hellos;
     char *guest_session;    /* from the last hello */
     char *hello_methods;    /* its method list, space-separated */
+    char *hello_features;   /* its features, space-separated */
     bool hello_limits;
     bool refuse_hello;      /* answer hello with a fault */
     GString *notes;         /* "name=data;" per va.notify */
@@ -236,7 +238,7 @@ static xmlrpc_value *host_hello(xmlrpc_env *env, xmlrpc_value *params,
                                 void *server_info, void *call_info)
 {
     Host *h = server_info;
-    xmlrpc_value *info, *methods = NULL, *limits = NULL;
+    xmlrpc_value *info, *methods = NULL, *features = NULL, *limits = NULL;
     g_autofree char *name = NULL;
 
     xmlrpc_decompose_value(env, params, "(S)", &info);
@@ -249,6 +251,12 @@ static xmlrpc_value *host_hello(xmlrpc_env *env, xmlrpc_value *params,
     xmlrpc_struct_find_value(env, info, "methods", &methods);
     g_free(h->hello_methods);
     h->hello_methods = methods ? join_strings(methods) : NULL;
+    xmlrpc_struct_find_value(env, info, "features", &features);
+    g_free(h->hello_features);
+    h->hello_features = features ? join_strings(features) : NULL;
+    if (features) {
+        xmlrpc_DECREF(features);
+    }
     xmlrpc_struct_find_value(env, info, "limits", &limits);
     h->hello_limits = limits &&
                       xmlrpc_value_type(limits) == XMLRPC_TYPE_STRUCT;
@@ -440,6 +448,7 @@ static void host_destroy(Host *h)
     va_glib_channel_free(h->gc);
     g_free(h->guest_session);
     g_free(h->hello_methods);
+    g_free(h->hello_features);
     g_string_free(h->notes, true);
     g_string_free(h->exec_done, true);
     g_mutex_clear(&h->lock);
@@ -758,6 +767,315 @@ static void test_base64_answers(Fixture *fx, gconstpointer data)
     xmlrpc_env_clean(&env);
 }
 
+/* One data stream of the host's: what it sends, or what it got. */
+typedef struct Xfer {
+    const uint8_t *data;    /* an upload's bytes */
+    size_t len;
+    size_t pos;             /* sent so far */
+    size_t abort_at;        /* abort the upload here; 0: never */
+    GByteArray *got;        /* a download's bytes */
+    bool ended;
+    VAStreamEnd how;
+} Xfer;
+
+static void xfer_writable(VAStream *s, void *opaque)
+{
+    Xfer *x = opaque;
+
+    while (x->pos < x->len) {
+        size_t n = MIN(MIN(va_stream_room(s), VA_DATA_CHUNK_MAX),
+                       x->len - x->pos);
+
+        if (x->abort_at && x->pos >= x->abort_at) {
+            va_stream_abort(s);
+            return;
+        }
+        if (!n) {
+            return;
+        }
+        g_assert_true(va_stream_send(s, x->data + x->pos, n));
+        x->pos += n;
+    }
+    va_stream_finish(s);
+}
+
+static void xfer_data(VAStream *s, const uint8_t *buf, size_t len,
+                      void *opaque)
+{
+    Xfer *x = opaque;
+
+    g_byte_array_append(x->got, buf, len);
+    va_stream_consumed(s, len);
+}
+
+static void xfer_end(VAStream *s, VAStreamEnd how, void *opaque)
+{
+    Xfer *x = opaque;
+
+    g_assert_false(x->ended);
+    x->ended = true;
+    x->how = how;
+}
+
+static const VAStreamOps xfer_up_ops = {
+    .writable = xfer_writable,
+    .end = xfer_end,
+};
+
+static const VAStreamOps xfer_down_ops = {
+    .data = xfer_data,
+    .end = xfer_end,
+};
+
+/* A call with a stream: @x uploads, or (x->got set) downloads. */
+static void call_stream(VAGlibChannel *gc, const char *method,
+                        xmlrpc_value *params, Xfer *x, Result *r)
+{
+    VAChannel *ch = va_glib_channel_get(gc);
+    GError *err = NULL;
+    VACallId id;
+
+    memset(r, 0, sizeof(*r));
+    id = va_channel_call(ch, method, params, wait_ms, result_done, r, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(id, !=, 0);
+    xmlrpc_DECREF(params);
+    g_assert_nonnull(va_channel_call_stream(ch, id,
+                                            x->got ? VA_STREAM_DOWNLOAD
+                                                   : VA_STREAM_UPLOAD,
+                                            x->got ? &xfer_down_ops
+                                                   : &xfer_up_ops, x));
+    g_assert_true(wait_for(flag_is_set, &r->done));
+}
+
+/* A data method's answer {size, sha256, ...}. */
+static void expect_data_answer(Result *r, int64_t size, const void *data)
+{
+    g_autofree char *want = g_compute_checksum_for_data(G_CHECKSUM_SHA256,
+                                                        data, size);
+    xmlrpc_int64 got_size;
+    const char *sha;
+    xmlrpc_env env;
+
+    g_assert_no_error(r->err);
+    xmlrpc_env_init(&env);
+    xmlrpc_decompose_value(&env, r->value, "{s:I,s:s,*}", "size", &got_size,
+                           "sha256", &sha);
+    g_assert_false(env.fault_occurred);
+    g_assert_cmpint(got_size, ==, size);
+    g_assert_cmpstr(sha, ==, want);
+    free((void *)sha);
+    xmlrpc_env_clean(&env);
+}
+
+/* Downloads @path's range and checks it against @want. */
+static void getfile_data_expect(VAGlibChannel *gc, const char *path,
+                                int64_t offset, int64_t length,
+                                const uint8_t *want, size_t want_len,
+                                bool want_eof)
+{
+    Xfer x = { .got = g_byte_array_new() };
+    xmlrpc_bool eof;
+    xmlrpc_env env;
+    Result r;
+
+    call_stream(gc, "va.getfile_data",
+                build("(sII)", path, (xmlrpc_int64)offset,
+                      (xmlrpc_int64)length), &x, &r);
+    expect_data_answer(&r, want_len, want);
+    g_assert_true(x.ended);
+    g_assert_cmpint(x.how, ==, VA_STREAM_END_OK);
+    g_assert_cmpmem(x.got->data, x.got->len, want, want_len);
+    xmlrpc_env_init(&env);
+    xmlrpc_decompose_value(&env, r.value, "{s:b,*}", "eof", &eof);
+    g_assert_false(env.fault_occurred);
+    g_assert_cmpint(eof, ==, want_eof);
+    xmlrpc_env_clean(&env);
+    g_byte_array_unref(x.got);
+    result_clear(&r);
+}
+
+/* 4 MiB, a third of it runs of 0xFF and 0xFE (the escaped bytes). */
+static uint8_t *data_bytes(size_t len)
+{
+    uint8_t *buf = g_malloc(len);
+    GRand *rand = g_rand_new_with_seed(11);
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        switch ((i / 4096) % 3) {
+        case 0:
+            buf[i] = g_rand_int(rand);
+            break;
+        case 1:
+            buf[i] = i & 1 ? 0xff : 0xfe;
+            break;
+        default:
+            buf[i] = g_rand_int_range(rand, 0, 3) ? 0xff : 0x7e;
+            break;
+        }
+    }
+    g_rand_free(rand);
+    return buf;
+}
+
+/* No temporary file of a putfile left in @dir. */
+static bool no_temp_files(gconstpointer p)
+{
+    GDir *dir = g_dir_open(p, 0, NULL);
+    const char *name;
+    bool none = true;
+
+    while (dir && (name = g_dir_read_name(dir))) {
+        if (strstr(name, ".va-")) {
+            none = false;
+        }
+    }
+    if (dir) {
+        g_dir_close(dir);
+    }
+    return none;
+}
+
+/*
+ * va.getfile_data and va.putfile_data move 4 MiB each way through data
+ * frames, checked by sha256; the bytes that need escaping survive.
+ */
+static void test_data_files(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *src = g_build_filename(fx->dir, "src", NULL);
+    g_autofree char *dst = g_build_filename(fx->dir, "dst", NULL);
+    const size_t size = 4 * 1024 * 1024;
+    g_autofree uint8_t *buf = data_bytes(size);
+    g_autofree char *back = NULL;
+    VAGlibChannel *gc = fx->host.gc;
+    Xfer up = { .data = buf, .len = size };
+    struct stat st;
+    size_t len;
+    Result r;
+
+    g_assert_true(g_file_set_contents(src, (char *)buf, size, NULL));
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    g_assert_nonnull(strstr(fx->host.hello_methods, " va.getfile_data "));
+    g_assert_nonnull(strstr(fx->host.hello_methods, " va.putfile_data"));
+    g_assert_cmpstr(fx->host.hello_features, ==, "data");
+
+    getfile_data_expect(gc, src, 0, -1, buf, size, true);
+    getfile_data_expect(gc, src, 4095, 70000, buf + 4095, 70000, false);
+    getfile_data_expect(gc, src, size - 10, 100, buf + size - 10, 10, true);
+    getfile_data_expect(gc, src, size + 5, -1, buf, 0, true);
+
+    call_stream(gc, "va.putfile_data",
+                build("(s{s:i,s:I})", dst, "mode", 0640, "size",
+                      (xmlrpc_int64)size), &up, &r);
+    expect_data_answer(&r, size, buf);
+    result_clear(&r);
+    g_assert_true(up.ended);
+    g_assert_cmpint(up.how, ==, VA_STREAM_END_OK);
+    g_assert_true(g_file_get_contents(dst, &back, &len, NULL));
+    g_assert_cmpmem(back, len, buf, size);
+    g_assert_cmpint(stat(dst, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0640);
+    g_assert_true(no_temp_files(fx->dir));
+
+    /* A size announced and not met: nothing replaces the old file. */
+    memset(&up, 0, sizeof(up));
+    up.data = buf + 1;
+    up.len = 1000;
+    call_stream(gc, "va.putfile_data",
+                build("(s{s:I})", dst, "size", (xmlrpc_int64)1001), &up,
+                &r);
+    g_assert_error(r.err, VA_FAULT, VA_FAULT_INVALID_ARGS);
+    result_clear(&r);
+    g_clear_pointer(&back, g_free);
+    g_assert_true(g_file_get_contents(dst, &back, &len, NULL));
+    g_assert_cmpuint(len, ==, size);
+    g_assert_true(wait_for(no_temp_files, fx->dir));
+    call_expect_string(gc, "va.ping", NULL, "pong");
+}
+
+/* A fault with 1008 whose message names @ename. */
+static void expect_errno_fault(Result *r, const char *ename)
+{
+    g_assert_error(r->err, VA_FAULT, VA_FAULT_FAILED);
+    g_assert_nonnull(strstr(r->err->message, ename));
+    result_clear(r);
+}
+
+/*
+ * Failures are faults with the errno's name, at once; an upload aborted
+ * or cut by a reset leaves no temporary file; the policy refuses data
+ * methods as any other.
+ */
+static void test_data_errors(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *missing = g_build_filename(fx->dir, "no", "f", NULL);
+    g_autofree char *dst = g_build_filename(fx->dir, "dst", NULL);
+    const size_t size = 2 * 1024 * 1024;
+    g_autofree uint8_t *buf = data_bytes(size);
+    VAGlibChannel *gc = fx->host.gc;
+    Xfer x = { .got = g_byte_array_new() };
+    Xfer up = { .data = buf, .len = size };
+    Result r;
+
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    call_stream(gc, "va.getfile_data", build("(sii)", missing, 0, -1), &x,
+                &r);
+    expect_errno_fault(&r, "ENOENT");
+    x.ended = false;
+    call_stream(gc, "va.getfile_data", build("(sii)", fx->dir, 0, -1), &x,
+                &r);
+    expect_errno_fault(&r, "EISDIR");
+    g_assert_cmpuint(x.got->len, ==, 0);
+    g_byte_array_unref(x.got);
+    call_stream(gc, "va.putfile_data", build("(s)", missing), &up, &r);
+    expect_errno_fault(&r, "ENOENT");
+    call_expect_fault(gc, "va.putfile_data", build("(s{s:i})", dst, "mod",
+                                                   1),
+                      VA_FAULT_INVALID_ARGS);
+    call_expect_fault(gc, "va.getfile_data", build("(sii)", "rel", 0, 1),
+                      VA_FAULT_INVALID_ARGS);
+
+    /* Aborted by the host midway: a fault, and no file at all. */
+    memset(&up, 0, sizeof(up));
+    up.data = buf;
+    up.len = size;
+    up.abort_at = 512 * 1024;
+    call_stream(gc, "va.putfile_data", build("(s)", dst), &up, &r);
+    g_assert_error(r.err, VA_FAULT, VA_FAULT_FAILED);
+    result_clear(&r);
+    g_assert_true(up.ended);
+    g_assert_cmpint(up.how, ==, VA_STREAM_END_ABORT);
+    g_assert_true(wait_for(no_temp_files, fx->dir));
+    g_assert_false(g_file_test(dst, G_FILE_TEST_EXISTS));
+    call_expect_string(gc, "va.ping", NULL, "pong");
+
+    /* Cut by the host going away: the temporary goes with the session. */
+    memset(&r, 0, sizeof(r));
+    g_assert_cmpuint(va_channel_call(va_glib_channel_get(gc),
+                                     "va.putfile_data", build("(s)", dst),
+                                     wait_ms, result_done, &r, NULL), !=, 0);
+    spin(50);
+    g_assert_false(no_temp_files(fx->dir));
+    va_glib_channel_set_fd(gc, -1, false);
+    g_assert_true(r.done);
+    result_clear(&r);
+    g_assert_true(wait_for(no_temp_files, fx->dir));
+    g_assert_false(g_file_test(dst, G_FILE_TEST_EXISTS));
+    daemon_stop(fx);
+
+    /* Blocked by policy like any method. */
+    daemon_start(fx, "-b", "va.putfile_data", NULL);
+    host_connect(fx);
+    g_assert_null(strstr(fx->host.hello_methods, "va.putfile_data"));
+    g_assert_nonnull(strstr(fx->host.hello_methods, "va.getfile_data"));
+    call_expect_fault(gc, "va.putfile_data", build("(s)", dst),
+                      VA_FAULT_DISABLED);
+    g_assert_true(no_temp_files(fx->dir));
+}
+
 /* Completion order of a batch of calls. */
 typedef struct Order {
     int done;
@@ -987,7 +1305,7 @@ static void test_policy(Fixture *fx, gconstpointer data)
     g_assert_true(g_str_has_prefix(fx->host.hello_methods,
                                    "va.ping va.capabilities va.info "));
     g_assert_null(strstr(fx->host.hello_methods, "va.shutdown"));
-    g_assert_null(strstr(fx->host.hello_methods, "va.getfile"));
+    g_assert_null(strstr(fx->host.hello_methods, " va.getfile "));
     g_assert_nonnull(strstr(fx->host.hello_methods, " va.getdmesg "));
     call_expect_fault(gc, "va.shutdown", build("(s)", "reboot"),
                       VA_FAULT_DISABLED);
@@ -1886,6 +2204,8 @@ int main(int argc, char **argv)
     g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
     ADD("/qemu-va/rpcs", test_rpcs);
     ADD("/qemu-va/base64-answers", test_base64_answers);
+    ADD("/qemu-va/data-files", test_data_files);
+    ADD("/qemu-va/data-errors", test_data_errors);
     ADD("/qemu-va/slow-methods-in-pool", test_slow_methods_in_pool);
     ADD("/qemu-va/hello-refused", test_hello_refused);
     ADD("/qemu-va/shutdown", test_shutdown);
