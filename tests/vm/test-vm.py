@@ -418,6 +418,149 @@ def putfile_full_filesystem(ctx):
         guest(vm, "umount /tmp/full")
 
 
+def sparse_file(path, size):
+    """A @size file of zeros (a hole) but for 1 MiB of random bytes at
+    each end; its sha256."""
+    head, tail = os.urandom(MIB), os.urandom(MIB)
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(size - MIB)
+        f.seek(size - MIB)
+        f.write(tail)
+    h = hashlib.sha256(head)
+    zeros = bytes(MIB)
+    for _ in range(size // MIB - 2):
+        h.update(zeros)
+    h.update(tail)
+    return h.hexdigest()
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(4 * MIB), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pass_fd(vm, name, path, flags):
+    fd = os.open(path, flags, 0o600)
+    getfd(vm, name, fd)
+    os.close(fd)
+
+
+def ping_ms(vm, n):
+    """Median round trip of @n synchronous va-pings, in ms."""
+    times = []
+    for _ in range(n):
+        t = time.monotonic()
+        vm.qmp.execute("va-ping", None, T)
+        times.append((time.monotonic() - t) * 1000)
+    return sorted(times)[n // 2]
+
+
+def async_transfer(vm, cmd, args, during=None):
+    """Run @cmd with fdname asynchronously, @during() while it runs (if
+    it still does); its VA_CALL_DONE data, seconds taken, @during's
+    return."""
+    t = time.monotonic()
+    cid = vm.qmp.execute(cmd, dict(args, **{"async": True}), T)["id"]
+    out = during() if during else None
+    done = vm.qmp.event("VA_CALL_DONE", T * 20,
+                        lambda e: e["data"]["id"] == cid)["data"]
+    return done, time.monotonic() - t, out
+
+
+# A guest tmpfs big enough for the gibibyte (the virtio VM has 1.5 GiB).
+BIG = "/big"
+
+
+@test("virtio")
+def files_1gib_both_ways(ctx):
+    """A 1 GiB file (random head and tail around a hole) into the guest
+    and back through passed descriptors with async, checked by sha256;
+    va-ping timed during each transfer beside idle."""
+    vm = ctx.vm
+    src = os.path.join(vm.rundir, "big-src")
+    dst = os.path.join(vm.rundir, "big-dst")
+    want = sparse_file(src, 1024 * MIB)
+    guest(vm, "mkdir -p %s && mount -t tmpfs -o size=1100m tmpfs %s"
+          % (BIG, BIG))
+    try:
+        idle = ping_ms(vm, 20)
+        busy = lambda: ping_ms(vm, 20)
+        pass_fd(vm, "src", src, os.O_RDONLY)
+        done, put_s, put_ping = async_transfer(
+            vm, "va-putfile", {"path": BIG + "/f", "fdname": "src"}, busy)
+        check_eq(done.get("result"), {"size": 1024 * MIB, "sha256": want},
+                 "va-putfile's VA_CALL_DONE")
+        check_eq(guest(vm, "stat -c %s " + BIG + "/f").strip(),
+                 str(1024 * MIB), "the guest file's size")
+        pass_fd(vm, "dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        done, get_s, get_ping = async_transfer(
+            vm, "va-getfile", {"path": BIG + "/f", "fdname": "dst"}, busy)
+        check_eq(done.get("result"), {"eof": True, "size": 1024 * MIB,
+                                      "sha256": want},
+                 "va-getfile's VA_CALL_DONE")
+        check_eq(file_sha256(dst), want, "the host file's sha256")
+    finally:
+        guest(vm, "umount %s" % BIG)
+        for p in (src, dst):
+            if os.path.exists(p):
+                os.unlink(p)
+    ctx.note = ("1 GiB put %.1f s (%.1f MB/s), get %.1f s (%.1f MB/s); "
+                "va-ping idle %.1f ms, during put %.1f ms, during get "
+                "%.1f ms" % (put_s, 1024 * MIB / put_s / 1e6, get_s,
+                             1024 * MIB / get_s / 1e6, idle, put_ping,
+                             get_ping))
+
+
+def guest_temporaries(vm, d, name):
+    return [f for f in guest(vm, "ls -a " + d).split()
+            if f.startswith("." + name + ".va-")]
+
+
+@test("virtio")
+def transfers_cancelled_midway(ctx):
+    """va-cancel of a put once the guest's temporary exists (removed, no
+    file at the path) and of a get once bytes reached the host file."""
+    vm = ctx.vm
+    src = os.path.join(vm.rundir, "cancel-src")
+    dst = os.path.join(vm.rundir, "cancel-dst")
+    sparse_file(src, 256 * MIB)
+    pass_fd(vm, "src", src, os.O_RDONLY)
+    cid = vm.qmp.execute("va-putfile", {"path": "/tmp/c", "fdname": "src",
+                                        "async": True})["id"]
+    wait_until(lambda: guest_temporaries(vm, "/tmp", "c"),
+               "the guest's temporary")
+    check_eq([(c["id"], c["method"]) for c in info(vm)["calls"]
+              if c["method"] == "va-putfile"], [(cid, "va-putfile")],
+             "query-virtagent's transfer")
+    vm.qmp.execute("va-cancel", {"id": cid})
+    done = call_done(vm, cid)
+    check(re.fullmatch(r"va-putfile '/tmp/c' after \d+ bytes: cancelled "
+                       r"by va-cancel", done.get("error", "")), "%r" % done)
+    wait_until(lambda: not guest_temporaries(vm, "/tmp", "c"),
+               "the temporary removed")
+    check("c" not in guest(vm, "ls /tmp").split(), "a file at the path")
+    guest(vm, "dd if=/dev/zero of=/tmp/c bs=1M count=0 seek=256 "
+          "2>/dev/null")
+    pass_fd(vm, "dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    cid = vm.qmp.execute("va-getfile", {"path": "/tmp/c", "fdname": "dst",
+                                        "async": True})["id"]
+    wait_until(lambda: os.path.getsize(dst) > 0, "bytes in the host file")
+    vm.qmp.execute("va-cancel", {"id": cid})
+    done = call_done(vm, cid)
+    check(re.fullmatch(r"va-getfile '/tmp/c' after \d+ bytes: cancelled "
+                       r"by va-cancel", done.get("error", "")), "%r" % done)
+    check(os.path.getsize(dst) < 256 * MIB, "the whole file arrived")
+    check_eq(info(vm)["calls"], [], "calls left")
+    guest(vm, "rm /tmp/c")
+    os.unlink(src)
+    os.unlink(dst)
+    check_eq(vm.qmp.execute("va-ping"), {}, "va-ping after")
+
+
 @test("virtio")
 def calls_in_flight_both_ways(ctx):
     """Host calls pile up (async va-getfile, 8 in flight, the rest queued)
@@ -484,6 +627,41 @@ def agent_killed_mid_call(ctx):
     check(new != old["session"], "same session after restart")
     check_eq(vm.qmp.execute("va-ping"), {}, "ping after the new hello")
     check_eq(info(vm)["session"], new, "session")
+
+
+@test("virtio")
+def agent_killed_mid_transfer(ctx):
+    """qemu-va killed during an async va-putfile through a descriptor:
+    the transfer fails saying so, QEMU goes on, no file at the path, and
+    the next qemu-va takes a transfer."""
+    vm = ctx.vm
+    src = os.path.join(vm.rundir, "kill-src")
+    sparse_file(src, 256 * MIB)
+    pass_fd(vm, "src", src, os.O_RDONLY)
+    cid = vm.qmp.execute("va-putfile", {"path": "/tmp/k", "fdname": "src",
+                                        "async": True})["id"]
+    wait_until(lambda: guest_temporaries(vm, "/tmp", "k"),
+               "the guest's temporary")
+    guest(vm, "kill -KILL $(cat /run/qemu-va.pid); qemu-va-start")
+    done = call_done(vm, cid)
+    check(re.fullmatch(r"va-putfile '/tmp/k' after \d+ bytes: virtagent "
+                       r"'va0': guest agent disconnected during the call "
+                       r"\(.*\)", done.get("error", "")), "%r" % done)
+    vm.qmp.event("VA_AGENT_CONNECTED", T)
+    check("k" not in guest(vm, "ls /tmp").split(), "a file at the path")
+    left = guest_temporaries(vm, "/tmp", "k")
+    guest(vm, "rm -f /tmp/.k.va-*")
+    with open(src, "wb") as f:
+        f.write(b"after\n")
+    pass_fd(vm, "src", src, os.O_RDONLY)
+    done, _, _ = async_transfer(vm, "va-putfile", {"path": "/tmp/k",
+                                                   "fdname": "src"})
+    check_eq(done.get("result", {}).get("size"), 6, "%r" % done)
+    check_eq(guest(vm, "cat /tmp/k"), "after\n", "the new file")
+    guest(vm, "rm /tmp/k")
+    os.unlink(src)
+    check_eq(vm.qmp.execute("query-status")["status"], "running", "status")
+    ctx.note = "temporaries left by the killed agent: %d" % len(left)
 
 
 @test("virtio")
@@ -637,7 +815,10 @@ class Ctx:
         if not self.vm:
             transport = ("isa-serial" if fn.group == "isa" else
                          "virtio-serial")
-            self.vm = VM(qemu=self.qemu, transport=transport).launch()
+            # 1.5 GiB: files_1gib_both_ways keeps its file in a tmpfs.
+            self.vm = VM(qemu=self.qemu, transport=transport,
+                         memory=1536 if fn.group == "virtio" else 512
+                         ).launch()
             self.group = fn.group
             if not fn.first:
                 self.vm.wait_ready(T)
