@@ -600,9 +600,15 @@ void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
 size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len)
 {
     const uint8_t *end = src + len;
-    const uint8_t *fe = memchr(src, 0xFE, len);
-    const uint8_t *ff = memchr(src, 0xFF, len);
+    const uint8_t *fe;
+    const uint8_t *ff;
     uint8_t *out = dst;
+
+    if (!len) {
+        return 0;
+    }
+    fe = memchr(src, 0xFE, len);
+    ff = memchr(src, 0xFF, len);
 
     /*
      * memchr finds the next of each special byte at memory speed; random
