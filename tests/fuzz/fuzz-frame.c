@@ -9,7 +9,8 @@
  * one byte at a time and in chunks of 7: each frame must keep to the
  * limits and carry a valid tag, every byte must be consumed, and the
  * three parses must see the same frames and errors, since a peer decides
- * how its bytes are split. Build with "make fuzz" (clang, libFuzzer).
+ * how its bytes are split, DATA bodies decoded across the splits. Build
+ * with "make fuzz" (clang, libFuzzer).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +34,21 @@ static uint32_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
+static size_t max_len(VAFrameKind kind)
+{
+    switch (kind) {
+    case VA_FRAME_CALL:
+        return MAX_CALL;
+    case VA_FRAME_REPLY:
+        return MAX_BODY;
+    case VA_FRAME_DATA:
+        return VA_DATA_CHUNK_MAX;   /* decoded, whatever max_body says */
+    case VA_FRAME_CREDIT:
+        return 0;
+    }
+    abort();
+}
+
 /* What the parser saw, one line per frame or error. */
 static GString *parse(const uint8_t *data, size_t size, size_t chunk)
 {
@@ -53,15 +69,20 @@ static GString *parse(const uint8_t *data, size_t size, size_t chunk)
             switch (va_frame_parser_feed(&p, buf, len, &used, &frame,
                                          &err)) {
             case VA_PARSE_FRAME:
-                if (frame.len > (frame.kind == VA_FRAME_CALL ? MAX_CALL
-                                                             : MAX_BODY) ||
+                if (frame.len > max_len(frame.kind) ||
                     !va_tag_valid(frame.tag, strlen(frame.tag)) ||
-                    (frame.len && !frame.body)) {
+                    (frame.len && !frame.body) ||
+                    (frame.kind == VA_FRAME_DATA &&
+                     (frame.end != VA_FRAME_END_NONE) == (frame.len != 0))) {
                     abort();
                 }
-                g_string_append_printf(seen, "frame %d %s %zu %08x\n",
+                g_string_append_printf(seen, "frame %d %s %zu %08x %"
+                                       G_GUINT64_FORMAT " %d %"
+                                       G_GUINT64_FORMAT " %d\n",
                                        frame.kind, frame.tag, frame.len,
-                                       fnv1a(frame.body, frame.len));
+                                       fnv1a(frame.body, frame.len),
+                                       frame.offset, frame.end, frame.credit,
+                                       frame.credit_abort);
                 break;
             case VA_PARSE_ERROR:
                 if (err.fault != VA_FAULT_MALFORMED &&

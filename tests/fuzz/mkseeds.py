@@ -96,6 +96,33 @@ def frame(kind, tag, body):
             % (len(body), tag) + body)
 
 
+def escape(data):
+    return data.replace(b'\xfe', b'\xfe\x7e').replace(b'\xff', b'\xfe\x7f')
+
+
+def data(tag, offset, body=b'', end=None):
+    wire = escape(body)
+    return (b'\xffDATA VA/1\r\nContent-Length: %d\r\n'
+            b'X-Virtagent-Client-Tag: %s\r\nX-Virtagent-Offset: %d\r\n'
+            % (len(wire), tag, offset) +
+            (b'X-Virtagent-End: %s\r\n' % end if end else b'') +
+            b'\r\n' + wire)
+
+
+def credit(tag, value):
+    return (b'\xffCREDIT VA/1\r\nContent-Length: 0\r\n'
+            b'X-Virtagent-Client-Tag: %s\r\nX-Virtagent-Credit: %s\r\n\r\n'
+            % (tag, value))
+
+
+BYTES = bytes(range(256)) + b'\xfe' * 9 + b'\xff' * 9
+
+
+def method_call(name):
+    return ('<?xml version="1.0"?><methodCall><methodName>%s</methodName>'
+            '<params/></methodCall>' % name).encode()
+
+
 def frames():
     call = DOCS['call'].encode()
     yield 'call', frame('call', b'peer.1', call)
@@ -111,6 +138,12 @@ def frames():
                         b'X-Virtagent-Client-Tag: t\r\n\r\nxyz')
     yield 'lf-only', frame('reply', b't', b'abc').replace(b'\r\n', b'\n')
     yield 'utf16-call', frame('call', b'u', CALL.encode('utf-16-be'))
+    yield 'data', (data(b'd.1', 0, BYTES) + data(b'd.1', len(BYTES), BYTES) +
+                   data(b'd.1', 2 * len(BYTES), end=b'ok'))
+    yield 'data-abort', data(b'd.2', 7, end=b'abort') + credit(b'd.3', b'abort')
+    yield 'credit', credit(b'k.1', b'1048576') + credit(b'k.1', b'1310720')
+    yield 'data-bad-escape', (data(b'd.4', 0, b'ab')[:-2] + b'\xfe\x00' +
+                              frame('reply', b'r', b'ok'))
 
 
 def channel():
@@ -121,6 +154,17 @@ def channel():
                                     DOCS[name].encode(enc)))
     yield 'utf8-calls-drip', b'\x05' + frame('call', b'p.1', CALL.encode())
     yield 'reply-odd', b'\x00' + frame('reply', b'x.1', ODD.encode())
+    yield 'put-stream', (b'\x00' + frame('call', b'up.1', method_call('t.put'))
+                         + data(b'up.1', 0, BYTES) +
+                         data(b'up.1', len(BYTES), BYTES) +
+                         data(b'up.1', 2 * len(BYTES), end=b'ok'))
+    yield 'put-stream-drip', (b'\x03' +
+                              frame('call', b'up.2', method_call('t.put')) +
+                              data(b'up.2', 0, BYTES) +
+                              data(b'up.2', 999, BYTES))
+    yield 'get-stream', (b'\x00' + frame('call', b'dn.1', method_call('t.get'))
+                         + credit(b'dn.1', b'2000000') +
+                         credit(b'dn.1', b'abort'))
 
 
 def write(target, items):
