@@ -712,9 +712,12 @@ const char *va_server_job_method(VAServerJob *job)
     if (job->method) {
         return job->method;
     }
-    /* memmem: g_strstr_len compares byte by byte at every offset. */
-    start = memmem(body, MIN(len, METHOD_NAME_MAX * 2), open_tag,
-                   strlen(open_tag));
+    /*
+     * memmem: g_strstr_len compares byte by byte at every offset. An
+     * empty body may be NULL.
+     */
+    start = len ? memmem(body, MIN(len, METHOD_NAME_MAX * 2), open_tag,
+                         strlen(open_tag)) : NULL;
     if (start) {
         start += strlen(open_tag);
         end = memchr(start, '<', MIN((size_t)(body + len - start),

@@ -497,6 +497,23 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
             size_t avail = MIN(want, len - i);
             const uint8_t *ff = memchr(buf + i, VA_FRAME_SENTINEL, avail);
 
+            if (p->kind == VA_FRAME_DATA) {
+                /*
+                 * What precedes a sentinel is decoded first, so that an
+                 * error in it is reported however the input was split.
+                 */
+                size_t n = ff ? (size_t)(ff - (buf + i)) : avail;
+                VAParseResult r = data_body(p, buf + i, n, frame, err);
+
+                i += n;
+                if (r != VA_PARSE_MORE) {
+                    *consumed = i;
+                    return r;
+                }
+                if (!ff) {
+                    break;
+                }
+            }
             if (ff) {
                 /* The body was cut short and a new message began. */
                 i = ff - buf + 1;
@@ -505,16 +522,6 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
                 start_header(p);
                 *consumed = i;
                 return VA_PARSE_ERROR;
-            }
-            if (p->kind == VA_FRAME_DATA) {
-                VAParseResult r = data_body(p, buf + i, avail, frame, err);
-
-                i += avail;
-                if (r != VA_PARSE_MORE) {
-                    *consumed = i;
-                    return r;
-                }
-                break;
             }
             if (p->body_len == 0 && avail == want) {
                 /* The whole body is in this chunk: no copy. */
