@@ -32,8 +32,9 @@
  *
  * All stream functions and callbacks run in the channel's thread. The
  * callbacks may call any stream function on any stream (their own
- * included, even va_stream_abort()), va_channel_call*() and
- * va_channel_cancel(); they must not call va_channel_input(),
+ * included, even va_stream_abort()), va_channel_call*(),
+ * va_channel_cancel() and va_channel_job_executed() (a job's answer from
+ * its stream's callbacks); they must not call va_channel_input(),
  * va_channel_reset() or va_channel_free().
  */
 #ifndef VIRTAGENT_STREAM_H
