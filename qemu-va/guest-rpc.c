@@ -207,6 +207,12 @@ void va_guest_rpc_execute(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
     GString *out;
     xmlrpc_env env;
 
+    /* The quick name only picks the way; the parsed one decides. */
+    m = va_method_find(va_server_job_method(job));
+    if (!m || !m->xml) {
+        va_server_job_execute(job);
+        return;
+    }
     xmlrpc_env_init(&env);
     m = va_job_parse(&env, rpc, job, max_body, VA_GUEST_RUN_POOL, &params);
     if (!m) {
