@@ -26,6 +26,7 @@
 #include "trace.h"
 #include "va-codec.h"
 #include "va-errors.h"
+#include "va-stream.h"
 
 /*
  * Answers up to this size are decoded in the main loop, without the
@@ -232,11 +233,12 @@ static void va_call_answered(VAChannel *ch, VACallId id, const char *xml,
     qemu_bh_schedule(va->bh);
 }
 
-static uint64_t va_call_start(VirtagentChardev *va, const char *method,
-                              xmlrpc_value *params, int64_t timeout_ms,
-                              VirtagentDone *done,
-                              VirtagentDoneQObject *done_qobject,
-                              void *opaque, Error **errp)
+static VirtagentCall *va_call_start(VirtagentChardev *va,
+                                    const char *method,
+                                    xmlrpc_value *params,
+                                    int64_t timeout_ms, VirtagentDone *done,
+                                    VirtagentDoneQObject *done_qobject,
+                                    void *opaque, Error **errp)
 {
     g_autoptr(GError) gerr = NULL;
     g_autoptr(GBytes) body = NULL;
@@ -246,7 +248,7 @@ static uint64_t va_call_start(VirtagentChardev *va, const char *method,
 
     if (va->migrated) {
         error_setg(errp, "virtagent '%s': VM migrated", va_label(va));
-        return 0;
+        return NULL;
     }
     /*
      * After chardev-change a virtserialport that the guest holds open
@@ -256,12 +258,12 @@ static uint64_t va_call_start(VirtagentChardev *va, const char *method,
     if (!va->fe_open && qemu_chr_be_can_write(CHARDEV(va)) <= 0) {
         error_setg(errp, "virtagent '%s': guest agent not connected "
                    "(port closed)", va_label(va));
-        return 0;
+        return NULL;
     }
     body = va_codec_encode_call(method, params, &gerr);
     if (!body) {
         error_setg(errp, "virtagent '%s': %s", va_label(va), gerr->message);
-        return 0;
+        return NULL;
     }
     c = g_new0(VirtagentCall, 1);
     c->va = va;
@@ -277,7 +279,7 @@ static uint64_t va_call_start(VirtagentChardev *va, const char *method,
         error_setg(errp, "virtagent '%s': %s", va_label(va), gerr->message);
         g_free(c->method);
         g_free(c);
-        return 0;
+        return NULL;
     }
     c->id = va_next_call_id++;
     QTAILQ_INSERT_TAIL(&va->calls, c, next);
@@ -288,15 +290,17 @@ static uint64_t va_call_start(VirtagentChardev *va, const char *method,
      * main loop, under the BQL.
      */
     virtagent_flush(va);
-    return c->id;
+    return c;
 }
 
 uint64_t virtagent_call(VirtagentChardev *va, const char *method,
                         xmlrpc_value *params, int64_t timeout_ms,
                         VirtagentDone *done, void *opaque, Error **errp)
 {
-    return va_call_start(va, method, params, timeout_ms, done, NULL, opaque,
-                         errp);
+    VirtagentCall *c = va_call_start(va, method, params, timeout_ms, done,
+                                     NULL, opaque, errp);
+
+    return c ? c->id : 0;
 }
 
 uint64_t virtagent_call_qobject(VirtagentChardev *va, const char *method,
@@ -304,8 +308,10 @@ uint64_t virtagent_call_qobject(VirtagentChardev *va, const char *method,
                                 VirtagentDoneQObject *done, void *opaque,
                                 Error **errp)
 {
-    return va_call_start(va, method, params, timeout_ms, NULL, done, opaque,
-                         errp);
+    VirtagentCall *c = va_call_start(va, method, params, timeout_ms, NULL,
+                                     done, opaque, errp);
+
+    return c ? c->id : 0;
 }
 
 bool virtagent_cancel(const char *chardev, uint64_t id, Error **errp)
@@ -474,6 +480,201 @@ QObject *coroutine_fn virtagent_co_call_qobject(VirtagentChardev *va,
         return NULL;
     }
     return va_co_wait(&w, errp) ? w.qresult : NULL;
+}
+
+bool virtagent_has_method(VirtagentChardev *va, const char *method)
+{
+    return va->agent_methods &&
+        g_strv_contains((const char *const *)va->agent_methods, method);
+}
+
+/*
+ * A call with a data stream, driven from a coroutine in the main loop.
+ * The stream's callbacks run in the channel's thread (under the BQL,
+ * maybe inside chr_write in a vCPU thread): they only record and wake
+ * the coroutine. @s is NULL once the stream ended; while it is not, the
+ * channel, and so @va, is alive.
+ */
+struct VirtagentStream {
+    VirtagentChardev *va;
+    VAStream *s;
+    uint64_t id;
+    Coroutine *co;
+    bool waiting;
+    /* Download: what arrived and was not taken yet (at most the window). */
+    GByteArray *in;
+    /* The call's outcome. */
+    bool done;
+    xmlrpc_value *result;
+    Error *err;
+};
+
+static void va_stream_wake(VirtagentStream *st)
+{
+    if (st->waiting) {
+        st->waiting = false;
+        aio_co_schedule(qemu_get_aio_context(), st->co);
+    }
+}
+
+static void coroutine_fn va_stream_wait(VirtagentStream *st)
+{
+    st->co = qemu_coroutine_self();
+    st->waiting = true;
+    qemu_coroutine_yield();
+}
+
+static void va_stream_data(VAStream *s, const uint8_t *buf, size_t len,
+                           void *opaque)
+{
+    VirtagentStream *st = opaque;
+
+    g_byte_array_append(st->in, buf, len);
+    va_stream_wake(st);
+}
+
+static void va_stream_writable(VAStream *s, void *opaque)
+{
+    va_stream_wake(opaque);
+}
+
+static void va_stream_ended(VAStream *s, VAStreamEnd how, void *opaque)
+{
+    VirtagentStream *st = opaque;
+
+    trace_virtagent_stream_end(va_label(st->va), st->id,
+                               how == VA_STREAM_END_OK ? "ok" : "abort",
+                               va_stream_offset(s));
+    st->s = NULL;
+    va_stream_wake(st);
+}
+
+static void va_stream_call_done(xmlrpc_value *result, Error *err,
+                                void *opaque)
+{
+    VirtagentStream *st = opaque;
+
+    if (result) {
+        xmlrpc_INCREF(result);
+    }
+    st->result = result;
+    st->err = err;
+    st->done = true;
+    va_stream_wake(st);
+}
+
+static const VAStreamOps va_stream_ops = {
+    .data = va_stream_data,
+    .writable = va_stream_writable,
+    .end = va_stream_ended,
+};
+
+VirtagentStream *virtagent_stream_call(VirtagentChardev *va,
+                                       const char *method,
+                                       xmlrpc_value *params,
+                                       int64_t timeout_ms, bool upload,
+                                       uint64_t *id, Error **errp)
+{
+    VirtagentStream *st = g_new0(VirtagentStream, 1);
+    VirtagentCall *c;
+
+    st->va = va;
+    st->in = g_byte_array_new();
+    c = va_call_start(va, method, params, timeout_ms, va_stream_call_done,
+                      NULL, st, errp);
+    if (!c) {
+        g_byte_array_unref(st->in);
+        g_free(st);
+        return NULL;
+    }
+    /* Still under the BQL since the call went out: no data came yet. */
+    st->s = va_channel_call_stream(va->ch, c->ch_id,
+                                   upload ? VA_STREAM_UPLOAD
+                                          : VA_STREAM_DOWNLOAD,
+                                   &va_stream_ops, st);
+    if (!st->s && c->ch_id) {
+        /* Not to be: the call was just made. It ends, whatever it was. */
+        va_channel_cancel(va->ch, c->ch_id);
+    }
+    st->id = *id = c->id;
+    return st;
+}
+
+GBytes *coroutine_fn virtagent_stream_receive(VirtagentStream *st)
+{
+    GBytes *b;
+
+    while (!st->in->len && st->s && !st->done) {
+        va_stream_wait(st);
+    }
+    if (!st->in->len) {
+        return NULL;
+    }
+    b = g_byte_array_free_to_bytes(st->in);
+    st->in = g_byte_array_new();
+    return b;
+}
+
+void virtagent_stream_consumed(VirtagentStream *st, size_t len)
+{
+    if (st->s) {
+        va_stream_consumed(st->s, len);
+        virtagent_flush(st->va);
+    }
+}
+
+size_t coroutine_fn virtagent_stream_send(VirtagentStream *st,
+                                          const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    size_t sent = 0;
+
+    while (sent < len && st->s && !st->done) {
+        size_t n = MIN(va_stream_room(st->s), len - sent);
+
+        if (!n) {
+            va_stream_wait(st);
+            continue;
+        }
+        va_stream_send(st->s, p + sent, n);
+        virtagent_flush(st->va);
+        sent += n;
+    }
+    return sent;
+}
+
+void virtagent_stream_finish(VirtagentStream *st)
+{
+    if (st->s) {
+        va_stream_finish(st->s);
+        virtagent_flush(st->va);
+    }
+}
+
+xmlrpc_value *coroutine_fn virtagent_stream_end(VirtagentStream *st,
+                                                bool abort, Error **errp)
+{
+    xmlrpc_value *result;
+
+    if (abort && !st->done) {
+        if (st->s) {
+            va_stream_abort(st->s);
+            virtagent_flush(st->va);
+        }
+        virtagent_cancel(NULL, st->id, NULL);
+    }
+    while (!st->done) {
+        va_stream_wait(st);
+    }
+    /* Ended with its call, before the call's completion ran. */
+    assert(!st->s);
+    result = st->result;
+    if (st->err) {
+        error_propagate(errp, st->err);
+    }
+    g_byte_array_unref(st->in);
+    g_free(st);
+    return result;
 }
 
 int64_t virtagent_timeout_ms(bool has_timeout, double timeout, Error **errp)

@@ -87,6 +87,41 @@ uint64_t virtagent_job_start(VirtagentChardev *va, const char *what,
                              VirtagentJobCancel *cancel, void *opaque);
 void virtagent_job_end(uint64_t id);
 
+/* The agent listed @method in its hello. */
+bool virtagent_has_method(VirtagentChardev *va, const char *method);
+
+/*
+ * A call whose bytes travel in data frames beside it (docs/protocol.md
+ * §1.1): uploaded after the call (@upload) or downloaded before the
+ * answer, with flow control. Made like virtagent_call() (*@id: its id,
+ * for virtagent_cancel()); NULL with @errp set when it cannot start.
+ * Then, from one coroutine: a download takes what arrived with
+ * virtagent_stream_receive() and grants room for more with
+ * virtagent_stream_consumed() once it dealt with it; an upload sends
+ * with virtagent_stream_send() and ends with virtagent_stream_finish().
+ * virtagent_stream_end() waits for the answer and frees the stream.
+ */
+typedef struct VirtagentStream VirtagentStream;
+VirtagentStream *virtagent_stream_call(VirtagentChardev *va,
+                                       const char *method,
+                                       xmlrpc_value *params,
+                                       int64_t timeout_ms, bool upload,
+                                       uint64_t *id, Error **errp);
+/* What arrived (at most the window), waiting for some; NULL: no more. */
+GBytes *coroutine_fn virtagent_stream_receive(VirtagentStream *st);
+void virtagent_stream_consumed(VirtagentStream *st, size_t len);
+/* Waits for room as needed; less than @len if the stream ended first. */
+size_t coroutine_fn virtagent_stream_send(VirtagentStream *st,
+                                          const void *buf, size_t len);
+void virtagent_stream_finish(VirtagentStream *st);
+/*
+ * The answer (a new reference), or NULL with @errp set. @abort: the
+ * caller gives up (a host file error): the stream is aborted and the
+ * call cancelled first.
+ */
+xmlrpc_value *coroutine_fn virtagent_stream_end(VirtagentStream *st,
+                                                bool abort, Error **errp);
+
 /* A timeout in seconds from the monitor, as milliseconds (-1: default). */
 int64_t virtagent_timeout_ms(bool has_timeout, double timeout, Error **errp);
 
