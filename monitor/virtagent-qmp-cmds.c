@@ -695,17 +695,222 @@ static bool coroutine_fn va_xfer_put(VaTransfer *x, VaFdIo *io,
 }
 
 /*
+ * The data path's single call is bounded by what is left of the
+ * transfer's timeout, else by an hour (VA_TIMEOUT_MAX_S): the chardev's
+ * default is meant for one call's answer, not a whole file's bytes.
+ */
+#define VA_XFER_DATA_MAX_MS (3600 * 1000)
+
+/* What the data path reads from the host's fd at a time. */
+#define VA_XFER_DATA_READ (64 * 1024)
+
+static VirtagentStream *coroutine_fn va_xfer_stream(VaTransfer *x,
+                                                    const char *method,
+                                                    xmlrpc_value *params,
+                                                    Error **errp)
+{
+    VirtagentChardev *va = virtagent_find(x->chardev, errp);
+    int64_t ms = VA_XFER_DATA_MAX_MS;
+    VirtagentStream *st = NULL;
+
+    if (va && x->cancelled) {
+        error_setg(errp, "%s", x->cancelled);
+        va = NULL;
+    }
+    if (va && x->deadline_ms) {
+        ms = x->deadline_ms - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+        if (ms <= 0) {
+            error_setg(errp, "%s: the transfer took longer than its "
+                       "timeout of %.3g s", method, x->call_ms / 1000.0);
+            va = NULL;
+        }
+    }
+    if (va) {
+        st = virtagent_stream_call(va, method, params, ms, x->put, &x->call,
+                                   errp);
+    }
+    xmlrpc_DECREF(params);
+    return st;
+}
+
+/*
+ * The guest's answer to a data method: @size bytes whose SHA-256 is
+ * io->sha's, as the host counted them; @eof for a get.
+ */
+static bool va_xfer_data_answer(VaTransfer *x, VaFdIo *io,
+                                const char *method, xmlrpc_value *res,
+                                Error **errp)
+{
+    xmlrpc_value *sv = NULL;
+    const char *sha = NULL;
+    xmlrpc_bool eof = true;
+    int64_t size = -1;
+    xmlrpc_env env;
+    bool ok;
+
+    xmlrpc_env_init(&env);
+    if (x->put) {
+        xmlrpc_decompose_value(&env, res, "{s:V,s:s,*}", "size", &sv,
+                               "sha256", &sha);
+    } else {
+        xmlrpc_decompose_value(&env, res, "{s:V,s:s,s:b,*}", "size", &sv,
+                               "sha256", &sha, "eof", &eof);
+    }
+    if (!env.fault_occurred) {
+        va_xml_int(&env, sv, &size);
+    }
+    ok = !env.fault_occurred && size >= 0;
+    if (!ok) {
+        error_setg(errp, "%s: the answer lacks integer 'size' or string "
+                   "'sha256'%s", method, x->put ? "" : " or boolean 'eof'");
+    } else if (size != x->size || !eof) {
+        error_setg(errp, "%s: the guest says it moved %" PRId64 " bytes%s, "
+                   "the host counted %" PRId64, method, size,
+                   eof ? "" : " not to the end", x->size);
+        ok = false;
+    } else if (g_ascii_strcasecmp(sha, g_checksum_get_string(io->sha))) {
+        error_setg(errp, "%s: the guest's sha256 %s differs from the "
+                   "host's %s", method, sha, g_checksum_get_string(io->sha));
+        ok = false;
+    }
+    if (sv) {
+        xmlrpc_DECREF(sv);
+    }
+    free((void *)sha);
+    xmlrpc_env_clean(&env);
+    return ok;
+}
+
+/*
+ * Download: what arrives is written into the fd by a worker thread, and
+ * only then consumed, so QEMU holds at most the stream's window.
+ */
+static bool coroutine_fn va_xfer_get_data(VaTransfer *x, VaFdIo *io,
+                                          Error **errp)
+{
+    xmlrpc_value *params, *res;
+    VirtagentStream *st;
+    Error *err = NULL;
+    GBytes *b;
+    int ret = 0;
+    bool ok;
+
+    params = va_params(errp, "(sII)", x->path, (xmlrpc_int64)x->offset,
+                       (xmlrpc_int64)-1);
+    st = params ? va_xfer_stream(x, "va.getfile_data", params, errp) : NULL;
+    if (!st) {
+        return false;
+    }
+    while (!x->cancelled && (b = virtagent_stream_receive(st))) {
+        size_t len;
+
+        io->buf = (uint8_t *)g_bytes_get_data(b, &len);
+        io->len = len;
+        ret = thread_pool_submit_co(va_fd_write_worker, io);
+        g_bytes_unref(b);
+        if (ret < 0) {
+            break;
+        }
+        x->size += len;
+        virtagent_stream_consumed(st, len);
+    }
+    res = virtagent_stream_end(st, ret < 0, &err);
+    x->call = 0;
+    if (ret < 0) {
+        error_free(err);
+        error_setg_errno(errp, -ret, "writing into '%s' on the host",
+                         x->fdname);
+    } else if (!res) {
+        error_propagate(errp, err);
+    }
+    ok = res && ret >= 0 &&
+        va_xfer_data_answer(x, io, "va.getfile_data", res, errp);
+    if (res) {
+        xmlrpc_DECREF(res);
+    }
+    return ok;
+}
+
+/* Upload: read by a worker thread, sent as the guest's credit allows. */
+static bool coroutine_fn va_xfer_put_data(VaTransfer *x, VaFdIo *io,
+                                          Error **errp)
+{
+    g_autofree uint8_t *buf = g_malloc(VA_XFER_DATA_READ);
+    xmlrpc_value *params, *opts, *res;
+    VirtagentStream *st;
+    Error *err = NULL;
+    xmlrpc_env env;
+    size_t sent = 0;
+    int n;
+    bool ok;
+
+    xmlrpc_env_init(&env);
+    opts = xmlrpc_struct_new(&env);
+    if (opts && x->has_mode) {
+        va_struct_take(&env, opts, "mode", xmlrpc_int_new(&env, x->mode));
+    }
+    if (opts && x->owner) {
+        va_struct_take(&env, opts, "owner",
+                       xmlrpc_string_new(&env, x->owner));
+    }
+    if (env.fault_occurred) {
+        error_setg(errp, "va.putfile_data: %s", env.fault_string);
+        if (opts) {
+            xmlrpc_DECREF(opts);
+        }
+        xmlrpc_env_clean(&env);
+        return false;
+    }
+    xmlrpc_env_clean(&env);
+    params = va_params(errp, "(sS)", x->path, opts);
+    xmlrpc_DECREF(opts);
+    st = params ? va_xfer_stream(x, "va.putfile_data", params, errp) : NULL;
+    if (!st) {
+        return false;
+    }
+    do {
+        io->buf = buf;
+        io->len = VA_XFER_DATA_READ;
+        n = thread_pool_submit_co(va_fd_read_worker, io);
+        if (n <= 0 || x->cancelled) {
+            break;
+        }
+        /* Short when the guest answered first: the answer says why. */
+        sent = virtagent_stream_send(st, buf, n);
+        x->size += sent;
+    } while (sent == VA_XFER_DATA_READ);
+    if (n >= 0 && !x->cancelled) {
+        virtagent_stream_finish(st);
+    }
+    res = virtagent_stream_end(st, n < 0, &err);
+    x->call = 0;
+    if (n < 0) {
+        error_free(err);
+        error_setg_errno(errp, -n, "reading '%s' on the host", x->fdname);
+    } else if (!res) {
+        error_propagate(errp, err);
+    }
+    ok = res && n >= 0 &&
+        va_xfer_data_answer(x, io, "va.putfile_data", res, errp);
+    if (res) {
+        xmlrpc_DECREF(res);
+    }
+    return ok;
+}
+
+/*
  * va-cancel, or the chardev going away. A get's pending chunk is
  * cancelled; a put's too once the guest has named the transfer, which
  * va.putfile_abort then drops (before that, the first chunk's answer
- * names it).
+ * names it). A data path's call is cancelled at once: the core aborts
+ * its stream, and the agent drops its temporary.
  */
 static void va_xfer_cancel(const char *reason, void *opaque)
 {
     VaTransfer *x = opaque;
 
     x->cancelled = g_strdup(reason);
-    if (x->call && (!x->put || x->transfer >= 0)) {
+    if (x->call && (x->data || !x->put || x->transfer >= 0)) {
         virtagent_cancel(NULL, x->call, NULL);
     }
 }
@@ -718,6 +923,8 @@ bool va_xfer_begin(VaTransfer *x, Error **errp)
         return false;
     }
     x->transfer = -1;
+    x->data = virtagent_has_method(va, x->put ? "va.putfile_data"
+                                              : "va.getfile_data");
     x->job = virtagent_job_start(va, x->put ? "va-putfile" : "va-getfile",
                                  va_xfer_cancel, x);
     return true;
@@ -736,7 +943,12 @@ bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
     x->size = 0;
     x->deadline_ms = x->call_ms > 0 ?
         qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + x->call_ms : 0;
-    ok = x->put ? va_xfer_put(x, &io, errp) : va_xfer_get(x, &io, errp);
+    if (x->data) {
+        ok = x->put ? va_xfer_put_data(x, &io, errp)
+                    : va_xfer_get_data(x, &io, errp);
+    } else {
+        ok = x->put ? va_xfer_put(x, &io, errp) : va_xfer_get(x, &io, errp);
+    }
     virtagent_job_end(x->job);
     if (ok) {
         x->sha256 = g_strdup(g_checksum_get_string(sha));

@@ -52,8 +52,9 @@ VaAuthorizedKeys *va_authorized_keys_from(const VirtagentTyped *t,
 
 /*
  * A whole file moved between the guest's @path and the host's @fd, in
- * chunks of va.getfile or va.putfile calls; the fd is read or written in
- * worker threads. @call_ms > 0 bounds the whole transfer, not each call:
+ * the data frames of one va.getfile_data or va.putfile_data call when
+ * the agent has them, else in chunks of va.getfile or va.putfile calls;
+ * the fd is read or written in worker threads. @call_ms > 0 bounds the whole transfer, not each call:
  * a guest that trickles its chunks must not hold the QMP dispatcher, nor
  * fill the host's file, for longer than that. @call_ms < 0 (an
  * interactive HMP monitor, or an asynchronous command) bounds each call
@@ -80,6 +81,7 @@ typedef struct VaTransfer {
     uint64_t job;
     uint64_t call;              /* the call pending, 0 if none */
     int64_t transfer;           /* va.putfile's, once the guest named it */
+    bool data;                  /* through data frames (va.*_data) */
     char *cancelled;            /* why the job was cancelled */
 } VaTransfer;
 

@@ -251,8 +251,12 @@ class Guest:
             return None
         body = self.buf[end + 4:end + 4 + length]
         self.buf = self.buf[end + 4 + length:]
-        kind = "call" if head[0].startswith("POST") else "reply"
-        return Frame(kind, fields["X-Virtagent-Client-Tag"], body)
+        kind = ("call" if head[0].startswith("POST") else
+                "reply" if head[0].startswith("HTTP") else
+                head[0].split()[0].lower())
+        f = Frame(kind, fields["X-Virtagent-Client-Tag"], body)
+        f.fields = fields
+        return f
 
     def read_frame(self, timeout=10):
         deadline = time.monotonic() + timeout
@@ -308,11 +312,47 @@ class Guest:
         check(f.kind == "reply" and f.tag == tag, "guest: bad reply frame")
         return xmlrpc.client.loads(f.body, use_builtin_types=True)[0][0]
 
-    def hello(self, session, version="test-agent 1.0"):
+    def hello(self, session, version="test-agent 1.0",
+              methods=("va.ping",)):
         self.session = session
         return self.call("va.hello", ({"version": version,
                                        "session": session,
-                                       "methods": ["va.ping"]},))
+                                       "methods": list(methods)},))
+
+    def data(self, tag, offset, data=b"", end=None):
+        """A DATA frame of the stream of call @tag (docs/protocol.md
+        1.1), its body escaped."""
+        body = data.replace(b"\xfe", b"\xfe\x7e").replace(b"\xff",
+                                                         b"\xfe\x7f")
+        head = ("DATA VA/1\r\nContent-Length: %d\r\n"
+                "X-Virtagent-Client-Tag: %s\r\nX-Virtagent-Offset: %d\r\n"
+                % (len(body), tag, offset))
+        if end:
+            head += "X-Virtagent-End: %s\r\n" % end
+        self.write(SENTINEL + (head + "\r\n").encode() + body)
+
+    def credit(self, tag, upto):
+        self.write(SENTINEL + ("CREDIT VA/1\r\nContent-Length: 0\r\n"
+                               "X-Virtagent-Client-Tag: %s\r\n"
+                               "X-Virtagent-Credit: %s\r\n\r\n"
+                               % (tag, upto)).encode())
+
+    def read_upload(self, tag, timeout=10):
+        """The decoded bytes of upload @tag up to its End frame (or the
+        first other frame); and how it ended."""
+        got = b""
+        while True:
+            f = self.read_frame(timeout)
+            check(f.kind == "data" and f.tag == tag,
+                  "guest: %s frame for %s in an upload" % (f.kind, f.tag))
+            check(int(f.fields["X-Virtagent-Offset"]) == len(got),
+                  "guest: offset %s at %d" % (f.fields["X-Virtagent-Offset"],
+                                               len(got)))
+            if "X-Virtagent-End" in f.fields:
+                return got, f.fields["X-Virtagent-End"]
+            check(b"\xff" not in f.body, "0xFF in a DATA body")
+            got += re.sub(b"\xfe(.)", lambda m: bytes([m.group(1)[0] ^ 0x80]),
+                          f.body, flags=re.S)
 
 
 class Vm:
@@ -1097,6 +1137,130 @@ def files_through_fds_async(ctx):
     cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
     g.answer("va.getfile", {"data": b"ok", "eof": True, "size": 2})
     check(q.wait(cid)["return"]["size"] == 2, "sync va-getfile")
+
+
+DATA_METHODS = ("va.ping", "va.getfile_data", "va.putfile_data")
+
+
+@test
+def files_through_data_frames(ctx):
+    """A guest that lists va.getfile_data and va.putfile_data: transfers
+    through descriptors go in DATA frames, one call each; sha256 checked
+    against the guest's; va-cancel and host errors abort the stream."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    d = vm.tmp
+    g.hello("1111111111111111", methods=DATA_METHODS)
+    # every byte value, 0xFE and 0xFF (escaped) among them
+    blob = bytes(range(256)) * 12
+    sha = hashlib.sha256(blob).hexdigest()
+
+    # get: DATA frames before the answer
+    dst = os.path.join(d, "dst")
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    q.getfd("dst", fd)
+    os.close(fd)
+    r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
+              offset=5, **ASYNC)
+    tag, method, params = g.read_call()
+    check((method, params) == ("va.getfile_data", ("/g/f", 5, -1)),
+          "%s %r" % (method, params))
+    g.data(tag, 0, blob[:1000])
+    g.data(tag, 1000, blob[1000:])
+    g.reply(tag, {"size": len(blob), "eof": True, "sha256": sha,
+                  "file_size": len(blob) + 5})
+    e = call_done(q, r["id"])["data"]
+    check(e.get("result") == {"eof": True, "size": len(blob),
+                              "sha256": sha}, "%r" % e)
+    with open(dst, "rb") as f:
+        check(f.read() == blob, "the host file differs")
+
+    # the guest's sha256 must be the host's
+    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    q.getfd("dst", fd)
+    os.close(fd)
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
+    tag, _, _ = g.read_call()
+    g.data(tag, 0, b"abc")
+    g.reply(tag, {"size": 3, "eof": True, "sha256": sha, "file_size": 3})
+    desc = qmp_error(q.wait(cid))
+    check("va.getfile_data: the guest's sha256 %s differs" % sha in desc,
+          desc)
+
+    # put: the guest grants credit, takes the bytes up to End ok
+    src = os.path.join(d, "src")
+    with open(src, "wb") as f:
+        f.write(blob)
+    fd = os.open(src, os.O_RDONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    r = q.cmd("va-putfile", chardev="va0", path="/g/p", fdname="src",
+              mode=0o600, owner="bob", **ASYNC)
+    tag, method, params = g.read_call()
+    check((method, params) == ("va.putfile_data",
+                               ("/g/p", {"mode": 0o600, "owner": "bob"})),
+          "%s %r" % (method, params))
+    check(g.idle(0.2), "data sent before any credit")
+    g.credit(tag, 1 << 20)
+    got, how = g.read_upload(tag)
+    check(got == blob and how == "ok", "upload: %d bytes, %s"
+          % (len(got), how))
+    g.reply(tag, {"size": len(blob), "sha256": sha})
+    e = call_done(q, r["id"])["data"]
+    check(e.get("result") == {"size": len(blob), "sha256": sha}, "%r" % e)
+
+    # va-cancel of a put held by the guest's credit: End abort
+    fd = os.open(src, os.O_RDONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    r = q.cmd("va-putfile", chardev="va0", path="/g/p", fdname="src",
+              **ASYNC)
+    tag, _, _ = g.read_call()
+    g.credit(tag, 1000)
+    f = g.read_frame()
+    check(f.kind == "data" and f.fields["X-Virtagent-Offset"] == "0" and
+          "X-Virtagent-End" not in f.fields, "first DATA frame")
+    check(g.idle(0.2), "data sent past the credit")
+    calls = q.cmd("query-virtagent")[0]["calls"]
+    check([c["method"] for c in calls] == ["va-putfile", "va.putfile_data"],
+          "%r" % calls)
+    check(q.cmd("va-cancel", id=r["id"]) == {}, "va-cancel")
+    f = g.read_frame()
+    check(f.kind == "data" and f.fields.get("X-Virtagent-End") == "abort",
+          "no End abort: %s %r" % (f.kind, f.fields))
+    e = call_done(q, r["id"])["data"]
+    check(e.get("error") == "va-putfile '/g/p' after 1000 bytes: cancelled "
+          "by va-cancel", "%r" % e)
+    g.reply_fault(tag, 1007, "aborted")
+
+    # the guest refuses a put at once (its fault ends the stream)
+    fd = os.open(src, os.O_RDONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    cid = q.send("va-putfile", chardev="va0", path="/ro/p", fdname="src")
+    tag, _, _ = g.read_call()
+    g.reply_fault(tag, 1008, "/ro/p: Read-only file system (EROFS)")
+    desc = qmp_error(q.wait(cid))
+    check(desc == "va-putfile '/ro/p' after 0 bytes: guest fault 1008: "
+          "/ro/p: Read-only file system (EROFS)", desc)
+
+    # the host's disk full: CREDIT abort to the guest
+    fd = os.open("/dev/full", os.O_WRONLY)
+    q.getfd("dst", fd)
+    os.close(fd)
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
+    tag, _, _ = g.read_call()
+    g.data(tag, 0, blob)
+    f = g.read_frame()
+    check(f.kind == "credit" and f.fields["X-Virtagent-Credit"] == "abort",
+          "no CREDIT abort: %s %r" % (f.kind, f.fields))
+    g.reply_fault(tag, 1007, "aborted")
+    desc = qmp_error(q.wait(cid))
+    check(desc == "va-getfile '/g/f' after 0 bytes: writing into 'dst' on "
+          "the host: No space left on device", desc)
+    check(g.idle(), "frames after the transfers")
+    check(q.cmd("query-virtagent")[0]["calls"] == [], "calls left")
 
 
 @test
