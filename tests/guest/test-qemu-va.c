@@ -774,6 +774,8 @@ typedef struct Xfer {
     size_t pos;             /* sent so far */
     size_t abort_at;        /* abort the upload here; 0: never */
     GByteArray *got;        /* a download's bytes */
+    bool hold;              /* take a download's bytes, grant no credit */
+    VAStream *held;         /* the stream then, to grant it later */
     bool ended;
     VAStreamEnd how;
 } Xfer;
@@ -805,6 +807,10 @@ static void xfer_data(VAStream *s, const uint8_t *buf, size_t len,
     Xfer *x = opaque;
 
     g_byte_array_append(x->got, buf, len);
+    if (x->hold) {
+        x->held = s;
+        return;
+    }
     va_stream_consumed(s, len);
 }
 
@@ -1009,6 +1015,54 @@ static void test_data_files(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(len, ==, size);
     g_assert_true(wait_for(no_temp_files, fx->dir));
     call_expect_string(gc, "va.ping", NULL, "pong");
+}
+
+static bool window_full(gconstpointer p)
+{
+    const Xfer *x = p;
+
+    return x->got->len >= VA_STREAM_WINDOW;
+}
+
+/*
+ * A download the host stops granting credit to waits on its window and
+ * holds up nothing: a ping is answered meanwhile, and the rest comes
+ * once the host consumes.
+ */
+static void test_data_stalled(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *src = g_build_filename(fx->dir, "src", NULL);
+    const size_t size = 3 * VA_STREAM_WINDOW;
+    g_autofree uint8_t *buf = data_bytes(size);
+    VAChannel *ch = va_glib_channel_get(fx->host.gc);
+    Xfer x = { .got = g_byte_array_new(), .hold = true };
+    xmlrpc_value *params;
+    VACallId id;
+    Result r = { 0 };
+
+    g_assert_true(g_file_set_contents(src, (char *)buf, size, NULL));
+    daemon_start(fx, NULL);
+    host_connect(fx);
+    params = build("(sii)", src, 0, -1);
+    id = va_channel_call(ch, "va.getfile_data", params, wait_ms, result_done,
+                         &r, NULL);
+    xmlrpc_DECREF(params);
+    g_assert_cmpuint(id, !=, 0);
+    g_assert_nonnull(va_channel_call_stream(ch, id, VA_STREAM_DOWNLOAD,
+                                            &xfer_down_ops, &x));
+    g_assert_true(wait_for(window_full, &x));
+    spin(50);
+    /* No more than the window came without credit. */
+    g_assert_cmpuint(x.got->len, ==, VA_STREAM_WINDOW);
+    call_expect_string(fx->host.gc, "va.ping", NULL, "pong");
+    g_assert_false(r.done);
+    x.hold = false;
+    va_stream_consumed(x.held, x.got->len);
+    g_assert_true(wait_for(flag_is_set, &r.done));
+    expect_data_answer(&r, size, buf);
+    g_assert_cmpmem(x.got->data, x.got->len, buf, size);
+    result_clear(&r);
+    g_byte_array_unref(x.got);
 }
 
 /* A fault with 1008 whose message names @ename. */
@@ -2225,6 +2279,7 @@ int main(int argc, char **argv)
     ADD("/qemu-va/base64-answers", test_base64_answers);
     ADD("/qemu-va/data-files", test_data_files);
     ADD("/qemu-va/data-errors", test_data_errors);
+    ADD("/qemu-va/data-stalled", test_data_stalled);
     ADD("/qemu-va/slow-methods-in-pool", test_slow_methods_in_pool);
     ADD("/qemu-va/hello-refused", test_hello_refused);
     ADD("/qemu-va/shutdown", test_shutdown);
