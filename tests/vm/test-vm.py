@@ -36,6 +36,8 @@ T = 120
 # qemu-va's first methods; it offers more, one table a domain.
 GUEST_METHODS = {"va.ping", "va.capabilities", "va.info", "va.shutdown",
                  "va.getfile", "va.getdmesg"}
+# What makes transfers through descriptors go in data frames.
+DATA_METHODS = {"va.getfile_data", "va.putfile_data"}
 HOST_METHODS = {"va.hello", "va.ping", "va.capabilities", "va.notify"}
 MIB = 1 << 20
 DISCONNECTED = "disconnected during the call"
@@ -489,11 +491,17 @@ def files_1gib_both_ways(ctx):
     try:
         idle = ping_ms(vm, 20)
         busy = lambda: ping_ms(vm, 20)
+        # The data path when the agent offers it: one call, and the pings.
+        calls = 1 if DATA_METHODS <= set(info(vm)["methods"]) else None
+        sent = info(vm)["sent"]
         pass_fd(vm, "src", src, os.O_RDONLY)
         done, put_s, put_ping = async_transfer(
             vm, "va-putfile", {"path": BIG + "/f", "fdname": "src"}, busy)
         check_eq(done.get("result"), {"size": 1024 * MIB, "sha256": want},
                  "va-putfile's VA_CALL_DONE")
+        if calls:
+            check_eq(info(vm)["sent"] - sent - 20, calls, "va-putfile's "
+                     "calls")
         check_eq(guest(vm, "stat -c %s " + BIG + "/f").strip(),
                  str(1024 * MIB), "the guest file's size")
         pass_fd(vm, "dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -513,6 +521,52 @@ def files_1gib_both_ways(ctx):
                 "%.1f ms" % (put_s, 1024 * MIB / put_s / 1e6, get_s,
                              1024 * MIB / get_s / 1e6, idle, put_ping,
                              get_ping))
+
+
+def restart_agent(vm, args=""):
+    """qemu-va killed and started again (with @args); the new hello."""
+    guest(vm, "kill -KILL $(cat /run/qemu-va.pid); qemu-va-start " + args)
+    vm.qmp.event("VA_AGENT_CONNECTED", T)
+    wait_until(lambda: info(vm)["connected"], "the new hello")
+    return info(vm)
+
+
+@test("virtio")
+def files_without_data_frames(ctx):
+    """qemu-va with va.getfile_data and va.putfile_data blocked by its
+    policy: they are not in its hello, and transfers through descriptors
+    fall back to base64 chunk calls (8 MiB each way, a call per MiB),
+    checked by sha256; the agent as it was afterwards."""
+    vm = ctx.vm
+    src = os.path.join(vm.rundir, "old-src")
+    dst = os.path.join(vm.rundir, "old-dst")
+    i = restart_agent(vm, "-b " + ",".join(sorted(DATA_METHODS)))
+    check(not DATA_METHODS & set(i["methods"]), "methods: %r" % i["methods"])
+    try:
+        want = sparse_file(src, 8 * MIB)
+        pass_fd(vm, "src", src, os.O_RDONLY)
+        sent = i["sent"]
+        r = vm.qmp.execute("va-putfile", {"path": "/tmp/old",
+                                          "fdname": "src", "timeout": T}, T)
+        check_eq(r, {"size": 8 * MIB, "sha256": want}, "va-putfile")
+        check(info(vm)["sent"] - sent >= 8, "va.putfile calls: %d"
+              % (info(vm)["sent"] - sent))
+        pass_fd(vm, "dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        sent = info(vm)["sent"]
+        done, _, _ = async_transfer(vm, "va-getfile", {"path": "/tmp/old",
+                                                       "fdname": "dst"})
+        check_eq(done.get("result"), {"eof": True, "size": 8 * MIB,
+                                      "sha256": want}, "va-getfile")
+        check(info(vm)["sent"] - sent >= 8, "va.getfile calls: %d"
+              % (info(vm)["sent"] - sent))
+        check_eq(file_sha256(dst), want, "the host file's sha256")
+        guest(vm, "rm /tmp/old")
+    finally:
+        for p in (src, dst):
+            if os.path.exists(p):
+                os.unlink(p)
+        i = restart_agent(vm)
+    check(DATA_METHODS <= set(i["methods"]), "methods: %r" % i["methods"])
 
 
 def guest_temporaries(vm, d, name):
