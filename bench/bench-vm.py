@@ -5,7 +5,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Usage: bench-vm.py [--qemu BINARY] [--initrd IMAGE] [--smp N]
-#                    [--calls N] [--rounds N] [--getfile MIB]
+#                    [--calls N] [--rounds N] [--split-calls N]
+#                    [--files MIB] [--file-rounds N]
 #
 # Boots the benchmark image (bench/qga-image.sh: the test guest plus
 # Debian 12's qemu-ga with its own libraries) with three virtserialports
@@ -41,8 +42,19 @@
 # one command at a time).  The last line compares with the targets of
 # docs/benchmarks.md.  Figures are printed, never asserted.
 #
-# --getfile MIB adds the older throughput comparison: a file of MIB MiB
-# through the raw port, by va-getfile and by async va.getfile.
+# --files MIB (or --getfile MIB) then moves a random file of MIB MiB
+# every way, in both directions, --file-rounds times (median printed),
+# each checked by sha256: guest to host, cat into the raw port, QMP
+# va-getfile into a descriptor passed with getfd, va-getfile 1 MiB per
+# call in base64 and qemu-ga's guest-file-read 4 MiB per call; host to
+# guest, the raw port read by head -c, va-putfile from a passed
+# descriptor and guest-file-write 4 MiB per call.  Beside each, the CPU
+# seconds of QEMU's threads and the agent calls it took (one: the data
+# path; one per MiB: XML-RPC chunks).  During the transfers through a
+# descriptor (asynchronous when QEMU takes "async" with "fdname", which
+# leaves QMP free), a second QMP connection and the HMP monitor each
+# va-ping every 50 ms; their times beside the idle ones.  The last line
+# compares with issue 11's targets.
 #
 # -accel kvm is used when /dev/kvm is usable, TCG otherwise.
 
@@ -55,6 +67,7 @@ import select
 import socket
 import statistics
 import sys
+import threading
 import time
 
 SRCDIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -355,108 +368,381 @@ def rates(vm, echo, qga, qmp_paths, calls, rounds):
     return kinds, {k: statistics.median(v) for k, v in per_s.items()}
 
 
-# -- the older throughput comparison (--getfile) ------------------------
+# -- files (--files MIB) ------------------------------------------------
 
-def getfile_measure(vm, fn):
-    before, me = thread_cpu(vm.proc.pid), time.process_time()
-    dt, digest = fn()
-    after, me = thread_cpu(vm.proc.pid), time.process_time() - me
-    return dt, digest, (after["vcpu"] - before["vcpu"],
-                        after["main"] - before["main"], me)
+GUEST_SRC = "/tmp/bench"        # what the gets read
+GUEST_DST = "/tmp/bench-in"     # what the puts write
+RAW_PORT = "/dev/virtio-ports/org.qemu.raw"
+QGA_CHUNK = 4 * MIB
+PING_EVERY = 0.05
 
 
-def getfile_raw(vm, raw_sock, size):
-    h = hashlib.sha256()
-    got = 0
-    t = time.monotonic()
-    vm.console.send("cat /tmp/bench > /dev/virtio-ports/org.qemu.raw\n")
-    while got < size:
-        data = raw_sock.recv(1 << 20)
+def big_line(conn, timeout=T):
+    """Line.line, for answers of megabytes: the pieces kept in a list,
+    each searched once for the newline."""
+    parts = [conn.buf]
+    while b"\n" not in parts[-1]:
+        if not select.select([conn.sock], [], [], timeout)[0]:
+            raise TimeoutError("no answer on the socket")
+        data = conn.sock.recv(1 << 20)
         if not data:
-            raise RuntimeError("raw port closed after %d bytes" % got)
-        h.update(data)
-        got += len(data)
-    return time.monotonic() - t, h.hexdigest()
+            raise EOFError("socket closed")
+        parts.append(data)
+    line, conn.buf = b"".join(parts).split(b"\n", 1)
+    return line
 
 
-def getfile_sequential(vm, size):
-    h = hashlib.sha256()
-    off = 0
-    t = time.monotonic()
-    while off < size:
-        r = vm.qmp.execute("va-getfile", {"path": "/tmp/bench",
-                                          "offset": off, "length": MIB}, T)
-        data = base64.b64decode(r["data"])
-        h.update(data)
-        off += len(data)
-    return time.monotonic() - t, h.hexdigest()
+class Pinger:
+    """va-ping every PING_EVERY seconds on a connection of its own, in a
+    thread, until stop(); keeps each ping's wall time."""
+
+    def __init__(self, ping):
+        self.ping = ping
+        self.times = []
+        self.sent = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error = None
+
+    def _run(self):
+        try:
+            while not self.stopping.is_set():
+                self.sent += 1
+                t = time.perf_counter()
+                self.ping()
+                self.times.append(time.perf_counter() - t)
+                self.stopping.wait(PING_EVERY)
+        except Exception as e:      # re-raised by stop() in the caller
+            self.error = e
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(T)
+        if self.error and not exc[0]:
+            raise RuntimeError("va-ping during the transfer: %s"
+                               % self.error)
 
 
-def getfile_pipelined(vm, size):
-    chunks = {}
-    pending = {}
-    nchunks = (size + MIB - 1) // MIB
-    h = hashlib.sha256()
-    nxt = done = 0
-    t = time.monotonic()
-
-    def issue(i):
-        cid = vm.qmp.execute("va-call", {
-            "method": "va.getfile", "async": True,
-            "params": ["/tmp/bench", {"i8": i * MIB}, MIB]}, T)["id"]
-        pending[cid] = i
-
-    while nxt < min(WINDOW, nchunks):
-        issue(nxt)
-        nxt += 1
-    while done < nchunks:
-        ev = vm.qmp.event("VA_CALL_DONE", T,
-                          lambda e: e["data"]["id"] in pending)["data"]
-        if "error" in ev:
-            raise RuntimeError("va.getfile: %s" % ev["error"])
-        chunks[pending.pop(ev["id"])] = base64.b64decode(
-            ev["result"]["data"]["base64"])
-        if nxt < nchunks:
-            issue(nxt)
-            nxt += 1
-        while done in chunks:
-            h.update(chunks.pop(done))
-            done += 1
-    return time.monotonic() - t, h.hexdigest()
+def hmp_ping(vm):
+    out = vm.hmp.cmd("va_ping -t %d" % T, T)
+    if "answered" not in out:
+        raise RuntimeError("HMP va_ping: %r" % out)
 
 
-def getfile(vm, echo_path, mib, runs):
-    """The raw port's cat, va-getfile and async va.getfile on one file."""
-    size = mib * MIB
-    guest(vm, "kill %1; wait")              # the echo owns the raw port
-    raw_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    raw_sock.connect(echo_path)
-    guest(vm, "dd if=/dev/urandom of=/tmp/bench bs=1M count=%d "
-          "2>/dev/null" % mib)
-    want = guest(vm, "sha256sum /tmp/bench").split()[0]
-    best = {}
-    for _ in range(runs):
-        for name, fn in (("raw", lambda: getfile_raw(vm, raw_sock, size)),
-                         ("sequential", lambda: getfile_sequential(vm, size)),
-                         ("pipelined", lambda: getfile_pipelined(vm, size))):
-            dt, got, cpu = getfile_measure(vm, fn)
-            if got != want:
-                raise RuntimeError("%s: sha256 mismatch" % name)
-            if name not in best or dt < best[name][0]:
-                best[name] = (dt, cpu)
-    raw_sock.close()
-    mbs = {k: size / v[0] / 1e6 for k, v in best.items()}
-    print("\n%d MiB file, best of %d runs" % (mib, runs))
-    print("%-34s %7s %7s %7s %7s %7s %7s" % ("", "MB/s", "vs raw", "wall s",
-                                             "vCPU s", "main s", "QMP s"))
-    for name, what in (("raw", "raw port (cat > virtserialport)"),
-                       ("sequential", "va-getfile, 1 MiB, 1 at a time"),
-                       ("pipelined", "va-call va.getfile, %d in flight"
-                        % WINDOW)):
-        dt, (vcpu, main, me) = best[name]
-        print("%-34s %7.1f %6.0f%% %7.2f %7.2f %7.2f %7.2f"
-              % (what, mbs[name], 100 * mbs[name] / mbs["raw"], dt, vcpu,
-                 main, me))
+def process_cpu(pid):
+    """CPU seconds of the whole process, threads that ended included
+    (thread_cpu loses those: the thread pool's come and go)."""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def agent_calls(vm):
+    return sum(c["sent"] for c in vm.qmp.execute("query-virtagent"))
+
+
+class Files:
+    """One file of --files MiB moved every way, both directions, in the
+    same VM; per way the runs' wall times and CPU seconds, and the
+    va-ping times beside the transfers through a descriptor."""
+
+    def __init__(self, vm, raw_path, qga, ping_qmp_path, mib):
+        self.vm, self.qga, self.size = vm, qga, mib * MIB
+        self.raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.raw.connect(raw_path)
+        self.ping_qmp = QMP(ping_qmp_path, T)
+        self.src = os.path.join(vm.rundir, "put-src")
+        self.dst = os.path.join(vm.rundir, "get-dst")
+        self.put_data = os.urandom(self.size)
+        with open(self.src, "wb") as f:
+            f.write(self.put_data)
+        self.put_sha = hashlib.sha256(self.put_data).hexdigest()
+        guest(vm, "dd if=/dev/urandom of=%s bs=1M count=%d 2>/dev/null"
+              % (GUEST_SRC, mib))
+        self.get_sha = guest(vm, "sha256sum " + GUEST_SRC).split()[0]
+        # Whether QEMU takes "async" with "fdname": then the transfer
+        # leaves QMP's dispatcher free for other commands.
+        self.fd_async = None
+        self.runs = {}          # way -> [(wall s, cpu dict, calls)]
+        self.pings = {}         # (monitor, "idle"|way) -> [s]
+
+    def close(self):
+        self.raw.close()
+        self.ping_qmp.close()
+        os.unlink(self.src)
+        if os.path.exists(self.dst):
+            os.unlink(self.dst)
+
+    def measure(self, way, fn, pinged=False):
+        """Run fn (which checks what it moved) with the CPU clocks, and
+        with both pingers if @pinged."""
+        if way == "raw_put":
+            self.raw_put_start()
+        before = thread_cpu(self.vm.proc.pid)
+        before["all"] = process_cpu(self.vm.proc.pid)
+        calls = agent_calls(self.vm)
+        pingers = ()
+        if pinged:
+            pingers = (("QMP", Pinger(lambda: self.ping_qmp.execute(
+                           "va-ping", {"timeout": T}, T))),
+                       ("HMP", Pinger(lambda: hmp_ping(self.vm))))
+            for _, p in pingers:
+                p.__enter__()
+        t = time.perf_counter()
+        try:
+            fn()
+        finally:
+            dt = time.perf_counter() - t
+            for _, p in pingers:
+                p.__exit__(*sys.exc_info())
+        after = thread_cpu(self.vm.proc.pid)
+        after["all"] = process_cpu(self.vm.proc.pid)
+        cpu = {k: after[k] - before[k] for k in CPU_KEYS + ("all",)}
+        # In clock ticks: never below zero.
+        cpu["other"] = max(0.0, cpu.pop("all") - cpu["main"] - cpu["vcpu"]
+                           - cpu["mon"])
+        calls = agent_calls(self.vm) - calls - sum(p.sent
+                                                   for _, p in pingers)
+        for mon, p in pingers:
+            self.pings.setdefault((mon, way), []).extend(p.times)
+        self.runs.setdefault(way, []).append(
+            (dt, cpu, calls))
+
+    def idle_pings(self, seconds=1.0):
+        for mon, ping in (("QMP", lambda: self.ping_qmp.execute(
+                              "va-ping", {"timeout": T}, T)),
+                          ("HMP", lambda: hmp_ping(self.vm))):
+            with Pinger(ping) as p:
+                time.sleep(seconds)
+            self.pings.setdefault((mon, "idle"), []).extend(p.times)
+
+    def check(self, what, got, want):
+        if got != want:
+            raise RuntimeError("%s: sha256 %s, want %s" % (what, got, want))
+
+    def guest_sha(self, path):
+        sha = guest(self.vm, "sha256sum %s && rm %s" % (path, path))
+        return sha.split()[0]
+
+    # guest -> host
+
+    def raw_get(self):
+        h = hashlib.sha256()
+        got = 0
+        self.vm.console.send("cat %s > %s\n" % (GUEST_SRC, RAW_PORT))
+        while got < self.size:
+            data = self.raw.recv(1 << 20)
+            if not data:
+                raise RuntimeError("raw port closed after %d bytes" % got)
+            h.update(data)
+            got += len(data)
+        self.check("raw port, guest to host", h.hexdigest(), self.get_sha)
+
+    def fd_command(self, cmd, args, fd):
+        """cmd with the descriptor fd passed as "f": asynchronously if
+        QEMU takes that (the answer in VA_CALL_DONE), else synchronously.
+        The answer."""
+        q = self.vm.qmp
+        r = q.reply(q.send("getfd", {"fdname": "f"}, [fd]), T)
+        os.close(fd)
+        if "error" in r:
+            raise RuntimeError("getfd: %s" % r["error"])
+        args = dict(args, fdname="f", timeout=T)
+        if self.fd_async is not False:
+            r = q.reply(q.send(cmd, dict(args, **{"async": True})), T)
+            self.fd_async = "error" not in r
+            if self.fd_async:
+                ev = q.event("VA_CALL_DONE", T, lambda e: e["data"]["id"]
+                             == r["return"]["id"])["data"]
+                if "error" in ev:
+                    raise RuntimeError("%s: %s" % (cmd, ev["error"]))
+                return ev["result"]
+        return q.execute(cmd, args, T)
+
+    def fd_get(self):
+        fd = os.open(self.dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        r = self.fd_command("va-getfile", {"path": GUEST_SRC}, fd)
+        if r.get("size") != self.size or r.get("eof") is not True:
+            raise RuntimeError("va-getfile: %r" % r)
+        if "sha256" in r:
+            self.check("va-getfile's answer", r["sha256"], self.get_sha)
+        with open(self.dst, "rb") as f:
+            self.check("va-getfile, host file",
+                       hashlib.sha256(f.read()).hexdigest(), self.get_sha)
+
+    def b64_get(self):
+        h = hashlib.sha256()
+        off = 0
+        while off < self.size:
+            r = self.vm.qmp.execute("va-getfile", {
+                "path": GUEST_SRC, "offset": off, "length": MIB,
+                "timeout": T}, T)
+            data = base64.b64decode(r["data"])
+            h.update(data)
+            off += len(data)
+        self.check("va-getfile base64", h.hexdigest(), self.get_sha)
+
+    def qga_cmd(self, cmd, args):
+        self.qga.sock.sendall(json.dumps({"execute": cmd,
+                                          "arguments": args}).encode()
+                              + b"\n")
+        r = json.loads(big_line(self.qga))
+        if "return" not in r:
+            raise RuntimeError("%s: %r" % (cmd, r))
+        return r["return"]
+
+    def qga_read(self):
+        h = hashlib.sha256()
+        handle = self.qga_cmd("guest-file-open", {"path": GUEST_SRC,
+                                                  "mode": "r"})
+        while True:
+            r = self.qga_cmd("guest-file-read", {"handle": handle,
+                                                 "count": QGA_CHUNK})
+            h.update(base64.b64decode(r["buf-b64"]))
+            if r["eof"] or not r["count"]:
+                break
+        self.qga_cmd("guest-file-close", {"handle": handle})
+        self.check("guest-file-read", h.hexdigest(), self.get_sha)
+
+    # host -> guest
+
+    def raw_put_start(self):
+        """Before the clock starts: head opens the port and waits (what
+        comes before that stays in the chardev's socket)."""
+        guest(self.vm, "head -c %d %s > %s &" % (self.size, RAW_PORT,
+                                                 GUEST_DST))
+
+    def raw_put(self):
+        self.raw.sendall(self.put_data)
+        guest(self.vm, "wait")
+
+    def fd_put(self):
+        r = self.fd_command("va-putfile", {"path": GUEST_DST},
+                            os.open(self.src, os.O_RDONLY))
+        if r.get("size") != self.size:
+            raise RuntimeError("va-putfile: %r" % r)
+        if "sha256" in r:
+            self.check("va-putfile's answer", r["sha256"], self.put_sha)
+
+    def qga_write(self):
+        handle = self.qga_cmd("guest-file-open", {"path": GUEST_DST,
+                                                  "mode": "w"})
+        view = memoryview(self.put_data)
+        for off in range(0, self.size, QGA_CHUNK):
+            chunk = base64.b64encode(view[off:off + QGA_CHUNK]).decode()
+            r = self.qga_cmd("guest-file-write", {"handle": handle,
+                                                  "buf-b64": chunk})
+            if r["count"] != min(QGA_CHUNK, self.size - off):
+                raise RuntimeError("guest-file-write: %r" % r)
+        self.qga_cmd("guest-file-close", {"handle": handle})
+
+    def round(self):
+        self.idle_pings()
+        for way, fn, pinged in (("raw_get", self.raw_get, False),
+                                ("fd_get", self.fd_get, True),
+                                ("b64_get", self.b64_get, False),
+                                ("qga_read", self.qga_read, False)):
+            self.measure(way, fn, pinged)
+        for way, fn, pinged in (("raw_put", self.raw_put, False),
+                                ("fd_put", self.fd_put, True),
+                                ("qga_write", self.qga_write, False)):
+            self.measure(way, fn, pinged)
+            self.check(way, self.guest_sha(GUEST_DST), self.put_sha)
+
+
+FILE_WAYS = (
+    ("guest to host", None, None),
+    ("raw_get", "raw port, cat > virtserialport", "raw_get"),
+    ("fd_get", "va-getfile, passed fd", "raw_get"),
+    ("b64_get", "va-getfile, base64 QMP, 1 MiB", "raw_get"),
+    ("qga_read", "qemu-ga guest-file-read, 4 MiB", "raw_get"),
+    ("host to guest", None, None),
+    ("raw_put", "raw port, head -c < virtserialport", "raw_put"),
+    ("fd_put", "va-putfile, passed fd", "raw_put"),
+    ("qga_write", "qemu-ga guest-file-write, 4 MiB", "raw_put"))
+
+
+def files(vm, raw_path, qga, ping_qmp_path, mib, rounds):
+    """Move the file every way, rounds times; return the report's
+    lines."""
+    # The echo's cat owns the raw port (it is no job of the shell's:
+    # busybox's shell, waiting at its prompt, could exit when a job of
+    # its own ended).
+    guest(vm, "kill $(pidof cat) 2>/dev/null; "
+          "while pidof cat >/dev/null; do sleep 0.1; done")
+    f = Files(vm, raw_path, qga, ping_qmp_path, mib)
+    try:
+        for _ in range(rounds):
+            f.round()
+    finally:
+        f.close()
+    # Per way the run of median wall time, and its CPU.
+    med = {}
+    for way, runs in f.runs.items():
+        med[way] = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+    mbs = {way: f.size / r[0] / 1e6 for way, r in med.items()}
+    out = ["", "%d MiB random file, median of %d runs, each checked by "
+           "sha256; CPU s of QEMU's threads; the agent calls it took"
+           % (mib, rounds),
+           "%-36s %7s %6s %6s %6s %6s %6s %6s %5s" % (
+               "", "MB/s", "vs raw", "wall s", "vCPU", "main", "mon IO",
+               "other", "calls")]
+    for way, what, raw in FILE_WAYS:
+        if what is None:
+            out.append(way)
+            continue
+        dt, cpu, calls = med[way]
+        out.append("  %-34s %7.1f %5.0f%% %6.2f %6.2f %6.2f %6.2f %6.2f "
+                   "%5s" % ((what, mbs[way], 100 * mbs[way] / mbs[raw], dt)
+                            + tuple(cpu[k] for k in CPU_KEYS)
+                            + (calls if way.startswith(("fd", "b64"))
+                               else "",)))
+    out.append("(passed fd: %s; 1 call = the data path, 1 per MiB = "
+               "XML-RPC chunks)" % ("async, VA_CALL_DONE" if f.fd_async
+                                    else "synchronous, holds QMP's "
+                                    "dispatcher"))
+    out.append("%-36s %9s %9s %9s %5s" % ("va-ping, every 50 ms",
+                                          "median ms", "p90 ms", "max ms",
+                                          "n"))
+    ping = {}
+    for mon in ("QMP", "HMP"):
+        for when, what in (("idle", "idle"), ("fd_get", "during fd get"),
+                           ("fd_put", "during fd put")):
+            v = f.pings.get((mon, when), [])
+            if not v:
+                continue
+            ping[(mon, when)] = statistics.median(v)
+            out.append("  %-34s %9.1f %9.1f %9.1f %5d" % (
+                "%s, %s" % (mon, what), ping[(mon, when)] * 1e3,
+                pct(v, 0.9) * 1e3, max(v) * 1e3, len(v)))
+
+    def x(a, b):
+        return a / b if b else float("nan")
+
+    r = {"get_x_raw": x(mbs["fd_get"], mbs["raw_get"]),
+         "put_x_raw": x(mbs["fd_put"], mbs["raw_put"]),
+         "get_x_qga": x(mbs["fd_get"], mbs["qga_read"]),
+         "put_x_qga": x(mbs["fd_put"], mbs["qga_write"])}
+    for mon in ("QMP", "HMP"):
+        for when in ("fd_get", "fd_put"):
+            r["ping_%s_%s_x_idle" % (mon.lower(), when[3:])] = x(
+                ping.get((mon, when), 0), ping.get((mon, "idle"), 0))
+    out.append("targets: passed fd %.2f x raw getting, %.2f x putting "
+               "(>= 0.5); %.1f x qemu-ga's read, %.1f x its write "
+               "(>= 10); va-ping during get/put %.1f/%.1f x idle over "
+               "QMP, %.1f/%.1f over HMP (<= 3)" % (
+                   r["get_x_raw"], r["put_x_raw"], r["get_x_qga"],
+                   r["put_x_qga"], r["ping_qmp_get_x_idle"],
+                   r["ping_qmp_put_x_idle"], r["ping_hmp_get_x_idle"],
+                   r["ping_hmp_put_x_idle"]))
+    out.append("bench-vm-files: " + " ".join(
+        "%s=%.2f" % kv for kv in r.items()))
+    return out
 
 
 def pct(v, p):
@@ -476,12 +762,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--split-calls", type=int, default=2000,
                     help="calls per kind for the guest's own CPU split")
-    ap.add_argument("--getfile", type=int, metavar="MIB", default=0,
-                    help="also move a file of MIB MiB (0: no)")
+    ap.add_argument("--files", "--getfile", type=int, metavar="MIB",
+                    default=0, help="also move a file of MIB MiB every "
+                    "way, both directions (0: no)")
+    ap.add_argument("--file-rounds", type=int, default=3,
+                    help="runs of each file transfer")
     a = ap.parse_args()
 
     accel = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
-    vm = VM(qemu=a.qemu, initrd=a.initrd, accel=accel)
+    # Room in the guest's RAM for the file and one copy.
+    vm = VM(qemu=a.qemu, initrd=a.initrd, accel=accel,
+            memory=max(512, 384 + 3 * a.files))
     echo_path = os.path.join(vm.rundir, "raw.sock")
     qga_path = os.path.join(vm.rundir, "qga.sock")
     vm.extra_args += [
@@ -508,7 +799,7 @@ def main():
         echo = Line(echo_path)
         qga = Line(qga_path)
         pids = {"raw": int(guest(
-            vm, "cat 0<>/dev/virtio-ports/org.qemu.raw 1>&0 & echo $!"
+            vm, "(cat 0<>/dev/virtio-ports/org.qemu.raw 1>&0 & echo $!)"
         ).split()[-1])}
         guest(vm, "qemu-ga -d -m virtio-serial -p /dev/virtio-ports/%s"
               % QGA_PORT)
@@ -525,8 +816,10 @@ def main():
         # The raw port's chardev takes one client at a time.  qemu-ga's
         # stays connected: a host hanging up makes it spin on the port.
         echo.close()
-        if a.getfile:
-            getfile(vm, echo_path, a.getfile, a.rounds)
+        file_report = []
+        if a.files:
+            file_report = files(vm, echo_path, qga, qmp_paths[0], a.files,
+                                a.file_rounds)
         qga.close()
         vm.qmp.execute("va-shutdown", {"mode": "powerdown"}, T)
         vm.wait_exit(T)
@@ -570,6 +863,8 @@ def main():
           % (vcpu_x, net_qga, net_raw, fly4))
     print("bench-vm: vcpu_x_qga=%.2f net_x_qga=%.2f net_x_raw=%.2f "
           "inflight4_x=%.2f" % (vcpu_x, net_qga, net_raw, fly4))
+    for line in file_report:
+        print(line)
     return 0
 
 

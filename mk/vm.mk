@@ -17,7 +17,8 @@
 #                ways (tests/vm/test-migration.py), part of make check
 # make bench-vm  our agent beside Debian's qemu-ga and a raw port, in one
 #                boot (bench/bench-vm.py; figures in docs/benchmarks.md);
-#                BENCH_VM_ARGS takes its options, e.g. "--smp 2"
+#                BENCH_VM_ARGS takes its options, e.g. "--smp 2";
+#                BENCH_VM_FILES the MiB of its file transfers (0: none)
 #
 # These boot build/qemu-system-x86_64 with the test image, so they depend
 # on both (rules in mk/qemu.mk and mk/guest.mk; the binary is named by its
@@ -46,6 +47,7 @@ CHECK_EXTRA += check-migration
 # variables are set in mk/guest.mk.
 BENCH_INITRD := $(B)/bench/initrd-qga.img
 BENCH_VM_ARGS ?=
+BENCH_VM_FILES ?= 64
 .SECONDEXPANSION:
 $(BENCH_INITRD): $$(GUEST_PKGS) $$(GUEST_SRC) bench/qga-image.sh \
         $$(sort $$(filter $$(GUEST_BINS),$$(ALL_EXTRA)) $$(guest_bins_built))
@@ -54,4 +56,5 @@ $(BENCH_INITRD): $$(GUEST_PKGS) $$(GUEST_SRC) bench/qga-image.sh \
 	    $< $@ $(filter $(GUEST_BINS),$^)
 
 bench-vm: $(VM_DEPS) $(BENCH_INITRD)
-	bench/bench-vm.py --initrd $(BENCH_INITRD) $(BENCH_VM_ARGS)
+	bench/bench-vm.py --initrd $(BENCH_INITRD) --files $(BENCH_VM_FILES) \
+	    $(BENCH_VM_ARGS)
