@@ -1859,6 +1859,42 @@ def quit_while_qmp_call_waits(ctx):
 
 
 @test
+def quit_while_transfers_run(ctx):
+    """QEMU quits with a get in data frames and a put in chunk calls
+    under way: both jobs end with the chardev, QEMU exits cleanly."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    g.hello("2222222222222222", methods=("va.ping", "va.getfile_data"))
+    path = os.path.join(vm.tmp, "f")
+    with open(path, "wb") as f:
+        f.write(b"y" * 100)
+    fd = os.open(path, os.O_WRONLY)
+    q.getfd("dst", fd)
+    os.close(fd)
+    q.cmd("va-getfile", chardev="va0", path="/g/a", fdname="dst", **ASYNC)
+    tag, method, _ = g.read_call()
+    check(method == "va.getfile_data", method)
+    g.data(tag, 0, b"x" * 100)
+    fd = os.open(path, os.O_RDONLY)
+    q.getfd("src", fd)
+    os.close(fd)
+    q.cmd("va-putfile", chardev="va0", path="/g/b", fdname="src", **ASYNC)
+    _, method, _ = g.read_call()
+    check(method == "va.putfile", method)
+    calls = q.cmd("query-virtagent")[0]["calls"]
+    check([c["method"] for c in calls] == ["va-getfile", "va.getfile_data",
+                                           "va-putfile", "va.putfile"],
+          "%r" % calls)
+    q.send("quit")
+    try:
+        vm.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("QEMU still running 10s after quit")
+    check(vm.proc.returncode == 0, "exit code %d" % vm.proc.returncode)
+
+
+@test
 def quit_while_hmp_call_waits(ctx):
     vm = ctx.vm()
     hmp = Hmp(vm.hmp_path)
