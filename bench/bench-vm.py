@@ -33,6 +33,11 @@
 # clock ticks if absent); QEMU runs with -name ...,debug-threads=on so
 # that the threads have names.
 #
+# Then the guest's own split of each call (its tick accounting) beside
+# the host's vCPU time and preemptions, and each agent's vCPU time per
+# call with the guest's other two processes stopped (the echo's cat is
+# woken by every port's interrupts: see alone()).
+#
 # Then calls per second with 1, 4 and 16 in flight: the raw echo, QMP
 # query-status pipelined on one connection (QMP's own rate), async
 # va-ping (VA_CALL_DONE events; the chardev's window is 8, further calls
@@ -211,9 +216,13 @@ def latency(vm, echo, qga, calls, rounds):
 # (USER_HZ), so many calls at once.  Per kind, the agent's (or the
 # echo's cat's) user and system time from /proc/PID/stat, and all CPUs'
 # user, system, irq+softirq and idle time from /proc/stat; beside them
-# the host's vCPU thread time for the same calls.
+# the host's vCPU thread time for the same calls, and how often the host
+# preempted a vCPU thread per call: the guest's clock runs on while its
+# vCPU waits for a host CPU, and its ticks charge that wait to whatever
+# the guest was running, so on a busy host the agent's system time there
+# includes the host's scheduling, which the host's CPU time does not.
 SPLIT_KEYS = ("agent_user", "agent_sys", "user", "sys", "irq", "idle",
-              "host_vcpu")
+              "host_vcpu", "preempted")
 
 
 def guest_ticks(vm, pid):
@@ -226,20 +235,67 @@ def guest_ticks(vm, pid):
             "irq": c[5] + c[6]}
 
 
+def vcpu_preempted(pid):
+    """Involuntary context switches of QEMU's vCPU threads."""
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "comm") as f:
+                if not f.read().startswith("CPU "):
+                    continue
+            with open(base + "status") as f:
+                for line in f:
+                    if line.startswith("nonvoluntary_ctxt_switches:"):
+                        n += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return n
+
+
 def guest_split(vm, echo, qga, pids, calls):
     """Per kind, guest seconds per call (USER_HZ taken as 100)."""
     split = {}
     for kind, fn in (("raw", call_raw), ("va", call_va), ("qga", call_qga)):
         before = guest_ticks(vm, pids[kind])
         host = thread_cpu(vm.proc.pid)["vcpu"]
+        preempted = vcpu_preempted(vm.proc.pid)
         for _ in range(calls):
             fn(vm, echo, qga)
         host = thread_cpu(vm.proc.pid)["vcpu"] - host
+        preempted = vcpu_preempted(vm.proc.pid) - preempted
         after = guest_ticks(vm, pids[kind])
         split[kind] = {k: (after[k] - before[k]) / 100 / calls
                        for k in before}
         split[kind]["host_vcpu"] = host / calls
+        split[kind]["preempted"] = preempted / calls
     return split
+
+
+def alone(vm, echo, qga, pids, calls):
+    """Host vCPU seconds per va-ping and per guest-ping with the guest's
+    two other processes stopped.  All the ports' queues share one
+    interrupt vector, and the guest's driver wakes a port's sleepers for
+    every interrupt while that port's last written buffer is unreclaimed:
+    the echo's cat, blocked in read() after its write, is woken by every
+    interrupt of every port (a poll() reclaims, so the agents are not).
+    Each call then also pays two address-space switches to cat and back,
+    which flush TCG's TLB and jump cache.  Not the figure the targets use:
+    it shows what that costs each agent."""
+    cost = {}
+    for kind, fn in (("va", call_va), ("qga", call_qga)):
+        others = " ".join(str(pids[k]) for k in pids if k != kind)
+        guest(vm, "kill -STOP %s" % others)
+        try:
+            for _ in range(calls // 10):
+                fn(vm, echo, qga)           # warm up
+            host = thread_cpu(vm.proc.pid)["vcpu"]
+            for _ in range(calls):
+                fn(vm, echo, qga)
+            cost[kind] = (thread_cpu(vm.proc.pid)["vcpu"] - host) / calls
+        finally:
+            guest(vm, "kill -CONT %s" % others)
+    return cost
 
 
 def rate_raw(vm, echo, qga, depth, n):
@@ -812,6 +868,7 @@ def main():
 
         walls, cpu = latency(vm, echo, qga, a.calls, a.rounds)
         split = guest_split(vm, echo, qga, pids, a.split_calls)
+        solo = alone(vm, echo, qga, pids, a.calls * a.rounds)
         kinds, per_s = rates(vm, echo, qga, qmp_paths, a.calls, a.rounds)
         # The raw port's chardev takes one client at a time.  qemu-ga's
         # stays connected: a host hanging up makes it spin on the port.
@@ -838,14 +895,20 @@ def main():
             tuple(c[k] * 1e6 for k in CPU_KEYS) + (c["main_sleeps"],)))
     print("guest's view, %d calls each, us per call (ticks of 10 ms): "
           "the agent's user and system time, all guest user, system, "
-          "irq+softirq and idle, the host's vCPU threads" % a.split_calls)
-    print("%-28s %9s %9s %9s %9s %9s %9s %9s" % (
+          "irq+softirq and idle, the host's vCPU threads and how often "
+          "the host preempted them" % a.split_calls)
+    print("%-28s %9s %9s %9s %9s %9s %9s %9s %9s" % (
         "", "agent usr", "agent sys", "all usr", "all sys", "irq",
-        "idle", "host vCPU"))
+        "idle", "host vCPU", "preempted"))
     for kind, what in (("raw", "raw echo (cat)"), ("va", "QMP va-ping"),
                        ("qga", "qemu-ga guest-ping")):
-        print("%-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f" % (
-            (what,) + tuple(split[kind][k] * 1e6 for k in SPLIT_KEYS)))
+        print("%-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.2f" % (
+            (what,) + tuple(split[kind][k] * 1e6 for k in SPLIT_KEYS[:-1]) +
+            (split[kind]["preempted"],)))
+    print("each agent alone, the guest's other two processes stopped (not "
+          "the targets' figure): vCPU us per va-ping %.0f, per guest-ping "
+          "%.0f, %.2f x" % (solo["va"] * 1e6, solo["qga"] * 1e6,
+                            solo["va"] / solo["qga"]))
     print("%-34s %9s %9s %9s" % ("calls/s, N in flight", "N=1", "N=4",
                                  "N=16"))
     for kind, what, _ in kinds:
