@@ -268,6 +268,13 @@ static void sync_sources(VAGlibChannel *gc)
 
     gc->need_sync = false;
     if (gc->fd >= 0 && flush(gc)) {
+        /*
+         * flush() wrote until the channel had nothing more or the fd was
+         * full, and what follows reads the channel afresh: the wake-ups
+         * its writes caused are answered, and a message costs one sync,
+         * not two. (A broken fd's reset still asks for its own.)
+         */
+        gc->need_sync = false;
         va_channel_output(gc->ch, &pending);
     }
     if (pending && !gc->out_src) {
