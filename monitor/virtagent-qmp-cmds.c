@@ -768,7 +768,8 @@ static bool va_xfer_data_answer(VaTransfer *x, VaFdIo *io,
                    "the host counted %" PRId64, method, size,
                    eof ? "" : " not to the end", x->size);
         ok = false;
-    } else if (g_ascii_strcasecmp(sha, g_checksum_get_string(io->sha))) {
+    } else if (*sha &&
+               g_ascii_strcasecmp(sha, g_checksum_get_string(io->sha))) {
         error_setg(errp, "%s: the guest's sha256 %s differs from the "
                    "host's %s", method, sha, g_checksum_get_string(io->sha));
         ok = false;
@@ -795,8 +796,8 @@ static bool coroutine_fn va_xfer_get_data(VaTransfer *x, VaFdIo *io,
     int ret = 0;
     bool ok;
 
-    params = va_params(errp, "(sII)", x->path, (xmlrpc_int64)x->offset,
-                       (xmlrpc_int64)-1);
+    params = va_params(errp, "(sII{s:b})", x->path, (xmlrpc_int64)x->offset,
+                       (xmlrpc_int64)-1, "sha256", (xmlrpc_bool)false);
     st = params ? va_xfer_stream(x, "va.getfile_data", params, errp) : NULL;
     if (!st) {
         return false;
@@ -846,6 +847,9 @@ static bool coroutine_fn va_xfer_put_data(VaTransfer *x, VaFdIo *io,
 
     xmlrpc_env_init(&env);
     opts = xmlrpc_struct_new(&env);
+    if (opts) {
+        va_struct_take(&env, opts, "sha256", xmlrpc_bool_new(&env, false));
+    }
     if (opts && x->has_mode) {
         va_struct_take(&env, opts, "mode", xmlrpc_int_new(&env, x->mode));
     }

@@ -1164,7 +1164,8 @@ def files_through_data_frames(ctx):
     r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
               offset=5, **ASYNC)
     tag, method, params = g.read_call()
-    check((method, params) == ("va.getfile_data", ("/g/f", 5, -1)),
+    check((method, params) == ("va.getfile_data",
+                               ("/g/f", 5, -1, {"sha256": False})),
           "%s %r" % (method, params))
     g.data(tag, 0, blob[:1000])
     g.data(tag, 1000, blob[1000:])
@@ -1176,7 +1177,19 @@ def files_through_data_frames(ctx):
     with open(dst, "rb") as f:
         check(f.read() == blob, "the host file differs")
 
-    # the guest's sha256 must be the host's
+    # a guest that did not hash ("" as asked): QEMU's digest stands
+    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    q.getfd("dst", fd)
+    os.close(fd)
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
+    tag, _, _ = g.read_call()
+    g.data(tag, 0, blob)
+    g.reply(tag, {"size": len(blob), "eof": True, "sha256": "",
+                  "file_size": len(blob)})
+    r = q.wait(cid)
+    check(r.get("return", {}).get("sha256") == sha, "%r" % r)
+
+    # a guest that hashed anyway must agree with QEMU
     fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
     q.getfd("dst", fd)
     os.close(fd)
@@ -1199,7 +1212,8 @@ def files_through_data_frames(ctx):
               mode=0o600, owner="bob", **ASYNC)
     tag, method, params = g.read_call()
     check((method, params) == ("va.putfile_data",
-                               ("/g/p", {"mode": 0o600, "owner": "bob"})),
+                               ("/g/p", {"sha256": False, "mode": 0o600,
+                                         "owner": "bob"})),
           "%s %r" % (method, params))
     check(g.idle(0.2), "data sent before any credit")
     g.credit(tag, 1 << 20)
