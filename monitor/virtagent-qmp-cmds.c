@@ -404,18 +404,34 @@ typedef struct VaFdIo {
     uint8_t *buf;
     size_t len;
     int64_t wait_ms;    /* for a non-blocking fd that is not ready */
+    char **cancelled;   /* the transfer's; set by va-cancel meanwhile */
     GChecksum *sha;
 } VaFdIo;
 
-/* Waits until @fd is ready for @events; false with errno. */
-static bool va_fd_wait(int fd, short events, int64_t wait_ms)
+/* How often a worker waiting on a descriptor looks for a va-cancel. */
+#define VA_FD_WAIT_SLICE_MS 100
+
+/*
+ * Waits until io->fd is ready for @events; false with errno (ECANCELED
+ * after a va-cancel). A peer that never reads or writes must not keep
+ * the worker past a va-cancel, so it polls in slices.
+ */
+static bool va_fd_wait(VaFdIo *io, short events)
 {
-    struct pollfd p = { .fd = fd, .events = events };
+    struct pollfd p = { .fd = io->fd, .events = events };
+    int64_t left = io->wait_ms > 0 ? io->wait_ms : INT64_MAX;
     int n;
 
     do {
-        n = poll(&p, 1, wait_ms < 0 ? -1 : MIN(wait_ms, INT_MAX));
-    } while (n < 0 && errno == EINTR);
+        if (qatomic_read(io->cancelled)) {
+            errno = ECANCELED;
+            return false;
+        }
+        n = poll(&p, 1, MIN(left, VA_FD_WAIT_SLICE_MS));
+        if (n == 0) {
+            left -= VA_FD_WAIT_SLICE_MS;
+        }
+    } while ((n < 0 && errno == EINTR) || (n == 0 && left > 0));
     if (n == 0) {
         errno = ETIMEDOUT;
     }
@@ -429,13 +445,14 @@ static int va_fd_write_worker(void *opaque)
     size_t done = 0;
 
     while (done < io->len) {
-        ssize_t n = write(io->fd, io->buf + done, io->len - done);
+        ssize_t n;
 
-        if (n < 0 && errno == EINTR) {
-            continue;
+        /* Blocking or not, a descriptor never ready must not pin us. */
+        if (!va_fd_wait(io, POLLOUT)) {
+            return -errno;
         }
-        if (n < 0 && errno == EAGAIN &&
-            va_fd_wait(io->fd, POLLOUT, io->wait_ms)) {
+        n = write(io->fd, io->buf + done, io->len - done);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
             continue;
         }
         if (n < 0) {
@@ -454,13 +471,13 @@ static int va_fd_read_worker(void *opaque)
     size_t got = 0;
 
     while (got < io->len) {
-        ssize_t n = read(io->fd, io->buf + got, io->len - got);
+        ssize_t n;
 
-        if (n < 0 && errno == EINTR) {
-            continue;
+        if (!va_fd_wait(io, POLLIN)) {
+            return -errno;
         }
-        if (n < 0 && errno == EAGAIN &&
-            va_fd_wait(io->fd, POLLIN, io->wait_ms)) {
+        n = read(io->fd, io->buf + got, io->len - got);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
             continue;
         }
         if (n < 0) {
@@ -913,7 +930,7 @@ static void va_xfer_cancel(const char *reason, void *opaque)
 {
     VaTransfer *x = opaque;
 
-    x->cancelled = g_strdup(reason);
+    qatomic_set(&x->cancelled, g_strdup(reason));
     if (x->call && (x->data || !x->put || x->transfer >= 0)) {
         virtagent_cancel(NULL, x->call, NULL);
     }
@@ -938,7 +955,8 @@ bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
 {
     ERRP_GUARD();
     g_autoptr(GChecksum) sha = g_checksum_new(G_CHECKSUM_SHA256);
-    VaFdIo io = { .fd = x->fd, .wait_ms = x->call_ms, .sha = sha };
+    VaFdIo io = { .fd = x->fd, .wait_ms = x->call_ms,
+                  .cancelled = &x->cancelled, .sha = sha };
     bool ok;
 
     if (!x->job && !va_xfer_begin(x, errp)) {

@@ -1130,6 +1130,27 @@ def files_through_fds_async(ctx):
     check("not found" in qmp_error(q.cmd_raw("closefd", fdname="src")),
           "fd still named after the transfer")
 
+    # va-cancel of a get whose descriptor never takes a byte (a full
+    # non-blocking pipe nobody reads): the worker waiting on it ends too
+    rd, wr = os.pipe()
+    os.set_blocking(wr, False)
+    try:
+        while True:
+            os.write(wr, b"x" * 65536)
+    except BlockingIOError:
+        pass
+    q.getfd("dst", wr)
+    os.close(wr)
+    r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
+              **ASYNC)
+    g.answer("va.getfile", {"data": blob[:1000], "eof": False,
+                            "size": len(blob)})
+    check(q.cmd("va-cancel", id=r["id"]) == {}, "va-cancel")
+    e = call_done(q, r["id"])["data"]
+    check(e.get("error") == "va-getfile '/g/f' after 0 bytes: cancelled "
+          "by va-cancel", "%r" % e)
+    os.close(rd)
+
     # a synchronous transfer is a job too, and the channel goes on
     fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
     q.getfd("dst", fd)
