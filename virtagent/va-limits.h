@@ -59,7 +59,7 @@
 #define VA_DATA_CHUNK_MAX (64 * 1024)
 #define VA_DATA_WIRE_MAX (2 * VA_DATA_CHUNK_MAX)
 /* Unconsumed bytes a stream's receiver grants; credit goes out in steps. */
-#define VA_STREAM_WINDOW (1024 * 1024)
+#define VA_STREAM_WINDOW (256 * 1024)
 #define VA_STREAM_CREDIT_STEP (VA_STREAM_WINDOW / 4)
 /* Bytes a stream's sender holds before the writer takes them. */
 #define VA_STREAM_SEND_BUF (2 * VA_DATA_CHUNK_MAX)
