@@ -189,12 +189,35 @@ KINDS = (("raw", "raw echo, 64 bytes", call_raw),
          ("qga", "qemu-ga guest-ping", call_qga))
 
 
-def latency(vm, echo, qga, calls, rounds):
+class EchoGate:
+    """The raw echo's cat runs only while the raw echo is measured.  All
+    the ports' queues share one interrupt vector, and the guest's driver
+    wakes a port's sleepers on every interrupt while that port's last
+    written buffer is unreclaimed: cat, blocked in read() after its echo,
+    would be woken by every interrupt of the agents' ports and each call
+    would pay two address-space switches to it and back (TCG flushes its
+    TLB and jump cache on each).  A stopped task is not woken.  The
+    agents, waiting in poll(), reclaim their buffers and do not disturb
+    each other; neither would cat on a machine without the benchmark."""
+
+    def __init__(self, vm, pid):
+        self.vm, self.pid, self.running = vm, pid, True
+
+    def kind(self, kind):
+        want = kind == "raw"
+        if want != self.running:
+            guest(self.vm, "kill -%s %d" % ("CONT" if want else "STOP",
+                                            self.pid))
+            self.running = want
+
+
+def latency(vm, echo, qga, calls, rounds, gate):
     """Interleaved rounds; per kind the wall times and CPU seconds."""
     walls = {k: [] for k, _, _ in KINDS}
     cpu = {k: dict.fromkeys(STAT_KEYS, 0.0) for k, _, _ in KINDS}
     for _ in range(rounds):
         for kind, _, fn in KINDS:
+            gate.kind(kind)
             for _ in range(calls // 10):
                 fn(vm, echo, qga)           # warm up
             before = thread_cpu(vm.proc.pid)
@@ -253,10 +276,11 @@ def vcpu_preempted(pid):
     return n
 
 
-def guest_split(vm, echo, qga, pids, calls):
+def guest_split(vm, echo, qga, pids, calls, gate):
     """Per kind, guest seconds per call (USER_HZ taken as 100)."""
     split = {}
     for kind, fn in (("raw", call_raw), ("va", call_va), ("qga", call_qga)):
+        gate.kind(kind)
         before = guest_ticks(vm, pids[kind])
         host = thread_cpu(vm.proc.pid)["vcpu"]
         preempted = vcpu_preempted(vm.proc.pid)
@@ -272,19 +296,15 @@ def guest_split(vm, echo, qga, pids, calls):
     return split
 
 
-def alone(vm, echo, qga, pids, calls):
-    """Host vCPU seconds per va-ping and per guest-ping with the guest's
-    two other processes stopped.  All the ports' queues share one
-    interrupt vector, and the guest's driver wakes a port's sleepers for
-    every interrupt while that port's last written buffer is unreclaimed:
-    the echo's cat, blocked in read() after its write, is woken by every
-    interrupt of every port (a poll() reclaims, so the agents are not).
-    Each call then also pays two address-space switches to cat and back,
-    which flush TCG's TLB and jump cache.  Not the figure the targets use:
-    it shows what that costs each agent."""
+def alone(vm, echo, qga, pids, calls, gate):
+    """Host vCPU seconds per va-ping and per guest-ping with the other
+    agent stopped too (the echo is, see EchoGate): what one agent costs
+    with nothing else in the guest.  Not the figure the targets use."""
     cost = {}
+    gate.kind("va")
     for kind, fn in (("va", call_va), ("qga", call_qga)):
-        others = " ".join(str(pids[k]) for k in pids if k != kind)
+        others = " ".join(str(pids[k]) for k in pids
+                          if k not in (kind, "raw"))
         guest(vm, "kill -STOP %s" % others)
         try:
             for _ in range(calls // 10):
@@ -406,7 +426,7 @@ def sync_on(conns, n):
                 socks[s] = (q, None)
 
 
-def rates(vm, echo, qga, qmp_paths, calls, rounds):
+def rates(vm, echo, qga, qmp_paths, calls, rounds, gate):
     kinds = (("raw", "raw echo", rate_raw),
              ("qmp", "QMP query-status, pipelined", rate_qmp),
              ("va", "va-ping async (va-call form)", rate_va_async),
@@ -417,6 +437,7 @@ def rates(vm, echo, qga, qmp_paths, calls, rounds):
     for _ in range(rounds):
         for d in INFLIGHT:
             for kind, _, fn in kinds:
+                gate.kind(kind)
                 n = max(calls, 25 * d)
                 t = time.perf_counter()
                 fn(vm, echo, qga, d, n)
@@ -866,12 +887,16 @@ def main():
             raise RuntimeError("qemu-ga did not sync")
         kver = guest(vm, "uname -r").strip()
 
-        walls, cpu = latency(vm, echo, qga, a.calls, a.rounds)
-        split = guest_split(vm, echo, qga, pids, a.split_calls)
-        solo = alone(vm, echo, qga, pids, a.calls * a.rounds)
-        kinds, per_s = rates(vm, echo, qga, qmp_paths, a.calls, a.rounds)
+        gate = EchoGate(vm, pids["raw"])
+        walls, cpu = latency(vm, echo, qga, a.calls, a.rounds, gate)
+        split = guest_split(vm, echo, qga, pids, a.split_calls, gate)
+        solo = alone(vm, echo, qga, pids, a.calls * a.rounds, gate)
+        kinds, per_s = rates(vm, echo, qga, qmp_paths, a.calls, a.rounds,
+                             gate)
         # The raw port's chardev takes one client at a time.  qemu-ga's
         # stays connected: a host hanging up makes it spin on the port.
+        # cat runs again to see the hang-up and close the port.
+        gate.kind("raw")
         echo.close()
         file_report = []
         if a.files:
@@ -905,7 +930,7 @@ def main():
         print("%-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.2f" % (
             (what,) + tuple(split[kind][k] * 1e6 for k in SPLIT_KEYS[:-1]) +
             (split[kind]["preempted"],)))
-    print("each agent alone, the guest's other two processes stopped (not "
+    print("each agent alone, the other agent stopped too (not "
           "the targets' figure): vCPU us per va-ping %.0f, per guest-ping "
           "%.0f, %.2f x" % (solo["va"] * 1e6, solo["qga"] * 1e6,
                             solo["va"] / solo["qga"]))
