@@ -604,39 +604,51 @@ void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
     g_byte_array_append(out, body, len);
 }
 
+/*
+ * A word of eight bytes holds one to escape (0xFE or 0xFF) iff, with every
+ * byte's low bit set, one of its bytes is 0xFF: the complement then has a
+ * zero byte, which the usual borrow test finds exactly.
+ */
+static inline bool word_needs_escape(uint64_t w)
+{
+    uint64_t v = ~(w | 0x0101010101010101ULL);
+
+    return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
+}
+
+/*
+ * Word by word, in plain 64-bit arithmetic: a guest under TCG runs it as
+ * host code, where glibc's SSE memchr is a helper call per vector op, and
+ * memchr was called once per special byte (one in 128 of random data).
+ */
 size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len)
 {
-    const uint8_t *end = src + len;
-    const uint8_t *fe;
-    const uint8_t *ff;
     uint8_t *out = dst;
+    size_t i = 0;
 
-    if (!len) {
-        return 0;
-    }
-    fe = memchr(src, 0xFE, len);
-    ff = memchr(src, 0xFF, len);
+    while (i < len) {
+        size_t stop;
 
-    /*
-     * memchr finds the next of each special byte at memory speed; random
-     * data has one in 128 bytes, so the runs between are long.
-     */
-    while (src < end) {
-        const uint8_t *next = fe && (!ff || fe < ff) ? fe : ff;
-        size_t run = (next ? next : end) - src;
+        for (; i + 8 <= len; i += 8, out += 8) {
+            uint64_t w;
 
-        memcpy(out, src, run);
-        out += run;
-        src += run;
-        if (!next) {
-            break;
+            memcpy(&w, src + i, 8);
+            if (word_needs_escape(w)) {
+                break;
+            }
+            memcpy(out, &w, 8);
         }
-        *out++ = VA_DATA_ESCAPE;
-        *out++ = *src++ ^ 0x80;
-        if (next == fe) {
-            fe = memchr(src, 0xFE, end - src);
-        } else {
-            ff = memchr(src, 0xFF, end - src);
+        /* The word with the special byte, or the tail: byte by byte. */
+        stop = MIN(i + 8, len);
+        for (; i < stop; i++) {
+            uint8_t c = src[i];
+
+            if (c >= VA_DATA_ESCAPE) {
+                *out++ = VA_DATA_ESCAPE;
+                *out++ = c ^ 0x80;
+            } else {
+                *out++ = c;
+            }
         }
     }
     return out - dst;

@@ -400,6 +400,71 @@ static void test_data_escape(void)
     check_data_roundtrip(rnd, 3 * VA_DATA_CHUNK_MAX, VA_DATA_CHUNK_MAX);
 }
 
+/* The plain definition that va_data_escape()'s word scan must match. */
+static size_t escape_ref(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    uint8_t *out = dst;
+
+    for (size_t i = 0; i < len; i++) {
+        if (src[i] >= VA_DATA_ESCAPE) {
+            *out++ = VA_DATA_ESCAPE;
+            *out++ = src[i] ^ 0x80;
+        } else {
+            *out++ = src[i];
+        }
+    }
+    return out - dst;
+}
+
+static void check_escape_ref(const uint8_t *src, size_t len)
+{
+    uint8_t want[2 * 64];
+    uint8_t got[2 * 64 + 1];
+    size_t n = escape_ref(want, src, len);
+
+    g_assert_cmpuint(len, <=, 64);
+    got[n] = 0xA5;
+    g_assert_cmpuint(va_data_escape(got, src, len), ==, n);
+    g_assert_cmpmem(got, n, want, n);
+    g_assert_cmphex(got[n], ==, 0xA5);
+}
+
+/*
+ * Every byte value at every place in a word, misaligned every way, among
+ * neighbours that need no escape and that do (a borrow from a special
+ * byte must not hide or fake another), and random lengths of random data.
+ */
+static void test_data_escape_words(void)
+{
+    static const uint8_t fills[] = { 0x00, 0x7F, 0xFD, 0xFE, 0xFF };
+    uint8_t buf[64 + 16];
+    GRand *r = g_rand_new_with_seed(12);
+
+    for (size_t f = 0; f < G_N_ELEMENTS(fills); f++) {
+        for (int v = 0; v < 256; v++) {
+            for (size_t align = 0; align < 8; align++) {
+                for (size_t pos = 0; pos < 24; pos++) {
+                    memset(buf, fills[f], sizeof(buf));
+                    buf[align + pos] = v;
+                    check_escape_ref(buf + align, 24);
+                    check_escape_ref(buf + align, pos + 1);
+                }
+            }
+        }
+    }
+    for (int i = 0; i < 20000; i++) {
+        size_t len = g_rand_int_range(r, 0, 65);
+        size_t align = g_rand_int_range(r, 0, 8);
+
+        for (size_t j = 0; j < sizeof(buf); j++) {
+            /* Half the bytes 0xF8..0xFF: many words with several. */
+            buf[j] = g_rand_boolean(r) ? g_rand_int(r) : 0xF8 | g_rand_int(r);
+        }
+        check_escape_ref(buf + align, len);
+    }
+    g_rand_free(r);
+}
+
 /* Exactly VA_DATA_CHUNK_MAX decoded passes; all-0xFF twice that wire. */
 static void test_data_limits(void)
 {
@@ -500,6 +565,7 @@ int main(int argc, char **argv)
     g_test_add_func("/frame/lenient-headers", test_lenient_headers);
     g_test_add_func("/frame/tag-valid", test_tag_valid);
     g_test_add_func("/frame/data-escape", test_data_escape);
+    g_test_add_func("/frame/data-escape-words", test_data_escape_words);
     g_test_add_func("/frame/data-limits", test_data_limits);
     g_test_add_func("/frame/credit-frames", test_credit_frames);
     g_test_add_func("/frame/bad-data-frames", test_bad_data_frames);
