@@ -621,15 +621,18 @@ static inline bool word_needs_escape(uint64_t w)
  * host code, where glibc's SSE memchr is a helper call per vector op, and
  * memchr was called once per special byte (one in 128 of random data).
  */
-size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len)
+size_t va_data_escape_upto(uint8_t *dst, size_t room, const uint8_t *src,
+                           size_t *len)
 {
     uint8_t *out = dst;
+    uint8_t *end = dst + room;
+    size_t n = *len;
     size_t i = 0;
 
-    while (i < len) {
+    while (i < n) {
         size_t stop;
 
-        for (; i + 8 <= len; i += 8, out += 8) {
+        for (; i + 8 <= n && end - out >= 8; i += 8, out += 8) {
             uint64_t w;
 
             memcpy(&w, src + i, 8);
@@ -639,19 +642,27 @@ size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len)
             memcpy(out, &w, 8);
         }
         /* The word with the special byte, or the tail: byte by byte. */
-        stop = MIN(i + 8, len);
+        stop = MIN(i + 8, n);
         for (; i < stop; i++) {
             uint8_t c = src[i];
 
-            if (c >= VA_DATA_ESCAPE) {
+            if (c < VA_DATA_ESCAPE && out < end) {
+                *out++ = c;
+            } else if (c >= VA_DATA_ESCAPE && end - out >= 2) {
                 *out++ = VA_DATA_ESCAPE;
                 *out++ = c ^ 0x80;
             } else {
-                *out++ = c;
+                *len = i;
+                return out - dst;
             }
         }
     }
     return out - dst;
+}
+
+size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    return va_data_escape_upto(dst, 2 * len, src, &len);
 }
 
 static void append_u64(GByteArray *out, uint64_t v)

@@ -32,6 +32,12 @@
 
 #define VA_DATA_ESCAPE 0xFE
 
+/*
+ * Room for a DATA frame's header without End, whatever its tag and
+ * offset: 1 + 11 + 16 + 6 + 2 + 24 + 64 + 2 + 20 + 20 + 4 = 170 bytes.
+ */
+#define VA_DATA_HEADER_MAX 192
+
 typedef enum VAFrameKind {
     VA_FRAME_CALL,
     VA_FRAME_REPLY,
@@ -122,10 +128,14 @@ void va_frame_encode_header(GByteArray *out, VAFrameKind kind,
 /*
  * Data frames. The escaped form of @len bytes is at most 2 * @len:
  * va_data_escape() writes it to @dst, which must have that room, and
- * returns its length. va_frame_encode_data() appends a whole DATA frame
+ * returns its length. va_data_escape_upto() escapes only the first bytes
+ * whose escaped form fits in @room, says in *@len how many, and returns
+ * the escaped length. va_frame_encode_data() appends a whole DATA frame
  * (an End frame when @end is not NONE; @len must then be 0).
  */
 size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len);
+size_t va_data_escape_upto(uint8_t *dst, size_t room, const uint8_t *src,
+                           size_t *len);
 void va_frame_encode_data_header(GByteArray *out, const char *tag,
                                  uint64_t offset, VAFrameEnd end,
                                  size_t wire_len);

@@ -6,15 +6,23 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * A sender escapes what it is given straight into chunks of at most
- * VA_DATA_CHUNK_MAX decoded bytes (the one copy on this side); the
- * channel hands whole chunks to the writer, which references them as
- * segments of their own. A receiver delivers each DATA frame's decoded
- * body as the parser made it.
+ * VA_DATA_CHUNK_MAX decoded bytes (the one copy on this side), behind
+ * room for the frame's header; the channel hands whole frames to the
+ * writer, which references them as segments of their own. A receiver
+ * delivers each DATA frame's decoded body as the parser made it.
  */
 #include <string.h>
 
 #include "va-errors.h"
 #include "va-stream-int.h"
+
+/*
+ * A chunk's whole frame fills at most two of a virtio console's writes:
+ * Linux's virtio_console takes at most 32 KiB per write(), each a buffer
+ * and a kick of its own, and 64 KiB decoded plus its escapes and header
+ * took three, the last one small.
+ */
+#define VA_DATA_FRAME_TARGET (64 * 1024)
 
 typedef enum AbortFrame {
     NO_FRAME,
@@ -23,8 +31,10 @@ typedef enum AbortFrame {
 } AbortFrame;
 
 typedef struct VAChunk {
-    GByteArray *wire;       /* escaped */
+    GByteArray *wire;       /* header room, then the escaped body */
+    size_t end;             /* bytes used in wire */
     size_t len;             /* decoded */
+    bool full;
     uint64_t offset;
 } VAChunk;
 
@@ -158,8 +168,8 @@ static void stream_end(VAStream *s, VAStreamEnd how, AbortFrame frame)
     }
     if (frame != NO_FRAME && !t->quiet) {
         if (frame == END_ABORT) {
-            va_writer_data(t->writer, s->tag, s->offset - s->buffered,
-                           VA_FRAME_END_ABORT, NULL);
+            va_writer_data_end(t->writer, s->tag, s->offset - s->buffered,
+                               VA_FRAME_END_ABORT);
         } else {
             va_writer_credit(t->writer, s->tag, 0, true);
         }
@@ -251,23 +261,23 @@ bool va_stream_send(VAStream *s, const void *buf, size_t len)
     }
     while (len) {
         VAChunk *c = g_queue_peek_tail(&s->chunks);
-        size_t n;
-        guint old;
+        size_t n, want;
 
-        if (!c || c->len == VA_DATA_CHUNK_MAX) {
+        if (!c || c->full) {
             c = g_new(VAChunk, 1);
-            /* Random data grows by 1/128 when escaped. */
-            c->wire = g_byte_array_sized_new(VA_DATA_CHUNK_MAX +
-                                             VA_DATA_CHUNK_MAX / 64);
+            c->wire = g_byte_array_sized_new(VA_DATA_FRAME_TARGET);
+            g_byte_array_set_size(c->wire, VA_DATA_FRAME_TARGET);
+            /* The header goes in front once the body's length is known. */
+            c->end = VA_DATA_HEADER_MAX;
             c->len = 0;
+            c->full = false;
             c->offset = s->offset;
             g_queue_push_tail(&s->chunks, c);
         }
-        n = MIN(len, VA_DATA_CHUNK_MAX - c->len);
-        old = c->wire->len;
-        g_byte_array_set_size(c->wire, old + 2 * n);
-        g_byte_array_set_size(c->wire, old + va_data_escape(c->wire->data +
-                                                            old, src, n));
+        want = n = MIN(len, VA_DATA_CHUNK_MAX - c->len);
+        c->end += va_data_escape_upto(c->wire->data + c->end,
+                                      VA_DATA_FRAME_TARGET - c->end, src, &n);
+        c->full = n < want || c->len + n == VA_DATA_CHUNK_MAX;
         c->len += n;
         s->offset += n;
         s->buffered += n;
@@ -448,13 +458,24 @@ void va_streams_call_ended(VAStreams *t, VACallId id, bool answered)
     }
 }
 
-/* Hand the writer the stream's oldest chunk. */
+/* Hand the writer the stream's oldest chunk, its header in front. */
 static void queue_chunk(VAStream *s)
 {
     VAChunk *c = g_queue_pop_head(&s->chunks);
-    g_autoptr(GBytes) wire = g_byte_array_free_to_bytes(c->wire);
+    g_autoptr(GByteArray) header = g_byte_array_sized_new(VA_DATA_HEADER_MAX);
+    g_autoptr(GBytes) wire = NULL;
+    g_autoptr(GBytes) frame = NULL;
+    size_t start;
 
-    va_writer_data(s->t->writer, s->tag, c->offset, VA_FRAME_END_NONE, wire);
+    va_frame_encode_data_header(header, s->tag, c->offset, VA_FRAME_END_NONE,
+                                c->end - VA_DATA_HEADER_MAX);
+    g_assert(header->len <= VA_DATA_HEADER_MAX);
+    start = VA_DATA_HEADER_MAX - header->len;
+    memcpy(c->wire->data + start, header->data, header->len);
+    g_byte_array_set_size(c->wire, c->end);
+    wire = g_byte_array_free_to_bytes(c->wire);
+    frame = g_bytes_new_from_bytes(wire, start, c->end - start);
+    va_writer_data(s->t->writer, frame);
     s->buffered -= c->len;
     g_free(c);
     check_writable(s);
@@ -504,7 +525,7 @@ bool va_streams_next_data(VAStreams *t)
     if (s->chunks.length) {
         queue_chunk(s);
     } else if (s->finishing && !s->end_queued) {
-        va_writer_data(t->writer, s->tag, s->offset, VA_FRAME_END_OK, NULL);
+        va_writer_data_end(t->writer, s->tag, s->offset, VA_FRAME_END_OK);
         s->end_queued = true;
         queue_in(&t->wake, &s->wake_link, &s->in_wake, s);
     }

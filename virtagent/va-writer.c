@@ -72,23 +72,26 @@ uint64_t va_writer_frame(VAWriter *w, VAFrameKind kind, const char *tag,
     return w->written + w->pending;
 }
 
-uint64_t va_writer_data(VAWriter *w, const char *tag, uint64_t offset,
-                        VAFrameEnd end, GBytes *escaped)
+uint64_t va_writer_data(VAWriter *w, GBytes *frame)
 {
-    gsize len = escaped ? g_bytes_get_size(escaped) : 0;
+    gsize len = g_bytes_get_size(frame);
+
+    if (len < VA_WRITER_ZERO_COPY_MIN) {
+        g_byte_array_append(w->buffer, g_bytes_get_data(frame, NULL), len);
+        w->pending += len;
+    } else {
+        push_body(w, frame);
+    }
+    return w->written + w->pending;
+}
+
+uint64_t va_writer_data_end(VAWriter *w, const char *tag, uint64_t offset,
+                            VAFrameEnd end)
+{
     size_t before = w->buffer->len;
 
-    va_frame_encode_data_header(w->buffer, tag, offset, end, len);
+    va_frame_encode_data_header(w->buffer, tag, offset, end, 0);
     w->pending += w->buffer->len - before;
-    if (len < VA_WRITER_ZERO_COPY_MIN) {
-        if (len) {
-            g_byte_array_append(w->buffer, g_bytes_get_data(escaped, NULL),
-                                len);
-            w->pending += len;
-        }
-    } else {
-        push_body(w, escaped);
-    }
     return w->written + w->pending;
 }
 

@@ -40,11 +40,13 @@ uint64_t va_writer_frame(VAWriter *w, VAFrameKind kind, const char *tag,
                          GBytes *body);
 
 /*
- * Queue a DATA frame whose body @escaped is already escaped (may be
- * NULL for an End frame), or a CREDIT frame; the offset past it.
+ * Queue a whole DATA frame, header and escaped body in one piece (one
+ * segment, so one write for the port, not a small one for the header);
+ * an End frame; or a CREDIT frame. The offset past it.
  */
-uint64_t va_writer_data(VAWriter *w, const char *tag, uint64_t offset,
-                        VAFrameEnd end, GBytes *escaped);
+uint64_t va_writer_data(VAWriter *w, GBytes *frame);
+uint64_t va_writer_data_end(VAWriter *w, const char *tag, uint64_t offset,
+                            VAFrameEnd end);
 uint64_t va_writer_credit(VAWriter *w, const char *tag, uint64_t credit,
                           bool abort);
 

@@ -429,6 +429,25 @@ static void check_escape_ref(const uint8_t *src, size_t len)
     g_assert_cmphex(got[n], ==, 0xA5);
 }
 
+/* What fits in @room: the longest prefix whose escaped form does. */
+static void check_escape_upto(const uint8_t *src, size_t len, size_t room)
+{
+    uint8_t want[2 * 64];
+    uint8_t got[2 * 64 + 1];
+    size_t taken = len;
+    size_t n = va_data_escape_upto(got, room, src, &taken);
+    size_t ref = escape_ref(want, src, taken);
+
+    g_assert_cmpuint(taken, <=, len);
+    g_assert_cmpuint(n, ==, ref);
+    g_assert_cmpuint(n, <=, room);
+    g_assert_cmpmem(got, n, want, n);
+    if (taken < len) {
+        /* The next byte did not fit. */
+        g_assert_cmpuint(n + (src[taken] >= VA_DATA_ESCAPE ? 2 : 1), >, room);
+    }
+}
+
 /*
  * Every byte value at every place in a word, misaligned every way, among
  * neighbours that need no escape and that do (a borrow from a special
@@ -461,6 +480,7 @@ static void test_data_escape_words(void)
             buf[j] = g_rand_boolean(r) ? g_rand_int(r) : 0xF8 | g_rand_int(r);
         }
         check_escape_ref(buf + align, len);
+        check_escape_upto(buf + align, len, g_rand_int_range(r, 0, 2 * len + 2));
     }
     g_rand_free(r);
 }
