@@ -363,51 +363,79 @@ static void emit_frame(VAFrameParser *p, VAFrame *frame, const uint8_t *body,
 }
 
 /*
- * Decode @len escaped bytes (no sentinel among them) into the body:
- * runs between escapes are copied whole. NULL, or why the frame is bad.
+ * A word of eight bytes holds one to escape (0xFE or 0xFF) iff, with every
+ * byte's low bit set, one of its bytes is 0xFF: the complement then has a
+ * zero byte, which the usual borrow test finds exactly.
+ */
+static inline bool word_needs_escape(uint64_t w)
+{
+    uint64_t v = ~(w | 0x0101010101010101ULL);
+
+    return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
+}
+
+/*
+ * Decode escaped bytes into the body, up to @len or a sentinel: *@used
+ * says how far. Word by word like va_data_escape(), and for the same
+ * reason: the sentinel and the escapes are both bytes >= 0xFE, found in
+ * one pass of 64-bit arithmetic, which a TCG guest runs as host code
+ * (memchr for each was SSE helpers, once per escape). NULL, or why the
+ * frame is bad.
  */
 static const char *data_decode(VAFrameParser *p, const uint8_t *src,
-                               size_t len, int *fault)
+                               size_t len, size_t *used, int *fault)
 {
-    const uint8_t *end = src + len;
+    size_t i = 0;
 
     *fault = VA_FAULT_MALFORMED;
-    while (src < end) {
-        const uint8_t *esc;
-        size_t run;
+    while (i < len) {
+        uint8_t c;
 
-        if (p->escape) {
-            if (*src != 0x7E && *src != 0x7F) {
-                return "bad data escape";
+        for (; i + 8 <= len && VA_DATA_CHUNK_MAX - p->data_len >= 8 &&
+               !p->escape; i += 8, p->data_len += 8) {
+            uint64_t w;
+
+            memcpy(&w, src + i, 8);
+            if (word_needs_escape(w)) {
+                break;
             }
-            if (p->data_len == VA_DATA_CHUNK_MAX) {
-                *fault = VA_FAULT_TOO_LARGE;
-                return "data frame too large";
-            }
-            p->body[p->data_len++] = *src++ ^ 0x80;
-            p->escape = false;
+            memcpy(p->body + p->data_len, &w, 8);
+        }
+        if (i == len) {
+            break;
+        }
+        c = src[i];
+        if (c == VA_FRAME_SENTINEL) {
+            break;
+        }
+        if (p->escape && c != 0x7E && c != 0x7F) {
+            *used = i + 1;
+            return "bad data escape";
+        }
+        if (c == VA_DATA_ESCAPE) {
+            p->escape = true;
+            i++;
             continue;
         }
-        esc = memchr(src, VA_DATA_ESCAPE, end - src);
-        run = (esc ? esc : end) - src;
-        if (run > VA_DATA_CHUNK_MAX - p->data_len) {
+        if (p->data_len == VA_DATA_CHUNK_MAX) {
             *fault = VA_FAULT_TOO_LARGE;
+            *used = i;
             return "data frame too large";
         }
-        memcpy(p->body + p->data_len, src, run);
-        p->data_len += run;
-        src += run;
-        if (esc) {
-            src++;
-            p->escape = true;
-        }
+        p->body[p->data_len++] = p->escape ? c ^ 0x80 : c;
+        p->escape = false;
+        i++;
     }
+    *used = i;
     return NULL;
 }
 
-/* The DATA body's next bytes: a frame, an error, or more to come. */
+/*
+ * The DATA body's next bytes, up to a sentinel (*@used says how far): a
+ * frame, an error, or more to come.
+ */
 static VAParseResult data_body(VAFrameParser *p, const uint8_t *buf,
-                               size_t avail, VAFrame *frame,
+                               size_t avail, size_t *used, VAFrame *frame,
                                VAFrameError *err)
 {
     const char *bad;
@@ -416,8 +444,8 @@ static VAParseResult data_body(VAFrameParser *p, const uint8_t *buf,
     if (!p->body) {
         p->body = g_malloc(MIN(p->body_need, VA_DATA_CHUNK_MAX));
     }
-    bad = data_decode(p, buf, avail, &fault);
-    p->body_len += avail;
+    bad = data_decode(p, buf, avail, used, &fault);
+    p->body_len += *used;
     if (!bad && p->body_len == p->body_need && p->escape) {
         bad = "data ends in an escape";
     }
@@ -495,24 +523,28 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
         case VA_PARSER_BODY: {
             size_t want = p->body_need - p->body_len;
             size_t avail = MIN(want, len - i);
-            const uint8_t *ff = memchr(buf + i, VA_FRAME_SENTINEL, avail);
+            const uint8_t *ff = NULL;
 
             if (p->kind == VA_FRAME_DATA) {
                 /*
                  * What precedes a sentinel is decoded first, so that an
                  * error in it is reported however the input was split.
                  */
-                size_t n = ff ? (size_t)(ff - (buf + i)) : avail;
-                VAParseResult r = data_body(p, buf + i, n, frame, err);
+                size_t n;
+                VAParseResult r = data_body(p, buf + i, avail, &n, frame,
+                                            err);
 
                 i += n;
                 if (r != VA_PARSE_MORE) {
                     *consumed = i;
                     return r;
                 }
-                if (!ff) {
+                if (n == avail) {
                     break;
                 }
+                ff = buf + i;
+            } else {
+                ff = memchr(buf + i, VA_FRAME_SENTINEL, avail);
             }
             if (ff) {
                 /* The body was cut short and a new message began. */
@@ -602,18 +634,6 @@ void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
 {
     va_frame_encode_header(out, kind, tag, len);
     g_byte_array_append(out, body, len);
-}
-
-/*
- * A word of eight bytes holds one to escape (0xFE or 0xFF) iff, with every
- * byte's low bit set, one of its bytes is 0xFF: the complement then has a
- * zero byte, which the usual borrow test finds exactly.
- */
-static inline bool word_needs_escape(uint64_t w)
-{
-    uint64_t v = ~(w | 0x0101010101010101ULL);
-
-    return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
 }
 
 /*

@@ -570,6 +570,39 @@ static void test_bad_data_frames(void)
     }
 }
 
+/*
+ * A sentinel at any place of a DATA body, escapes and word boundaries
+ * included, cuts it short; the frame after it is parsed.
+ */
+static void test_data_cut_anywhere(void)
+{
+    static const size_t chunks[] = { 0, 1, 5, 8 };
+    uint8_t body[48];
+    uint8_t escaped[2 * sizeof(body)];
+    g_autoptr(GByteArray) frame = g_byte_array_new();
+    size_t hdr;
+
+    for (size_t i = 0; i < sizeof(body); i++) {
+        body[i] = i % 5 == 3 ? 0xFE : i % 7 == 2 ? 0xFF : i * 37;
+    }
+    va_frame_encode_data(frame, "d.1", 0, VA_FRAME_END_NONE, body,
+                         sizeof(body));
+    hdr = frame->len - va_data_escape(escaped, body, sizeof(body));
+    for (size_t k = hdr; k < frame->len; k++) {
+        for (size_t c = 0; c < G_N_ELEMENTS(chunks); c++) {
+            g_autoptr(GByteArray) wire = g_byte_array_new();
+            DataParsed d;
+
+            g_byte_array_append(wire, frame->data, k);
+            va_frame_encode_credit(wire, "c.1", 5, false);
+            data_parse(&d, wire->data, wire->len, chunks[c]);
+            g_assert_cmpstr(d.events->str, ==,
+                            "E 1001 D d.1 truncated body\nK c.1 5\n");
+            data_parsed_clear(&d);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -589,5 +622,6 @@ int main(int argc, char **argv)
     g_test_add_func("/frame/data-limits", test_data_limits);
     g_test_add_func("/frame/credit-frames", test_credit_frames);
     g_test_add_func("/frame/bad-data-frames", test_bad_data_frames);
+    g_test_add_func("/frame/data-cut-anywhere", test_data_cut_anywhere);
     return g_test_run();
 }
