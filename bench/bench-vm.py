@@ -556,8 +556,9 @@ class Files:
             os.unlink(self.dst)
 
     def measure(self, way, fn, pinged=False):
-        """Run fn (which checks what it moved) with the CPU clocks, and
-        with both pingers if @pinged."""
+        """Run fn (which checks what it moved, or returns a check to run
+        once the clocks stop) with the CPU clocks, and with both pingers
+        if @pinged."""
         if way == "raw_put":
             self.raw_put_start()
         before = thread_cpu(self.vm.proc.pid)
@@ -571,8 +572,9 @@ class Files:
             for _, p in pingers:
                 p.__enter__()
         t = time.perf_counter()
+        verify = None
         try:
-            fn()
+            verify = fn()
         finally:
             dt = time.perf_counter() - t
             for _, p in pingers:
@@ -589,6 +591,8 @@ class Files:
             self.pings.setdefault((mon, way), []).extend(p.times)
         self.runs.setdefault(way, []).append(
             (dt, cpu, calls))
+        if verify:
+            verify()
 
     def idle_pings(self, seconds=1.0):
         for mon, ping in (("QMP", lambda: self.ping_qmp.execute(
@@ -648,6 +652,11 @@ class Files:
             raise RuntimeError("va-getfile: %r" % r)
         if "sha256" in r:
             self.check("va-getfile's answer", r["sha256"], self.get_sha)
+        return self.fd_get_verify
+
+    def fd_get_verify(self):
+        """After the clock: the other ways hash as the bytes arrive, this
+        one would read the whole file again afterwards."""
         with open(self.dst, "rb") as f:
             self.check("va-getfile, host file",
                        hashlib.sha256(f.read()).hexdigest(), self.get_sha)
