@@ -531,29 +531,43 @@ static xmlrpc_value *va_putfile_opts(xmlrpc_env *env, int64_t transfer,
     return opts;
 }
 
+/*
+ * The chardev for transfer @x's next call @method, and in *ms the call's
+ * timeout: @ms as given, or what is left of the whole transfer's. NULL
+ * once cancelled (unless @cleanup) or out of time. Found again for each
+ * call: the chardev may go away meanwhile.
+ */
+static VirtagentChardev *va_xfer_target(VaTransfer *x, const char *method,
+                                        bool cleanup, int64_t *ms,
+                                        Error **errp)
+{
+    VirtagentChardev *va = virtagent_find(x->chardev, errp);
+
+    if (va && x->cancelled && !cleanup) {
+        error_setg(errp, "%s", x->cancelled);
+        return NULL;
+    }
+    if (va && x->deadline_ms) {
+        *ms = x->deadline_ms - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+        if (*ms <= 0) {
+            error_setg(errp, "%s: the transfer took longer than its "
+                       "timeout of %.3g s", method, x->call_ms / 1000.0);
+            return NULL;
+        }
+    }
+    return va;
+}
+
 /* One call of transfer @x; @cleanup: even when it was cancelled. */
 static xmlrpc_value *coroutine_fn va_xfer_call(VaTransfer *x,
                                                const char *method,
                                                xmlrpc_value *params,
                                                bool cleanup, Error **errp)
 {
-    /* Found again for each call: the chardev may go away meanwhile. */
-    VirtagentChardev *va = virtagent_find(x->chardev, errp);
     int64_t ms = x->call_ms;
+    VirtagentChardev *va = va_xfer_target(x, method, cleanup, &ms, errp);
     xmlrpc_value *ret;
 
-    if (va && x->cancelled && !cleanup) {
-        error_setg(errp, "%s", x->cancelled);
-        va = NULL;
-    }
-    if (va && x->deadline_ms) {
-        ms = x->deadline_ms - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
-        if (ms <= 0) {
-            error_setg(errp, "%s: the transfer took longer than its "
-                       "timeout of %.3g s", method, x->call_ms / 1000.0);
-            va = NULL;
-        }
-    }
     if (!va) {
         xmlrpc_DECREF(params);
         return NULL;
@@ -726,22 +740,10 @@ static VirtagentStream *coroutine_fn va_xfer_stream(VaTransfer *x,
                                                     xmlrpc_value *params,
                                                     Error **errp)
 {
-    VirtagentChardev *va = virtagent_find(x->chardev, errp);
     int64_t ms = VA_XFER_DATA_MAX_MS;
+    VirtagentChardev *va = va_xfer_target(x, method, false, &ms, errp);
     VirtagentStream *st = NULL;
 
-    if (va && x->cancelled) {
-        error_setg(errp, "%s", x->cancelled);
-        va = NULL;
-    }
-    if (va && x->deadline_ms) {
-        ms = x->deadline_ms - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
-        if (ms <= 0) {
-            error_setg(errp, "%s: the transfer took longer than its "
-                       "timeout of %.3g s", method, x->call_ms / 1000.0);
-            va = NULL;
-        }
-    }
     if (va) {
         st = virtagent_stream_call(va, method, params, ms, x->put, &x->call,
                                    errp);
