@@ -993,13 +993,28 @@ bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
 
 /*
  * The descriptor @fdname passed with getfd, now this command's, if it is
- * open for reading (@put) or writing.
+ * open for reading (@put) or writing; or one of an fdset's.
  */
 static int va_xfer_fd(const char *fdname, bool put, Error **errp)
 {
-    int fd = monitor_get_fd(monitor_cur(), fdname, errp);
+    ERRP_GUARD();
+    int fd;
     int mode;
 
+    /*
+     * An fdset's (add-fd), named as QEMU's file options name them: a dup
+     * of its descriptor open for the transfer's direction, which
+     * qemu_close() gives back.
+     */
+    if (g_str_has_prefix(fdname, "/dev/fdset/")) {
+        fd = qemu_open(fdname, put ? O_RDONLY : O_WRONLY, errp);
+        if (fd < 0) {
+            error_prepend(errp, "'%s' has no descriptor open %s: ", fdname,
+                          put ? "read-only" : "write-only");
+        }
+        return fd;
+    }
+    fd = monitor_get_fd(monitor_cur(), fdname, errp);
     if (fd < 0) {
         return -1;
     }
@@ -1054,7 +1069,7 @@ static void coroutine_fn va_xfer_async_co(void *opaque)
     if (virtagent_co_transfer(&a->x, &err)) {
         obj = va_xfer_result(&a->x);
     }
-    close(a->x.fd);
+    qemu_close(a->x.fd);
     qapi_event_send_va_call_done(a->x.job, a->label, obj,
                                  err ? error_get_pretty(err) : NULL);
     qobject_unref(obj);
@@ -1100,7 +1115,7 @@ static bool coroutine_fn va_xfer_run(VaTransfer *x, bool has_timeout,
     }
     if (!async) {
         ok = virtagent_co_transfer(x, errp);
-        close(x->fd);
+        qemu_close(x->fd);
         return ok;
     }
     a = g_new0(VaXferAsync, 1);
@@ -1114,7 +1129,7 @@ static bool coroutine_fn va_xfer_run(VaTransfer *x, bool has_timeout,
     a->x.fdname = a->fdname;
     a->x.owner = a->owner;
     if (!va_xfer_begin(&a->x, errp)) {
-        close(a->x.fd);
+        qemu_close(a->x.fd);
         g_free(a->chardev);
         g_free(a->path);
         g_free(a->fdname);

@@ -146,6 +146,18 @@ class Qmp:
         r = self.wait(cid)
         check("return" in r, "getfd: %r" % r)
 
+    def add_fd(self, fdset, fd):
+        """Add @fd to fdset @fdset (QMP add-fd, with SCM_RIGHTS)."""
+        cid = self.next_id
+        self.next_id += 1
+        msg = {"execute": "add-fd", "id": cid,
+               "arguments": {"fdset-id": fdset}}
+        self.sock.sendmsg([json.dumps(msg).encode() + b"\n"],
+                          [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                            array.array("i", [fd]))])
+        r = self.wait(cid)
+        check("return" in r, "add-fd: %r" % r)
+
     def cmd_raw(self, cmd, **args):
         return self.wait(self.send(cmd, **args))
 
@@ -1150,6 +1162,27 @@ def files_through_fds_async(ctx):
     check(e.get("error") == "va-getfile '/g/f' after 0 bytes: cancelled "
           "by va-cancel", "%r" % e)
     os.close(rd)
+
+    # through an fdset, as libvirt passes files: the descriptor open for
+    # the transfer's direction is used, and given back when it ends
+    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    q.add_fd(7, fd)
+    os.close(fd)
+    desc = qmp_error(q.cmd_raw("va-putfile", chardev="va0", path="/g/p",
+                               fdname="/dev/fdset/7"))
+    check(desc.startswith("'/dev/fdset/7' has no descriptor open "
+                          "read-only"), desc)
+    r = q.cmd("va-getfile", chardev="va0", path="/g/f",
+              fdname="/dev/fdset/7", **ASYNC)
+    g.answer("va.getfile", {"data": blob, "eof": True, "size": len(blob)})
+    e = call_done(q, r["id"])["data"]
+    check(e.get("result", {}).get("size") == len(blob), "%r" % e)
+    with open(dst, "rb") as f:
+        check(f.read() == blob, "the host file through an fdset differs")
+    fdsets = q.cmd("query-fdsets")
+    check([len(s["fds"]) for s in fdsets if s["fdset-id"] == 7] == [1],
+          "fdset 7 after the transfer: %r" % fdsets)
+    q.cmd("remove-fd", **{"fdset-id": 7})
 
     # a synchronous transfer is a job too, and the channel goes on
     fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
