@@ -98,6 +98,11 @@ typedef struct VAGuestRpc {
     int (*set_clock)(int64_t ns);
     /* FIFREEZE, FITHAW, FITRIM; NULL: ioctl(2). */
     int (*fs_ioctl)(int fd, unsigned long request, void *arg);
+    /*
+     * Where va.putfile's temporaries are recorded while they exist, for
+     * va_put_reclaim(); NULL: not recorded.
+     */
+    const char *statedir;
     /* Run with "freeze" before a freeze, "thaw" after; NULL: none. */
     const char *fsfreeze_hook;
     /* A freeze not thawed within this is thawed; 0: never. */

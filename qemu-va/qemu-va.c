@@ -30,6 +30,7 @@
 #include "guest-config.h"
 #include "guest-rpc.h"
 #include "pidfile.h"
+#include "qemu-va/methods/va-methods.h"
 
 /* Reconnect delays: short at first, then at most one attempt a second. */
 #define VA_RETRY_MIN_MS 100
@@ -730,6 +731,7 @@ static bool agent_init(VAAgent *a, GError **errp)
     a->rpc.ops.call_host = agent_call_host;
     a->rpc.ops.frozen = agent_frozen;
     a->rpc.ops.after_reply = agent_after_reply;
+    a->rpc.statedir = a->cfg.statedir;
     a->rpc.fsfreeze_hook = a->cfg.fsfreeze_hook;
     a->rpc.fsfreeze_timeout_s = a->cfg.fsfreeze_timeout_s;
     a->rpc.opaque = a;
@@ -928,6 +930,7 @@ int main(int argc, char **argv)
     }
     make_absolute(&a->cfg.path);
     make_absolute(&a->cfg.pidfile);
+    make_absolute(&a->cfg.statedir);
     make_absolute(&a->cfg.socket);
     make_absolute(&a->cfg.logfile);
     make_absolute(&a->cfg.fsfreeze_hook);
@@ -958,6 +961,9 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    /* After the pidfile: no other qemu-va owns what is recorded there. */
+    g_mkdir_with_parents(a->cfg.statedir, 0700);
+    va_put_reclaim(a->cfg.statedir);
     if (!agent_init(a, &err)) {
         g_critical("%s", err->message);
         goto out;

@@ -15,6 +15,9 @@
  * renames it into place only once the last chunk is written and synced:
  * a transfer that fails, is aborted or outlives its session leaves
  * nothing behind, and the target is either the old file or the new one.
+ * Each temporary is also recorded in the state directory while it
+ * exists, so that a qemu-va killed mid-transfer has its temporaries
+ * removed by the next one (va_put_reclaim).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -705,6 +708,7 @@ struct VAPut {
     char *session;
     char *path;         /* the target */
     char *tmp;          /* the temporary file beside it */
+    char *record;       /* its record in the state directory, or NULL */
     int64_t size;       /* the end of the furthest chunk */
     int64_t mode;       /* -1: the old file's, else 0644 */
     char *owner;        /* NULL: the old file's, else qemu-va's */
@@ -720,10 +724,14 @@ void va_put_unref(VAPut *p)
         if (!p->done) {
             unlink(p->tmp);
         }
+        if (p->record) {
+            unlink(p->record);
+        }
         g_mutex_clear(&p->io);
         g_free(p->session);
         g_free(p->path);
         g_free(p->tmp);
+        g_free(p->record);
         g_free(p->owner);
         g_free(p);
     }
@@ -811,6 +819,74 @@ bad:
     return false;
 }
 
+/* The prefix of a record's name in the state directory. */
+#define VA_PUT_RECORD "qemu-va-putfile-"
+
+/*
+ * Records @tmp in @statedir; the record's path, or NULL (with a warning:
+ * the transfer goes on, only a crash would leave its temporary).
+ */
+static char *va_put_record(const char *statedir, const char *tmp)
+{
+    g_autofree char *record = NULL;
+    size_t len = strlen(tmp);
+    int fd;
+
+    if (!statedir) {
+        return NULL;
+    }
+    record = g_build_filename(statedir, VA_PUT_RECORD "XXXXXX", NULL);
+    fd = g_mkstemp_full(record, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, tmp, len) != (ssize_t)len) {
+        g_warning("cannot record %s in %s: %s", tmp, statedir,
+                  g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(record);
+        }
+        return NULL;
+    }
+    close(fd);
+    return g_steal_pointer(&record);
+}
+
+/* Only a name va_put_begin() makes: ".NAME.va-XXXXXX". */
+static bool va_put_is_temporary(const char *path)
+{
+    g_autofree char *base = g_path_get_basename(path);
+    size_t len = strlen(base);
+
+    return g_path_is_absolute(path) && base[0] == '.' &&
+        len > strlen(".x.va-XXXXXX") - 1 &&
+        !strncmp(base + len - strlen(".va-XXXXXX"), ".va-", 4);
+}
+
+unsigned va_put_reclaim(const char *statedir)
+{
+    g_autoptr(GDir) dir = g_dir_open(statedir, 0, NULL);
+    const char *name;
+    unsigned removed = 0;
+
+    while (dir && (name = g_dir_read_name(dir))) {
+        g_autofree char *record = NULL;
+        g_autofree char *tmp = NULL;
+
+        if (!g_str_has_prefix(name, VA_PUT_RECORD)) {
+            continue;
+        }
+        record = g_build_filename(statedir, name, NULL);
+        if (g_file_get_contents(record, &tmp, NULL, NULL) &&
+            va_put_is_temporary(tmp) &&
+            (unlink(tmp) == 0 || errno == ENOENT)) {
+            g_message("removed %s, the temporary of a transfer an earlier "
+                      "qemu-va did not finish", tmp);
+            removed++;
+        }
+        unlink(record);
+    }
+    return removed;
+}
+
 VAPut *va_put_begin(xmlrpc_env *env, VAGuestRpc *rpc, const char *path,
                     void *call_info)
 {
@@ -848,6 +924,7 @@ VAPut *va_put_begin(xmlrpc_env *env, VAGuestRpc *rpc, const char *path,
     p->session = g_strdup(va_file_session(rpc, call_info));
     p->path = g_strdup(path);
     p->tmp = g_steal_pointer(&tmp);
+    p->record = va_put_record(rpc->statedir, p->tmp);
     p->mode = -1;
     g_mutex_init(&p->io);
     g_mutex_lock(&t->lock);

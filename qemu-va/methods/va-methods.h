@@ -180,6 +180,12 @@ int va_put_fd(VAPut *p);
 bool va_put_commit(xmlrpc_env *env, VAPut *p);
 void va_put_forget(VAGuestRpc *rpc, VAPut *p);
 void va_put_unref(VAPut *p);
+/*
+ * Removes the temporaries recorded in @statedir by a qemu-va that died
+ * before finishing their transfers (only ".NAME.va-XXXXXX" files), and
+ * their records; how many. Run at start, with the pidfile held.
+ */
+unsigned va_put_reclaim(const char *statedir);
 
 /* Drops @v when @env holds a fault; returns what the method returns. */
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);

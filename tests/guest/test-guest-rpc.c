@@ -20,6 +20,7 @@
 
 #include "va-errors.h"
 #include "qemu-va/guest-rpc.h"
+#include "qemu-va/methods/va-methods.h"
 #include "tests/guest/guest-test.h"
 
 typedef struct Fixture {
@@ -1895,6 +1896,52 @@ static void test_putfile(Fixture *fx, gconstpointer data)
     put_chunk(fx, path, "left", -1, false, 4);
 }
 
+/* Temporaries are recorded while they exist; a later start removes them. */
+static void test_putfile_records(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *state = g_build_filename(fx->dir, "state", NULL);
+    g_autofree char *dir = g_build_filename(fx->dir, "rec", NULL);
+    g_autofree char *path = g_build_filename(dir, "f", NULL);
+    g_autofree char *tmp = g_build_filename(dir, ".f.va-ABCDEF", NULL);
+    g_autofree char *other = g_build_filename(dir, "victim", NULL);
+    g_autofree char *rec1 = g_build_filename(state, "qemu-va-putfile-1",
+                                             NULL);
+    g_autofree char *rec2 = g_build_filename(state, "qemu-va-putfile-2",
+                                             NULL);
+    xmlrpc_value *v;
+    int64_t t;
+
+    g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+    fx->rpc.statedir = state;
+    /* One record per transfer under way, gone when it ends either way. */
+    t = put_chunk(fx, path, "a", -1, false, 1);
+    g_assert_cmpuint(dir_entries(state), ==, 1);
+    g_assert_cmpint(put_chunk(fx, path, "b", t, true, 2), ==, t);
+    g_assert_cmpuint(dir_entries(state), ==, 0);
+    t = put_chunk(fx, path, "c", -1, false, 1);
+    g_assert_cmpuint(dir_entries(state), ==, 1);
+    v = fx_call(fx, "va.putfile_abort", "(I)", (xmlrpc_int64)t);
+    g_assert_nonnull(v);
+    xmlrpc_DECREF(v);
+    g_assert_cmpuint(dir_entries(state), ==, 0);
+
+    /*
+     * What a killed agent leaves: its temporary goes; a record naming
+     * anything but a temporary's name removes only the record.
+     */
+    g_assert_true(g_file_set_contents(tmp, "partial", -1, NULL));
+    g_assert_true(g_file_set_contents(rec1, tmp, -1, NULL));
+    g_assert_true(g_file_set_contents(other, "keep", -1, NULL));
+    g_assert_true(g_file_set_contents(rec2, other, -1, NULL));
+    g_assert_cmpuint(va_put_reclaim(state), ==, 1);
+    g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(other, G_FILE_TEST_EXISTS));
+    g_assert_cmpuint(dir_entries(state), ==, 0);
+    g_assert_cmpuint(dir_entries(dir), ==, 2);      /* f and victim */
+    fx->rpc.statedir = NULL;
+}
+
 static void test_putfile_errors(Fixture *fx, gconstpointer data)
 {
     g_autofree char *file = g_build_filename(fx->dir, "file", NULL);
@@ -2536,6 +2583,7 @@ int main(int argc, char **argv)
     ADD("/guest-rpc/files/handles", test_file_handles);
     ADD("/guest-rpc/files/limits", test_file_limits);
     ADD("/guest-rpc/files/putfile", test_putfile);
+    ADD("/guest-rpc/files/putfile-records", test_putfile_records);
     ADD("/guest-rpc/files/putfile-errors", test_putfile_errors);
     ADD("/guest-rpc/fs/freeze", test_fsfreeze);
     ADD("/guest-rpc/fs/freeze-timeout", test_fsfreeze_timeout);
