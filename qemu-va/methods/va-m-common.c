@@ -231,6 +231,27 @@ bool va_param_bool(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
     return item && va_take_bool(env, item, name, out);
 }
 
+bool va_param_base64(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                     const char *name, const unsigned char **data,
+                     size_t *len)
+{
+    xmlrpc_value *item = va_param(env, params, idx);
+    bool ok = false;
+
+    if (!item) {
+        return false;
+    }
+    if (xmlrpc_value_type(item) == XMLRPC_TYPE_BASE64) {
+        xmlrpc_read_base64(env, item, len, data);
+        ok = !env->fault_occurred;
+    }
+    xmlrpc_DECREF(item);
+    if (!ok) {
+        va_bad_arg(env, name, "base64");
+    }
+    return ok;
+}
+
 xmlrpc_value *va_param_struct(xmlrpc_env *env, xmlrpc_value *params,
                               unsigned idx, const char *name)
 {

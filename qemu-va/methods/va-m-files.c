@@ -544,7 +544,6 @@ static xmlrpc_value *va_rpc_file_write(xmlrpc_env *env, xmlrpc_value *params,
 {
     VAGuestRpc *rpc = server_info;
     const unsigned char *data = NULL;
-    xmlrpc_value *item;
     size_t len = 0, done = 0;
     int64_t count = -1;
     VAFile *f = NULL;
@@ -554,18 +553,7 @@ static xmlrpc_value *va_rpc_file_write(xmlrpc_env *env, xmlrpc_value *params,
     if (n < 0) {
         return NULL;
     }
-    xmlrpc_array_read_item(env, params, 1, &item);
-    if (env->fault_occurred) {
-        return NULL;
-    }
-    if (xmlrpc_value_type(item) == XMLRPC_TYPE_BASE64) {
-        xmlrpc_read_base64(env, item, &len, &data);
-    } else {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
-                                       "argument 'buf-b64' must be base64");
-    }
-    xmlrpc_DECREF(item);
-    if (env->fault_occurred ||
+    if (!va_param_base64(env, params, 1, "buf-b64", &data, &len) ||
         (n == 3 && !va_param_int(env, params, 2, "count", &count))) {
         goto out;
     }
@@ -1018,7 +1006,7 @@ static xmlrpc_value *va_rpc_putfile(xmlrpc_env *env, xmlrpc_value *params,
     VAGuestRpc *rpc = server_info;
     g_autofree char *path = NULL, *owner = NULL;
     const unsigned char *data = NULL;
-    xmlrpc_value *item, *opts = NULL, *ret = NULL;
+    xmlrpc_value *opts = NULL, *ret = NULL;
     int64_t transfer = -1, offset = -1, mode = -1, size = 0;
     bool final = true, done = false;
     size_t len = 0, written = 0;
@@ -1029,18 +1017,7 @@ static xmlrpc_value *va_rpc_putfile(xmlrpc_env *env, xmlrpc_value *params,
     if (n < 0 || !(path = va_param_string(env, params, 0, "path"))) {
         return NULL;
     }
-    xmlrpc_array_read_item(env, params, 1, &item);
-    if (env->fault_occurred) {
-        return NULL;
-    }
-    if (xmlrpc_value_type(item) == XMLRPC_TYPE_BASE64) {
-        xmlrpc_read_base64(env, item, &len, &data);
-    } else {
-        xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
-                                       "argument 'data' must be base64");
-    }
-    xmlrpc_DECREF(item);
-    if (env->fault_occurred) {
+    if (!va_param_base64(env, params, 1, "data", &data, &len)) {
         goto out;
     }
     if (n == 3) {

@@ -85,6 +85,10 @@ char *va_param_string(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
                       const char *name);
 bool va_param_bool(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
                    const char *name, bool *out);
+/* Argument @idx as base64: its bytes, to free() with free(). */
+bool va_param_base64(xmlrpc_env *env, xmlrpc_value *params, unsigned idx,
+                     const char *name, const unsigned char **data,
+                     size_t *len);
 /* Argument @idx as a struct (a new reference). */
 xmlrpc_value *va_param_struct(xmlrpc_env *env, xmlrpc_value *params,
                               unsigned idx, const char *name);
