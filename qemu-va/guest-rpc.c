@@ -38,24 +38,43 @@ xmlrpc_value *va_text_value(xmlrpc_env *env, const char *text, size_t len)
     return xmlrpc_string_new(env, valid);
 }
 
-xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env)
+/* Calls @fn for each method the policy lets the host call, in order. */
+static void va_enabled_methods(VAGuestRpc *rpc,
+                               void (*fn)(const VAMethod *m, void *opaque),
+                               void *opaque)
 {
-    xmlrpc_value *list = xmlrpc_array_new(env);
     size_t d;
     const VAMethod *m;
 
     for (d = 0; d < G_N_ELEMENTS(va_domains); d++) {
         for (m = va_domains[d]->methods; m->info.methodName; m++) {
-            const char *name = m->info.methodName;
-
-            if (rpc->ops.method_enabled &&
-                !rpc->ops.method_enabled(name, rpc->opaque)) {
-                continue;
+            if (!rpc->ops.method_enabled ||
+                rpc->ops.method_enabled(m->info.methodName, rpc->opaque)) {
+                fn(m, opaque);
             }
-            va_array_append_take(env, list, xmlrpc_string_new(env, name));
         }
     }
-    return va_result(env, list);
+}
+
+typedef struct VAMethodsOut {
+    xmlrpc_env *env;
+    xmlrpc_value *v;
+} VAMethodsOut;
+
+static void va_list_method(const VAMethod *m, void *opaque)
+{
+    VAMethodsOut *o = opaque;
+
+    va_array_append_take(o->env, o->v,
+                         xmlrpc_string_new(o->env, m->info.methodName));
+}
+
+xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env)
+{
+    VAMethodsOut o = { env, xmlrpc_array_new(env) };
+
+    va_enabled_methods(rpc, va_list_method, &o);
+    return va_result(env, o.v);
 }
 
 /* "data": the data frames of docs/protocol.md §1.1 (va.*_data). */
@@ -64,26 +83,20 @@ xmlrpc_value *va_guest_features(xmlrpc_env *env)
     return xmlrpc_build_value(env, "(s)", "data");
 }
 
+static void va_sign_method(const VAMethod *m, void *opaque)
+{
+    VAMethodsOut *o = opaque;
+
+    va_struct_set_take(o->env, o->v, m->info.methodName,
+                       xmlrpc_string_new(o->env, m->info.signatureString));
+}
+
 xmlrpc_value *va_guest_method_signatures(VAGuestRpc *rpc, xmlrpc_env *env)
 {
-    xmlrpc_value *sigs = xmlrpc_struct_new(env);
-    size_t d;
-    const VAMethod *m;
+    VAMethodsOut o = { env, xmlrpc_struct_new(env) };
 
-    for (d = 0; d < G_N_ELEMENTS(va_domains); d++) {
-        for (m = va_domains[d]->methods; m->info.methodName; m++) {
-            const char *name = m->info.methodName;
-
-            if (rpc->ops.method_enabled &&
-                !rpc->ops.method_enabled(name, rpc->opaque)) {
-                continue;
-            }
-            va_struct_set_take(env, sigs, name,
-                               xmlrpc_string_new(env,
-                                                 m->info.signatureString));
-        }
-    }
-    return va_result(env, sigs);
+    va_enabled_methods(rpc, va_sign_method, &o);
+    return va_result(env, o.v);
 }
 
 static const VAMethod *va_method_find(const char *name)
