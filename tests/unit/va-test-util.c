@@ -48,15 +48,14 @@ void va_test_link_destroy(VATestLink *l)
     va_channel_free(l->b);
 }
 
-/* Move up to l->chunk bytes from @from to @to; how many moved. */
-static size_t move(VATestLink *l, VAChannel *from, VAChannel *to)
+size_t va_test_move(VAChannel *from, VAChannel *to, size_t chunk)
 {
     size_t len;
     const uint8_t *buf = va_channel_output(from, &len);
     g_autofree uint8_t *copy = NULL;
 
-    if (l->chunk && len > l->chunk) {
-        len = l->chunk;
+    if (chunk && len > chunk) {
+        len = chunk;
     }
     if (!len) {
         return 0;
@@ -72,7 +71,8 @@ void va_test_link_run(VATestLink *l)
 {
     int rounds = 0;
 
-    while (move(l, l->a, l->b) + move(l, l->b, l->a)) {
+    while (va_test_move(l->a, l->b, l->chunk) +
+           va_test_move(l->b, l->a, l->chunk)) {
         g_assert_cmpint(++rounds, <, 10000000);
     }
 }

@@ -22,6 +22,8 @@ typedef struct VATestLink {
 void va_test_link_init(VATestLink *l, const VAChannelConfig *cfg_a,
                        const VAChannelConfig *cfg_b);
 void va_test_link_destroy(VATestLink *l);
+/* Move up to @chunk bytes (0: all there are) from @from to @to. */
+size_t va_test_move(VAChannel *from, VAChannel *to, size_t chunk);
 /* Move bytes both ways until neither side has output. */
 void va_test_link_run(VATestLink *l);
 /* Move the clock and fire both sides' timers. */
