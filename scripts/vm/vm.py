@@ -463,6 +463,30 @@ class VM:
         self.close()
 
 
+class TestFailure(Exception):
+    """A test's check failed: reported by its message, no traceback."""
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def check_eq(got, want, what):
+    check(got == want, "%s: got %r, want %r" % (what, got, want))
+
+
+def test_args():
+    """A VM test suite's options: --qemu, -k (a part of the names to
+    run), -v."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qemu", default=os.environ.get("VA_QEMU", DEFAULT_QEMU))
+    ap.add_argument("-k", default="", help="run tests whose name has this")
+    ap.add_argument("-v", action="store_true",
+                    help="print the console of failed tests in full")
+    return ap.parse_args()
+
+
 def run_tests(suite, tests, ctx, use, failure, verbose=False):
     """Run each of @tests, fn(ctx), after use(fn) has readied ctx.vm.
 

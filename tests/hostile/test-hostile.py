@@ -38,7 +38,8 @@ SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(SRCDIR, "scripts", "vm"))
 import vm as vmlib  # noqa: E402
-from vm import VM, QMPError, DEFAULT_QEMU  # noqa: E402
+from vm import (VM, QMPError, DEFAULT_QEMU, TestFailure,  # noqa: E402
+                check)
 
 # Generous: a loaded host can slow TCG several times over.
 T = 120
@@ -61,15 +62,6 @@ ATTACKS = ["utf16", "utf32", "encodings", "entities", "nesting", "numbers",
            "hello-flood", "never-reads", "garbage"]
 # Gauges, not counters: left out of the deltas.
 GAUGES = {"in-flight", "queued"}
-
-
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
 
 
 def _not_json(name):

@@ -54,7 +54,8 @@ SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(SRCDIR, "scripts", "vm"))
 from vm import (Console, DEFAULT_QEMU, DEFAULT_KERNEL,  # noqa: E402
-                DEFAULT_INITRD, READY_RE, check_inputs, VMError)
+                DEFAULT_INITRD, READY_RE, check_inputs, VMError,
+                TestFailure, check, check_eq)
 
 # Generous: TCG on a loaded 2-core machine.
 T = 120
@@ -100,19 +101,6 @@ except ImportError:
             and __name__ == "__main__"):
         os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON] + sys.argv)
     libvirt = None
-
-
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-def check_eq(got, want, what):
-    check(got == want, "%s: got %r, want %r" % (what, got, want))
 
 
 def run(args, timeout=T, ok=True):

@@ -26,7 +26,6 @@
 #
 # Ends with "N passed, N failed"; exits non-zero on any failure.
 
-import argparse
 import base64
 import hashlib
 import os
@@ -38,7 +37,8 @@ import time
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(SRCDIR, "scripts", "vm"))
-from vm import VM, QMPError, DEFAULT_QEMU, BUILD, run_tests  # noqa: E402
+from vm import (VM, QMPError, BUILD,  # noqa: E402
+                TestFailure, check, check_eq, run_tests, test_args)
 
 T = 120
 KERNEL = os.path.join(BUILD, "guest", "vmlinuz")
@@ -66,19 +66,6 @@ METHODS = {
     "va.set_memory_blocks", "va.get_memory_block_info", "va.suspend_ram",
     "va.suspend_disk", "va.suspend_hybrid",
 }
-
-
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-def check_eq(got, want, what):
-    check(got == want, "%s: got %r, want %r" % (what, got, want))
 
 
 TESTS = []
@@ -627,12 +614,7 @@ class Ctx:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--qemu", default=os.environ.get("VA_QEMU", DEFAULT_QEMU))
-    ap.add_argument("-k", default="", help="run tests whose name has this")
-    ap.add_argument("-v", action="store_true",
-                    help="print the console of failed tests in full")
-    a = ap.parse_args()
+    a = test_args()
     ctx = Ctx(a.qemu)
     # A test that fails boots the next one afresh, rather than leave it a
     # frozen disk or an offline vCPU.

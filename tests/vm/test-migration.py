@@ -37,7 +37,8 @@ import traceback
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(SRCDIR, "scripts", "vm"))
-from vm import VM, QMPError, DEFAULT_QEMU  # noqa: E402
+from vm import (VM, QMPError, DEFAULT_QEMU, TestFailure,  # noqa: E402
+                check)
 
 # Generous: a loaded host can slow TCG several times over.
 T = 120
@@ -48,15 +49,6 @@ GUEST_TIMEOUT = 10
 SEQ_PATH = "/tmp/seq"
 SEQ = "".join("%d\n" % i for i in range(20000)).encode()
 SLICE = 16
-
-
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
 
 
 def guest(vm, cmd, timeout=T):

@@ -18,7 +18,6 @@
 #
 # Ends with "N passed, N failed"; exits non-zero on any failure.
 
-import argparse
 import base64
 import hashlib
 import os
@@ -29,7 +28,8 @@ import time
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(SRCDIR, "scripts", "vm"))
-from vm import VM, QMPError, DEFAULT_QEMU, run_tests  # noqa: E402
+from vm import (VM, QMPError, TestFailure,  # noqa: E402
+                check, check_eq, run_tests, test_args)
 
 # Generous: a loaded host can slow TCG several times over.
 T = 120
@@ -41,19 +41,6 @@ DATA_METHODS = {"va.getfile_data", "va.putfile_data"}
 HOST_METHODS = {"va.hello", "va.ping", "va.capabilities", "va.notify"}
 MIB = 1 << 20
 DISCONNECTED = "disconnected during the call"
-
-
-class TestFailure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-def check_eq(got, want, what):
-    check(got == want, "%s: got %r, want %r" % (what, got, want))
 
 
 TESTS = []
@@ -889,12 +876,7 @@ class Ctx:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--qemu", default=os.environ.get("VA_QEMU", DEFAULT_QEMU))
-    ap.add_argument("-k", default="", help="run tests whose name has this")
-    ap.add_argument("-v", action="store_true",
-                    help="print the console of failed tests in full")
-    a = ap.parse_args()
+    a = test_args()
     ctx = Ctx(a.qemu)
     return run_tests("check-vm", [fn for fn in TESTS if a.k in fn.__name__],
                      ctx, ctx.use, TestFailure, a.v)
