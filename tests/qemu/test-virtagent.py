@@ -146,6 +146,14 @@ class Qmp:
         r = self.wait(cid)
         check("return" in r, "getfd: %r" % r)
 
+    def pass_file(self, name, path, flags, mode=0o600):
+        """Open @path with @flags and pass it as @name (getfd)."""
+        fd = os.open(path, flags, mode)
+        try:
+            self.getfd(name, fd)
+        finally:
+            os.close(fd)
+
     def add_fd(self, fdset, fd):
         """Add @fd to fdset @fdset (QMP add-fd, with SCM_RIGHTS)."""
         cid = self.next_id
@@ -865,9 +873,7 @@ def files_through_passed_fds(ctx):
     src = os.path.join(d, "src")
     with open(src, "wb") as f:
         f.write(blob)
-    fd = os.open(src, os.O_RDONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", src, os.O_RDONLY)
     cid = q.send("va-putfile", chardev="va0", path="/g/f", fdname="src",
                  mode=0o600, owner="bob:staff")
     p = g.answer("va.putfile", {"transfer": 1000, "size": len(blob),
@@ -898,9 +904,7 @@ def files_through_passed_fds(ctx):
     check(e["data"]["result"] == {"size": 2}, "%r" % e)
 
     # the guest's fault comes back as it is
-    fd = os.open(src, os.O_RDONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", src, os.O_RDONLY)
     cid = q.send("va-putfile", chardev="va0", path="/full/f", fdname="src")
     tag, _, _ = g.read_call()
     g.reply_fault(tag, 1008, "/full/f: No space left on device (ENOSPC)")
@@ -909,9 +913,7 @@ def files_through_passed_fds(ctx):
 
     # va-getfile into a passed fd: chunks until eof
     dst = os.path.join(d, "dst")
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT, 0o600)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_CREAT, 0o600)
     cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
     p1 = g.answer("va.getfile", {"data": blob[:1000], "eof": False,
                                  "size": len(blob)})
@@ -927,9 +929,7 @@ def files_through_passed_fds(ctx):
 
     # a guest that trickles chunks and never says eof: the timeout
     # bounds the whole transfer, since it holds the QMP dispatcher
-    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_TRUNC)
     t = time.monotonic()
     cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst",
                  timeout=1)
@@ -961,15 +961,11 @@ def files_through_passed_fds(ctx):
             break
 
     # a descriptor open for the wrong direction: refused before any call
-    fd = os.open(dst, os.O_RDONLY)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_RDONLY)
     desc = qmp_error(q.cmd_raw("va-getfile", chardev="va0", path="/g/f",
                                fdname="dst"))
     check(desc == "'dst' is not open for writing", desc)
-    fd = os.open(dst, os.O_WRONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", dst, os.O_WRONLY)
     desc = qmp_error(q.cmd_raw("va-putfile", chardev="va0", path="/g/f",
                                fdname="src", **{"async": True}))
     check(desc == "'src' is not open for reading", desc)
@@ -1050,9 +1046,7 @@ def files_through_fds_async(ctx):
 
     # get: the command returns at once, the job is listed meanwhile
     dst = os.path.join(d, "dst")
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
               **ASYNC)
     check(list(r) == ["id"], "%r" % r)
@@ -1075,9 +1069,7 @@ def files_through_fds_async(ctx):
     src = os.path.join(d, "src")
     with open(src, "wb") as f:
         f.write(blob)
-    fd = os.open(src, os.O_RDONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", src, os.O_RDONLY)
     r = q.cmd("va-putfile", chardev="va0", path="/g/p", fdname="src",
               mode=0o600, **ASYNC)
     p = g.answer("va.putfile", {"transfer": 2000, "size": len(blob),
@@ -1090,9 +1082,7 @@ def files_through_fds_async(ctx):
         "%r" % e)
 
     # the guest's fault, and the bytes moved before it, in the event
-    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_TRUNC)
     r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
               **ASYNC)
     g.answer("va.getfile", {"data": blob[:100], "eof": False,
@@ -1105,9 +1095,7 @@ def files_through_fds_async(ctx):
 
     # va-cancel of a get waiting for its second chunk: that call is
     # cancelled, the host file keeps what was written
-    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_TRUNC)
     r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
               **ASYNC)
     g.answer("va.getfile", {"data": blob[:1000], "eof": False,
@@ -1185,9 +1173,7 @@ def files_through_fds_async(ctx):
     q.cmd("remove-fd", **{"fdset-id": 7})
 
     # a synchronous transfer is a job too, and the channel goes on
-    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_TRUNC)
     cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
     g.answer("va.getfile", {"data": b"ok", "eof": True, "size": 2})
     check(q.wait(cid)["return"]["size"] == 2, "sync va-getfile")
@@ -1212,9 +1198,7 @@ def files_through_data_frames(ctx):
 
     # get: DATA frames before the answer
     dst = os.path.join(d, "dst")
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     r = q.cmd("va-getfile", chardev="va0", path="/g/f", fdname="dst",
               offset=5, **ASYNC)
     tag, method, params = g.read_call()
@@ -1232,9 +1216,7 @@ def files_through_data_frames(ctx):
         check(f.read() == blob, "the host file differs")
 
     # a guest that did not hash ("" as asked): QEMU's digest stands
-    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_TRUNC)
     cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
     tag, _, _ = g.read_call()
     g.data(tag, 0, blob)
@@ -1244,9 +1226,7 @@ def files_through_data_frames(ctx):
     check(r.get("return", {}).get("sha256") == sha, "%r" % r)
 
     # a guest that hashed anyway must agree with QEMU
-    fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_TRUNC)
     cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
     tag, _, _ = g.read_call()
     g.data(tag, 0, b"abc")
@@ -1259,9 +1239,7 @@ def files_through_data_frames(ctx):
     src = os.path.join(d, "src")
     with open(src, "wb") as f:
         f.write(blob)
-    fd = os.open(src, os.O_RDONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", src, os.O_RDONLY)
     r = q.cmd("va-putfile", chardev="va0", path="/g/p", fdname="src",
               mode=0o600, owner="bob", **ASYNC)
     tag, method, params = g.read_call()
@@ -1279,9 +1257,7 @@ def files_through_data_frames(ctx):
     check(e.get("result") == {"size": len(blob), "sha256": sha}, "%r" % e)
 
     # va-cancel of a put held by the guest's credit: End abort
-    fd = os.open(src, os.O_RDONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", src, os.O_RDONLY)
     r = q.cmd("va-putfile", chardev="va0", path="/g/p", fdname="src",
               **ASYNC)
     tag, _, _ = g.read_call()
@@ -1303,9 +1279,7 @@ def files_through_data_frames(ctx):
     g.reply_fault(tag, 1007, "aborted")
 
     # the guest refuses a put at once (its fault ends the stream)
-    fd = os.open(src, os.O_RDONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", src, os.O_RDONLY)
     cid = q.send("va-putfile", chardev="va0", path="/ro/p", fdname="src")
     tag, _, _ = g.read_call()
     g.reply_fault(tag, 1008, "/ro/p: Read-only file system (EROFS)")
@@ -1314,9 +1288,7 @@ def files_through_data_frames(ctx):
           "/ro/p: Read-only file system (EROFS)", desc)
 
     # the host's disk full: CREDIT abort to the guest
-    fd = os.open("/dev/full", os.O_WRONLY)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", "/dev/full", os.O_WRONLY)
     cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
     tag, _, _ = g.read_call()
     g.data(tag, 0, blob)
@@ -1937,16 +1909,12 @@ def quit_while_transfers_run(ctx):
     path = os.path.join(vm.tmp, "f")
     with open(path, "wb") as f:
         f.write(b"y" * 100)
-    fd = os.open(path, os.O_WRONLY)
-    q.getfd("dst", fd)
-    os.close(fd)
+    q.pass_file("dst", path, os.O_WRONLY)
     q.cmd("va-getfile", chardev="va0", path="/g/a", fdname="dst", **ASYNC)
     tag, method, _ = g.read_call()
     check(method == "va.getfile_data", method)
     g.data(tag, 0, b"x" * 100)
-    fd = os.open(path, os.O_RDONLY)
-    q.getfd("src", fd)
-    os.close(fd)
+    q.pass_file("src", path, os.O_RDONLY)
     q.cmd("va-putfile", chardev="va0", path="/g/b", fdname="src", **ASYNC)
     _, method, _ = g.read_call()
     check(method == "va.putfile", method)
