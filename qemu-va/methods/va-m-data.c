@@ -178,14 +178,6 @@ static void va_data_fail_errno(VAData *d, int err)
     xmlrpc_env_clean(&env);
 }
 
-static void va_data_member_i8(GString *out, const char *name, int64_t v)
-{
-    char num[24];
-
-    g_snprintf(num, sizeof(num), "%" PRId64, v);
-    va_xml_member(out, name, "i8", num);
-}
-
 /* The hex digest, or "" when the host did not ask for it. */
 static void va_data_member_sha256(GString *out, VAData *d)
 {
@@ -233,10 +225,10 @@ static void va_get_answer(VAData *d)
     d->fd = -1;
     d->answer = g_string_new(NULL);
     va_xml_begin(d->answer);
-    va_data_member_i8(d->answer, "size", d->done);
+    va_xml_member_i8(d->answer, "size", d->done);
     va_xml_member(d->answer, "eof", "boolean", eof ? "1" : "0");
     va_data_member_sha256(d->answer, d);
-    va_data_member_i8(d->answer, "file_size", d->file_size);
+    va_xml_member_i8(d->answer, "file_size", d->file_size);
     va_xml_end(d->answer);
     va_data_answer(d);
 }
@@ -398,7 +390,7 @@ static gpointer va_put_commit_thread(gpointer opaque)
     if (va_put_commit(&env, d->put)) {
         d->answer = g_string_new(NULL);
         va_xml_begin(d->answer);
-        va_data_member_i8(d->answer, "size", d->done);
+        va_xml_member_i8(d->answer, "size", d->done);
         va_data_member_sha256(d->answer, d);
         va_xml_end(d->answer);
     } else {

@@ -222,10 +222,18 @@ void va_xml_end(GString *out)
 }
 
 void va_xml_member(GString *out, const char *name, const char *type,
-                          const char *text)
+                   const char *text)
 {
     g_string_append_printf(out, "<member><name>%s</name><value><%s>%s</%s>"
                            "</value></member>", name, type, text, type);
+}
+
+void va_xml_member_i8(GString *out, const char *name, int64_t v)
+{
+    char num[24];
+
+    g_snprintf(num, sizeof(num), "%" PRId64, v);
+    va_xml_member(out, name, "i8", num);
 }
 
 static void va_xml_member_base64(GString *out, const char *name,
@@ -241,7 +249,6 @@ static bool va_xml_getfile(xmlrpc_env *env, xmlrpc_value *params,
                            VAGuestRpc *rpc, void *call_info, GString *out)
 {
     g_autofree uint8_t *buf = NULL;
-    char num[24];
     size_t len;
     int64_t size;
     bool eof;
@@ -255,8 +262,7 @@ static bool va_xml_getfile(xmlrpc_env *env, xmlrpc_value *params,
     va_xml_begin(out);
     va_xml_member_base64(out, "data", buf, len);
     va_xml_member(out, "eof", "boolean", eof ? "1" : "0");
-    g_snprintf(num, sizeof(num), "%" PRId64, size);
-    va_xml_member(out, "size", "i8", num);
+    va_xml_member_i8(out, "size", size);
     va_xml_end(out);
     return true;
 }

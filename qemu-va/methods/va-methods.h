@@ -164,6 +164,7 @@ ssize_t va_read_at(int fd, uint8_t *buf, size_t len, int64_t offset);
 void va_xml_begin(GString *out);
 void va_xml_member(GString *out, const char *name, const char *type,
                    const char *text);
+void va_xml_member_i8(GString *out, const char *name, int64_t v);
 void va_xml_end(GString *out);
 
 /*
