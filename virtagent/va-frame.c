@@ -363,46 +363,81 @@ static void emit_frame(VAFrameParser *p, VAFrame *frame, const uint8_t *body,
 }
 
 /*
- * A word of eight bytes holds one to escape (0xFE or 0xFF) iff, with every
- * byte's low bit set, one of its bytes is 0xFF: the complement then has a
- * zero byte, which the usual borrow test finds exactly.
+ * The bytes to escape (0xFE and 0xFF) of a word of eight, as the bytes'
+ * top bits: with every byte's low bit set, those become 0xFF, and the
+ * complement's zero bytes are found by the usual borrow test. A borrow
+ * can also mark a byte above a marked one, never below: the lowest mark
+ * is exact. @w is in little-endian order, so the lowest is the first.
  */
-static inline bool word_needs_escape(uint64_t w)
+static inline uint64_t word_specials(uint64_t w)
 {
     uint64_t v = ~(w | 0x0101010101010101ULL);
 
     return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
 }
 
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return GUINT64_FROM_LE(w);
+}
+
+/* Where the first byte to escape is among the 8 at @p, or 8. */
+static inline size_t first_special(const uint8_t *p)
+{
+    uint64_t m = word_specials(load_le64(p));
+
+    return m ? (size_t)__builtin_ctzll(m) / 8 : 8;
+}
+
+/* Whether the 32 bytes at @p hold none to escape: one branch for four. */
+static inline bool block_clean(const uint8_t *p)
+{
+    return !(word_specials(load_le64(p)) | word_specials(load_le64(p + 8)) |
+             word_specials(load_le64(p + 16)) |
+             word_specials(load_le64(p + 24)));
+}
+
 /*
  * Decode escaped bytes into the body, up to @len or a sentinel: *@used
- * says how far. Word by word like va_data_escape(), and for the same
- * reason: the sentinel and the escapes are both bytes >= 0xFE, found in
- * one pass of 64-bit arithmetic, which a TCG guest runs as host code
- * (memchr for each was SSE helpers, once per escape). NULL, or why the
- * frame is bad.
+ * says how far. The sentinel and the escapes are both bytes >= 0xFE,
+ * found 32 bytes a step in 64-bit arithmetic like va_data_escape(), and
+ * for the same reason. NULL, or why the frame is bad.
  */
 static const char *data_decode(VAFrameParser *p, const uint8_t *src,
                                size_t len, size_t *used, int *fault)
 {
+    uint8_t *body = p->body;
     size_t i = 0;
 
     *fault = VA_FAULT_MALFORMED;
     while (i < len) {
         uint8_t c;
 
-        for (; i + 8 <= len && VA_DATA_CHUNK_MAX - p->data_len >= 8 &&
-               !p->escape; i += 8, p->data_len += 8) {
-            uint64_t w;
+        if (!p->escape) {
+            size_t room = VA_DATA_CHUNK_MAX - p->data_len;
+            size_t k;
 
-            memcpy(&w, src + i, 8);
-            if (word_needs_escape(w)) {
+            while (len - i >= 32 && room >= 32 && block_clean(src + i)) {
+                memcpy(body + p->data_len, src + i, 32);
+                p->data_len += 32;
+                room -= 32;
+                i += 32;
+            }
+            if (len - i >= 8 && room >= 8) {
+                k = first_special(src + i);
+                memcpy(body + p->data_len, src + i, 8);
+                p->data_len += k;
+                i += k;
+                if (k == 8) {
+                    continue;
+                }
+            }
+            if (i == len) {
                 break;
             }
-            memcpy(p->body + p->data_len, &w, 8);
-        }
-        if (i == len) {
-            break;
         }
         c = src[i];
         if (c == VA_FRAME_SENTINEL) {
@@ -422,7 +457,7 @@ static const char *data_decode(VAFrameParser *p, const uint8_t *src,
             *used = i;
             return "data frame too large";
         }
-        p->body[p->data_len++] = p->escape ? c ^ 0x80 : c;
+        body[p->data_len++] = p->escape ? c ^ 0x80 : c;
         p->escape = false;
         i++;
     }
@@ -637,9 +672,10 @@ void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
 }
 
 /*
- * Word by word, in plain 64-bit arithmetic: a guest under TCG runs it as
- * host code, where glibc's SSE memchr is a helper call per vector op, and
- * memchr was called once per special byte (one in 128 of random data).
+ * 32 bytes a step in plain 64-bit arithmetic, and a byte to escape found
+ * in its word by its position: a guest under TCG runs this as host code,
+ * where glibc's SSE memchr is a helper call per vector op, and where
+ * every guest branch ends a translated block.
  */
 size_t va_data_escape_upto(uint8_t *dst, size_t room, const uint8_t *src,
                            size_t *len)
@@ -650,33 +686,42 @@ size_t va_data_escape_upto(uint8_t *dst, size_t room, const uint8_t *src,
     size_t i = 0;
 
     while (i < n) {
-        size_t stop;
+        uint8_t c;
 
-        for (; i + 8 <= n && end - out >= 8; i += 8, out += 8) {
-            uint64_t w;
-
-            memcpy(&w, src + i, 8);
-            if (word_needs_escape(w)) {
-                break;
-            }
-            memcpy(out, &w, 8);
+        while (n - i >= 32 && end - out >= 32 && block_clean(src + i)) {
+            memcpy(out, src + i, 32);
+            out += 32;
+            i += 32;
         }
-        /* The word with the special byte, or the tail: byte by byte. */
-        stop = MIN(i + 8, n);
-        for (; i < stop; i++) {
-            uint8_t c = src[i];
+        if (n - i >= 8 && end - out >= 9) {
+            size_t k = first_special(src + i);
 
-            if (c < VA_DATA_ESCAPE && out < end) {
-                *out++ = c;
-            } else if (c >= VA_DATA_ESCAPE && end - out >= 2) {
+            /* The word goes out whole; what follows a special is redone. */
+            memcpy(out, src + i, 8);
+            out += k;
+            i += k;
+            if (k < 8) {
                 *out++ = VA_DATA_ESCAPE;
-                *out++ = c ^ 0x80;
-            } else {
-                *len = i;
-                return out - dst;
+                *out++ = src[i++] ^ 0x80;
             }
+            continue;
         }
+        if (i == n) {
+            break;
+        }
+        /* The tail, or the room's last bytes. */
+        c = src[i];
+        if (c < VA_DATA_ESCAPE && out < end) {
+            *out++ = c;
+        } else if (c >= VA_DATA_ESCAPE && end - out >= 2) {
+            *out++ = VA_DATA_ESCAPE;
+            *out++ = c ^ 0x80;
+        } else {
+            break;
+        }
+        i++;
     }
+    *len = i;
     return out - dst;
 }
 

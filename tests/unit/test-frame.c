@@ -418,11 +418,11 @@ static size_t escape_ref(uint8_t *dst, const uint8_t *src, size_t len)
 
 static void check_escape_ref(const uint8_t *src, size_t len)
 {
-    uint8_t want[2 * 64];
-    uint8_t got[2 * 64 + 1];
+    uint8_t want[2 * 128];
+    uint8_t got[2 * 128 + 1];
     size_t n = escape_ref(want, src, len);
 
-    g_assert_cmpuint(len, <=, 64);
+    g_assert_cmpuint(len, <=, 128);
     got[n] = 0xA5;
     g_assert_cmpuint(va_data_escape(got, src, len), ==, n);
     g_assert_cmpmem(got, n, want, n);
@@ -432,8 +432,8 @@ static void check_escape_ref(const uint8_t *src, size_t len)
 /* What fits in @room: the longest prefix whose escaped form does. */
 static void check_escape_upto(const uint8_t *src, size_t len, size_t room)
 {
-    uint8_t want[2 * 64];
-    uint8_t got[2 * 64 + 1];
+    uint8_t want[2 * 128];
+    uint8_t got[2 * 128 + 1];
     size_t taken = len;
     size_t n = va_data_escape_upto(got, room, src, &taken);
     size_t ref = escape_ref(want, src, taken);
@@ -451,28 +451,29 @@ static void check_escape_upto(const uint8_t *src, size_t len, size_t room)
 /*
  * Every byte value at every place in a word, misaligned every way, among
  * neighbours that need no escape and that do (a borrow from a special
- * byte must not hide or fake another), and random lengths of random data.
+ * byte must not hide or fake another), and random lengths of random data,
+ * escaped and decoded.
  */
 static void test_data_escape_words(void)
 {
     static const uint8_t fills[] = { 0x00, 0x7F, 0xFD, 0xFE, 0xFF };
-    uint8_t buf[64 + 16];
+    uint8_t buf[128 + 16];
     GRand *r = g_rand_new_with_seed(12);
 
     for (size_t f = 0; f < G_N_ELEMENTS(fills); f++) {
         for (int v = 0; v < 256; v++) {
             for (size_t align = 0; align < 8; align++) {
-                for (size_t pos = 0; pos < 24; pos++) {
+                for (size_t pos = 0; pos < 40; pos++) {
                     memset(buf, fills[f], sizeof(buf));
                     buf[align + pos] = v;
-                    check_escape_ref(buf + align, 24);
+                    check_escape_ref(buf + align, 40);
                     check_escape_ref(buf + align, pos + 1);
                 }
             }
         }
     }
     for (int i = 0; i < 20000; i++) {
-        size_t len = g_rand_int_range(r, 0, 65);
+        size_t len = g_rand_int_range(r, 0, 129);
         size_t align = g_rand_int_range(r, 0, 8);
 
         for (size_t j = 0; j < sizeof(buf); j++) {
@@ -481,6 +482,10 @@ static void test_data_escape_words(void)
         }
         check_escape_ref(buf + align, len);
         check_escape_upto(buf + align, len, g_rand_int_range(r, 0, 2 * len + 2));
+        if (len && i % 8 == 0) {
+            /* And back through the parser's word scan, cut every way. */
+            check_data_roundtrip(buf + align, len, len);
+        }
     }
     g_rand_free(r);
 }
