@@ -29,6 +29,7 @@
 #include "qobject/qobject.h"
 #include "qobject/qstring.h"
 #include "qemu/base64.h"
+#include "crypto/hash.h"
 #include "block/thread-pool.h"
 #include "monitor/monitor.h"
 #include "hw/virtagent/virtagent.h"
@@ -405,7 +406,9 @@ typedef struct VaFdIo {
     size_t len;
     int64_t wait_ms;    /* for a non-blocking fd that is not ready */
     char **cancelled;   /* the transfer's; set by va-cancel meanwhile */
-    GChecksum *sha;
+    /* QEMU's crypto backend: nettle's SHA-256 is 3x GLib's here. */
+    QCryptoHash *sha;
+    char *digest;       /* once all moved */
 } VaFdIo;
 
 /* How often a worker waiting on a descriptor looks for a va-cancel. */
@@ -460,7 +463,8 @@ static int va_fd_write_worker(void *opaque)
         }
         done += n;
     }
-    g_checksum_update(io->sha, io->buf, io->len);
+    qcrypto_hash_update(io->sha, (const char *)io->buf, io->len,
+                        &error_abort);
     return 0;
 }
 
@@ -488,8 +492,17 @@ static int va_fd_read_worker(void *opaque)
         }
         got += n;
     }
-    g_checksum_update(io->sha, io->buf, got);
+    qcrypto_hash_update(io->sha, (const char *)io->buf, got, &error_abort);
     return got;
+}
+
+/* The SHA-256 of all that moved: no more may move after this. */
+static const char *va_fd_io_digest(VaFdIo *io)
+{
+    if (!io->digest) {
+        qcrypto_hash_finalize_digest(io->sha, &io->digest, &error_abort);
+    }
+    return io->digest;
 }
 
 /* Sets @key of @st to @v (NULL: a fault is in @env) and drops @v. */
@@ -787,10 +800,9 @@ static bool va_xfer_data_answer(VaTransfer *x, VaFdIo *io,
                    "the host counted %" PRId64, method, size,
                    eof ? "" : " not to the end", x->size);
         ok = false;
-    } else if (*sha &&
-               g_ascii_strcasecmp(sha, g_checksum_get_string(io->sha))) {
+    } else if (*sha && g_ascii_strcasecmp(sha, va_fd_io_digest(io))) {
         error_setg(errp, "%s: the guest's sha256 %s differs from the "
-                   "host's %s", method, sha, g_checksum_get_string(io->sha));
+                   "host's %s", method, sha, va_fd_io_digest(io));
         ok = false;
     }
     if (sv) {
@@ -956,9 +968,10 @@ bool va_xfer_begin(VaTransfer *x, Error **errp)
 bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
 {
     ERRP_GUARD();
-    g_autoptr(GChecksum) sha = g_checksum_new(G_CHECKSUM_SHA256);
     VaFdIo io = { .fd = x->fd, .wait_ms = x->call_ms,
-                  .cancelled = &x->cancelled, .sha = sha };
+                  .cancelled = &x->cancelled,
+                  .sha = qcrypto_hash_new(QCRYPTO_HASH_ALGO_SHA256,
+                                          &error_abort) };
     bool ok;
 
     if (!x->job && !va_xfer_begin(x, errp)) {
@@ -975,7 +988,7 @@ bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
     }
     virtagent_job_end(x->job);
     if (ok) {
-        x->sha256 = g_strdup(g_checksum_get_string(sha));
+        x->sha256 = g_strdup(va_fd_io_digest(&io));
     } else {
         if (x->cancelled) {
             /* Whatever the call it interrupted said. */
@@ -987,6 +1000,8 @@ bool coroutine_fn virtagent_co_transfer(VaTransfer *x, Error **errp)
                       x->put ? "va-putfile" : "va-getfile", x->path,
                       x->size);
     }
+    qcrypto_hash_free(io.sha);
+    g_free(io.digest);
     g_clear_pointer(&x->cancelled, g_free);
     return ok;
 }
@@ -1262,8 +1277,8 @@ VaFileTransfer *coroutine_fn qmp_va_putfile(const char *chardev,
     ret = va_file_transfer_from(answer, errp);
     qobject_unref(answer);
     if (ret) {
-        ret->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, bytes,
-                                                  len);
+        qcrypto_hash_digest(QCRYPTO_HASH_ALGO_SHA256, (const char *)bytes,
+                            len, &ret->sha256, &error_abort);
     }
     return ret;
 }
