@@ -17,7 +17,7 @@ libvirt="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 # gcc ships ASan/UBSan; clang and its runtime are for libFuzzer (check-fuzz).
 # e2fsprogs' mkfs.ext4 makes the guest's disk in check-methods.
 all="$core ccache ninja-build python3 python3-venv libpixman-1-dev libfdt-dev
-     dpkg-dev patch busybox-static cpio seabios qemu-system-data xz-utils zstd
+     nettle-dev dpkg-dev patch busybox-static cpio seabios qemu-system-data xz-utils zstd
      clang libclang-rt-14-dev e2fsprogs $libvirt"
 
 case "${1:-core}" in
