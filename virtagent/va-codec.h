@@ -23,6 +23,11 @@ void va_codec_init(void);
 GBytes *va_codec_encode_call(const char *method, xmlrpc_value *params,
                              GError **errp);
 GBytes *va_codec_encode_fault(int code, const char *msg);
+/*
+ * The answer document of a method's @result, or the fault xmlrpc-c
+ * gives a value it cannot serialize.
+ */
+GBytes *va_codec_encode_response(xmlrpc_value *result);
 
 /*
  * Run a call through @reg and return the answer document (faults

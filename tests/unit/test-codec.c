@@ -12,6 +12,7 @@
 #include "va-errors.h"
 #include "va-limits.h"
 #include "va-test-util.h"
+#include "va-value-equal.h"
 
 #define MAX_LEN (1024 * 1024)
 
@@ -83,6 +84,130 @@ static void test_roundtrip(void)
     xmlrpc_DECREF(arg);
     xmlrpc_env_clean(&env);
     xmlrpc_registry_free(reg);
+}
+
+/*
+ * @v's answer as va_codec_encode_response() writes it must read, by
+ * xmlrpc-c's parser and by ours, as xmlrpc-c's own serialization does:
+ * @v itself, or the same fault.
+ */
+static void check_response(xmlrpc_value *v)
+{
+    g_autoptr(GBytes) ours = va_codec_encode_response(v);
+    g_autoptr(GError) err = NULL;
+    xmlrpc_mem_block *mb;
+    xmlrpc_value *theirs_v = NULL;
+    xmlrpc_value *ours_v = NULL;
+    xmlrpc_value *decoded;
+    const char *fault_string = NULL;
+    int fault_code = 0;
+    gsize len;
+    const char *xml = g_bytes_get_data(ours, &len);
+    xmlrpc_env env;
+    xmlrpc_env ser;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_env_init(&ser);
+    mb = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
+    xmlrpc_serialize_response2(&ser, mb, v, xmlrpc_dialect_i8);
+    decoded = va_codec_decode_reply(xml, len, MAX_LEN, &err);
+    xmlrpc_parse_response2(&env, xml, len, &ours_v, &fault_code,
+                           &fault_string);
+    g_assert_false(env.fault_occurred);
+    if (ser.fault_occurred) {
+        /* xmlrpc-c's fault, as va_codec_dispatch() always answered it. */
+        g_assert_null(decoded);
+        g_assert_error(err, VA_FAULT, ser.fault_code);
+        g_assert_cmpstr(err->message, ==, ser.fault_string);
+        g_assert_cmpint(fault_code, ==, ser.fault_code);
+        g_assert_cmpstr(fault_string, ==, ser.fault_string);
+    } else {
+        g_assert_no_error(err);
+        g_assert_null(fault_string);
+        xmlrpc_parse_response2(&env, XMLRPC_MEMBLOCK_CONTENTS(char, mb),
+                               XMLRPC_MEMBLOCK_SIZE(char, mb), &theirs_v,
+                               &fault_code, &fault_string);
+        g_assert_false(env.fault_occurred);
+        g_assert_true(va_value_equal(ours_v, theirs_v));
+        g_assert_true(va_value_equal(ours_v, v));
+        g_assert_true(va_value_equal(decoded, v));
+        xmlrpc_DECREF(theirs_v);
+        xmlrpc_DECREF(ours_v);
+        xmlrpc_DECREF(decoded);
+    }
+    free((void *)fault_string);
+    XMLRPC_MEMBLOCK_FREE(char, mb);
+    xmlrpc_env_clean(&ser);
+    xmlrpc_env_clean(&env);
+}
+
+/* Our answer writer against xmlrpc-c's serializer, type by type. */
+static void test_response_writer(void)
+{
+    static const char *const strings[] = {
+        "", "pong", "a <tag> & more > less", "cr\r\nlf\n\ttab",
+        "]]>", "&amp; &#x0d;", "\xc3\xa9t\xc3\xa9 \xe2\x82\xac",
+    };
+    unsigned char bin[200];
+    xmlrpc_env env;
+    xmlrpc_value *all = NULL;
+    xmlrpc_value *nested;
+    xmlrpc_value *v;
+    size_t i;
+
+    for (i = 0; i < sizeof(bin); i++) {
+        bin[i] = i * 37 + 11;
+    }
+    xmlrpc_env_init(&env);
+    all = xmlrpc_array_new(&env);
+    for (i = 0; i < G_N_ELEMENTS(strings); i++) {
+        v = xmlrpc_string_new(&env, strings[i]);
+        xmlrpc_array_append_item(&env, all, v);
+        check_response(v);
+        xmlrpc_DECREF(v);
+    }
+    for (i = 0; i <= 5; i++) {
+        v = xmlrpc_base64_new(&env, i, bin);
+        xmlrpc_array_append_item(&env, all, v);
+        check_response(v);
+        xmlrpc_DECREF(v);
+    }
+    v = xmlrpc_build_value(&env,
+                           "(iiiiIIIbbddd6nssss()(())"
+                           "{}{s:{s:i},s:(s{s:n})})",
+                           0, -1, G_MININT32, G_MAXINT32,
+                           (xmlrpc_int64)0, (xmlrpc_int64)G_MININT64,
+                           (xmlrpc_int64)G_MAXINT64, 1, 0, 3.5, 0.1,
+                           -2.5e10, bin, sizeof(bin), "", "x",
+                           "<name>", "a&b\rc",
+                           "k<&>\r", "", 7, "l", "m", "n\xc3\xa9");
+    g_assert_false(env.fault_occurred);
+    xmlrpc_array_append_item(&env, all, v);
+    check_response(v);
+    xmlrpc_DECREF(v);
+    v = xmlrpc_datetime_new_str(&env, "20240102T03:04:05");
+    xmlrpc_array_append_item(&env, all, v);
+    check_response(v);
+    xmlrpc_DECREF(v);
+    v = xmlrpc_datetime_new_usec(&env, 1700000000, 123456);
+    xmlrpc_array_append_item(&env, all, v);
+    check_response(v);
+    xmlrpc_DECREF(v);
+    nested = xmlrpc_build_value(&env, "{s:A,s:b}", "all", all, "ok", 1);
+    g_assert_false(env.fault_occurred);
+    check_response(all);
+    check_response(nested);
+    xmlrpc_DECREF(nested);
+    /* What xmlrpc-c cannot serialize answers its fault, alone or within. */
+    v = xmlrpc_cptr_new(&env, &env);
+    check_response(v);
+    nested = xmlrpc_build_value(&env, "(s{s:V})", "x", "p", v);
+    check_response(nested);
+    xmlrpc_DECREF(nested);
+    xmlrpc_DECREF(v);
+    g_assert_false(env.fault_occurred);
+    xmlrpc_DECREF(all);
+    xmlrpc_env_clean(&env);
 }
 
 static void test_fault(void)
@@ -248,6 +373,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/codec/roundtrip", test_roundtrip);
     g_test_add_func("/codec/fault", test_fault);
+    g_test_add_func("/codec/response-writer", test_response_writer);
     g_test_add_func("/codec/not-xmlrpc", test_not_xmlrpc);
     g_test_add_func("/codec/entities-refused", test_entities_refused);
     g_test_add_func("/codec/bad-i8-refused", test_bad_i8_refused);
