@@ -290,10 +290,13 @@ static void sync_sources(VAGlibChannel *gc)
      * An armed timer that fires no later than needed stays: when it fires
      * early, run_timers finds nothing due and we re-arm. That keeps a call
      * from re-creating the timer source each time it adds a later deadline.
+     * Without any deadline it goes: a source is walked on every main-loop
+     * iteration, that is on every call served.
      */
     deadline = va_channel_deadline(gc->ch);
-    if (deadline >= 0 &&
-        (!gc->timer_src || deadline < gc->timer_deadline)) {
+    if (deadline < 0) {
+        drop_source(&gc->timer_src);
+    } else if (!gc->timer_src || deadline < gc->timer_deadline) {
         int64_t delay = deadline - glib_now_ms(gc);
 
         drop_source(&gc->timer_src);
