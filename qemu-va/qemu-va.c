@@ -650,18 +650,8 @@ static void pool_run(gpointer data, gpointer opaque)
     va_guest_rpc_execute(&a->rpc, va_glib_channel_get(a->host), data,
                          a->chan_cfg.max_body);
     g_async_queue_push(ds->queue, data);
-    g_main_context_wakeup(NULL);
-}
-
-static gboolean done_ready(GSource *source)
-{
-    return g_async_queue_length(((VADoneSource *)source)->queue) > 0;
-}
-
-static gboolean done_prepare(GSource *source, gint *timeout)
-{
-    *timeout = -1;
-    return done_ready(source);
+    /* Thread-safe, and it wakes the main loop. */
+    g_source_set_ready_time(a->done_src, 0);
 }
 
 static gboolean done_dispatch(GSource *source, GSourceFunc cb, gpointer data)
@@ -670,6 +660,8 @@ static gboolean done_dispatch(GSource *source, GSourceFunc cb, gpointer data)
     VAAgent *a = data;
     VAServerJob *job;
 
+    /* Before the queue: a job pushed from now on makes it ready again. */
+    g_source_set_ready_time(source, -1);
     while ((job = g_async_queue_try_pop(ds->queue))) {
         va_channel_job_executed(va_glib_channel_get(a->host), job);
     }
@@ -681,12 +673,30 @@ static void done_finalize(GSource *source)
     g_async_queue_unref(((VADoneSource *)source)->queue);
 }
 
+/*
+ * Without prepare and check: the main loop looks at the source's ready
+ * time, not at the queue's lock, on each iteration.
+ */
 static GSourceFuncs done_funcs = {
-    .prepare = done_prepare,
-    .check = done_ready,
     .dispatch = done_dispatch,
     .finalize = done_finalize,
 };
+
+/*
+ * The completion source comes with the first slow call: until then it
+ * is not one more source for every iteration, that is every call, to
+ * walk.
+ */
+static void agent_done_source(VAAgent *a)
+{
+    if (a->done_src) {
+        return;
+    }
+    a->done_src = g_source_new(&done_funcs, sizeof(VADoneSource));
+    ((VADoneSource *)a->done_src)->queue = g_async_queue_new();
+    g_source_set_callback(a->done_src, NULL, a, NULL);
+    g_source_attach(a->done_src, NULL);
+}
 
 static void agent_execute(VAGlibChannel *gc, VAServerJob *job, void *opaque)
 {
@@ -698,6 +708,7 @@ static void agent_execute(VAGlibChannel *gc, VAServerJob *job, void *opaque)
         va_guest_rpc_start(&a->rpc, ch, job, a->chan_cfg.max_body);
         break;
     case VA_GUEST_RUN_POOL:
+        agent_done_source(a);
         g_thread_pool_push(a->pool, job, NULL);
         break;
     default:
@@ -709,10 +720,6 @@ static void agent_execute(VAGlibChannel *gc, VAServerJob *job, void *opaque)
 
 static void agent_exec_init(VAAgent *a)
 {
-    a->done_src = g_source_new(&done_funcs, sizeof(VADoneSource));
-    ((VADoneSource *)a->done_src)->queue = g_async_queue_new();
-    g_source_set_callback(a->done_src, NULL, a, NULL);
-    g_source_attach(a->done_src, NULL);
     a->pool = g_thread_pool_new(pool_run, a, a->chan_cfg.max_executing,
                                 FALSE, NULL);
     va_glib_channel_set_executor(a->host, agent_execute, a);
@@ -830,13 +837,55 @@ static void make_absolute(char **path)
     }
 }
 
-static gboolean quit_cb(gpointer opaque)
+/*
+ * SIGTERM, SIGINT and SIGHUP come through one pipe, watched as one fd:
+ * GLib's unix signal sources are one per signal, each prepared and
+ * checked on every main-loop iteration, that is on every call.
+ */
+static int quit_pipe[2] = { -1, -1 };
+
+static void quit_signal(int sig)
+{
+    int saved = errno;
+    char c = sig;
+    ssize_t n;
+
+    /* A full pipe wakes the loop already: this byte may be lost. */
+    n = write(quit_pipe[1], &c, 1);
+    (void)n;
+    errno = saved;
+}
+
+static gboolean quit_cb(gint fd, GIOCondition cond, gpointer opaque)
 {
     VAAgent *a = opaque;
+    char buf[64];
 
+    while (read(fd, buf, sizeof(buf)) > 0) {
+        continue;
+    }
     g_message("terminating on signal");
     g_main_loop_quit(a->loop);
     return G_SOURCE_CONTINUE;
+}
+
+static void quit_on_signals(VAAgent *a)
+{
+    static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+    struct sigaction sa = {
+        .sa_handler = quit_signal,
+        .sa_flags = SA_RESTART,
+    };
+    size_t i;
+
+    if (pipe2(quit_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        g_error("pipe: %s", g_strerror(errno));
+    }
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < G_N_ELEMENTS(signals); i++) {
+        sigaction(signals[i], &sa, NULL);
+    }
+    g_unix_fd_add(quit_pipe[0], G_IO_IN, quit_cb, a);
 }
 
 /*
@@ -969,9 +1018,7 @@ int main(int argc, char **argv)
         goto out;
     }
     a->loop = g_main_loop_new(NULL, FALSE);
-    g_unix_signal_add(SIGTERM, quit_cb, a);
-    g_unix_signal_add(SIGINT, quit_cb, a);
-    g_unix_signal_add(SIGHUP, quit_cb, a);
+    quit_on_signals(a);
     g_message("qemu-va %s started on %s %s", QEMU_VA_VERSION,
               va_transport_names[a->cfg.method], a->cfg.path);
     if (ready_fd >= 0) {
