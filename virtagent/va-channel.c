@@ -5,9 +5,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE     /* memmem */
-#endif
+#include <stddef.h>
 #include <string.h>
 
 #include "va-channel.h"
@@ -704,22 +702,32 @@ const char *va_server_job_body(VAServerJob *job, size_t *len)
 const char *va_server_job_method(VAServerJob *job)
 {
     static const char open_tag[] = "<methodName>";
+    const size_t tag_len = sizeof(open_tag) - 1;
     size_t len;
     const char *body = va_server_job_body(job, &len);
-    const char *start;
+    const char *lim = body + MIN(len, METHOD_NAME_MAX * 2);
+    const char *start = NULL;
+    const char *p = body;
     const char *end;
 
     if (job->method) {
         return job->method;
     }
     /*
-     * memmem: g_strstr_len compares byte by byte at every offset. An
-     * empty body may be NULL.
+     * From '<' to '<': the tag is the second one, where memmem (or
+     * g_strstr_len, byte by byte) cost a thirtieth of a ping. An empty
+     * body may be NULL.
      */
-    start = len ? memmem(body, MIN(len, METHOD_NAME_MAX * 2), open_tag,
-                         strlen(open_tag)) : NULL;
+    while (len && lim - p >= (ptrdiff_t)tag_len &&
+           (p = memchr(p, '<', lim - p))) {
+        if (lim - p >= (ptrdiff_t)tag_len && !memcmp(p, open_tag, tag_len)) {
+            start = p;
+            break;
+        }
+        p++;
+    }
     if (start) {
-        start += strlen(open_tag);
+        start += tag_len;
         end = memchr(start, '<', MIN((size_t)(body + len - start),
                                      METHOD_NAME_MAX));
         if (end) {
