@@ -99,19 +99,31 @@ xmlrpc_value *va_guest_method_signatures(VAGuestRpc *rpc, xmlrpc_env *env)
     return va_result(env, o.v);
 }
 
+/*
+ * By name, for every call: a walk of the domains' tables took a strcmp()
+ * per method before the one called.
+ */
 static const VAMethod *va_method_find(const char *name)
 {
+    static GHashTable *by_name;
     size_t d;
     const VAMethod *m;
 
-    for (d = 0; d < G_N_ELEMENTS(va_domains); d++) {
-        for (m = va_domains[d]->methods; m->info.methodName; m++) {
-            if (strcmp(m->info.methodName, name) == 0) {
-                return m;
+    if (g_once_init_enter(&by_name)) {
+        GHashTable *t = g_hash_table_new(g_str_hash, g_str_equal);
+
+        for (d = 0; d < G_N_ELEMENTS(va_domains); d++) {
+            for (m = va_domains[d]->methods; m->info.methodName; m++) {
+                /* The first of a name, as the walk found it. */
+                if (!g_hash_table_contains(t, m->info.methodName)) {
+                    g_hash_table_insert(t, (char *)m->info.methodName,
+                                        (gpointer)m);
+                }
             }
         }
+        g_once_init_leave(&by_name, t);
     }
-    return NULL;
+    return g_hash_table_lookup(by_name, name);
 }
 
 VAGuestRun va_guest_method_run(const char *method)
@@ -272,8 +284,7 @@ void va_guest_rpc_start(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
     xmlrpc_env_clean(&env);
 }
 
-void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,
-                           xmlrpc_env *env)
+void va_guest_rpc_register(VAGuestRpc *rpc, VAChannel *ch, xmlrpc_env *env)
 {
     size_t d;
     const VAMethod *m;
@@ -293,7 +304,7 @@ void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,
             g_ptr_array_add(rpc->methods, c);
             info.methodFunction = va_dispatch;
             info.serverInfo = c;
-            xmlrpc_registry_add_method3(env, reg, &info);
+            va_channel_add_method(ch, env, &info);
         }
     }
 }

@@ -115,9 +115,8 @@ typedef struct VAGuestRpc {
     GPtrArray *methods;
 } VAGuestRpc;
 
-/* Adds every va.* method to @reg; @rpc must outlive the registry. */
-void va_guest_rpc_register(VAGuestRpc *rpc, xmlrpc_registry *reg,
-                           xmlrpc_env *env);
+/* Adds every va.* method to @ch; @rpc must outlive the channel. */
+void va_guest_rpc_register(VAGuestRpc *rpc, VAChannel *ch, xmlrpc_env *env);
 /* Frees the domains' state (after the registry's last call). */
 void va_guest_rpc_cleanup(VAGuestRpc *rpc);
 /* The channel was reset: what belongs to the session (handles) goes. */

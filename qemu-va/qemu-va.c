@@ -751,8 +751,7 @@ static bool agent_init(VAAgent *a, GError **errp)
     }
     agent_exec_init(a);
     xmlrpc_env_init(&env);
-    va_guest_rpc_register(&a->rpc, va_channel_registry(
-                              va_glib_channel_get(a->host)), &env);
+    va_guest_rpc_register(&a->rpc, va_glib_channel_get(a->host), &env);
     ok = !env.fault_occurred;
     if (!ok) {
         g_set_error(errp, VA_ERROR, VA_ERROR_INVALID, "%s",

@@ -43,6 +43,7 @@ struct VAChannel {
     VAManager *mgr;
     VAFrameParser parser;
     xmlrpc_registry *registry;
+    GHashTable *methods;    /* name -> xmlrpc_method_info3, see add_method */
     VAWriter writer;
     VAStreams streams;
     GQueue out_marks;       /* VAOutMark, by offset */
@@ -80,6 +81,30 @@ static void preinvoke(xmlrpc_env *env, const char *method,
         xmlrpc_env_set_fault_formatted(env, VA_FAULT_DISABLED,
                                        "method disabled: %s", method);
     }
+}
+
+static void free_method(gpointer p)
+{
+    struct xmlrpc_method_info3 *m = p;
+
+    g_free((char *)m->methodName);
+    g_free(m);
+}
+
+/* The methods added by va_channel_add_method(), for va_codec. */
+static const struct xmlrpc_method_info3 *find_method(xmlrpc_env *env,
+                                                     const char *method,
+                                                     xmlrpc_value *params,
+                                                     void *opaque)
+{
+    VAChannel *ch = opaque;
+    const struct xmlrpc_method_info3 *m = g_hash_table_lookup(ch->methods,
+                                                              method);
+
+    if (m) {
+        preinvoke(env, method, params, ch);
+    }
+    return m;
 }
 
 static size_t peer_call_limit(const VAChannelConfig *cfg)
@@ -149,6 +174,9 @@ VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
     va_rate_limit_init(&ch->peer_bytes, cfg->peer_byte_rate,
                        cfg->peer_byte_burst, ops->now_ms(opaque));
 
+    /* The key is the value's methodName. */
+    ch->methods = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                        free_method);
     xmlrpc_env_init(&env);
     ch->registry = xmlrpc_registry_new(&env);
     if (!env.fault_occurred) {
@@ -234,6 +262,7 @@ void va_channel_free(VAChannel *ch)
     if (ch->registry) {
         xmlrpc_registry_free(ch->registry);
     }
+    g_hash_table_unref(ch->methods);
     va_frame_parser_destroy(&ch->parser);
     va_writer_destroy(&ch->writer);
     g_queue_clear_full(&ch->out_marks, g_free);
@@ -244,6 +273,24 @@ void va_channel_free(VAChannel *ch)
 xmlrpc_registry *va_channel_registry(VAChannel *ch)
 {
     return ch->registry;
+}
+
+void va_channel_add_method(VAChannel *ch, xmlrpc_env *env,
+                           const struct xmlrpc_method_info3 *info)
+{
+    struct xmlrpc_method_info3 *m;
+
+    xmlrpc_registry_add_method3(env, ch->registry, info);
+    /* The registry refuses a name twice: both keep the first. */
+    if (env->fault_occurred) {
+        return;
+    }
+    /* What dispatch runs; the strings are the registry's business. */
+    m = g_new0(struct xmlrpc_method_info3, 1);
+    m->methodName = g_strdup(info->methodName);
+    m->methodFunction = info->methodFunction;
+    m->serverInfo = info->serverInfo;
+    g_hash_table_insert(ch->methods, (char *)m->methodName, m);
 }
 
 void *va_channel_opaque(VAChannel *ch)
@@ -746,8 +793,9 @@ void va_server_job_execute(VAServerJob *job)
     size_t len;
     const char *body = va_server_job_body(job, &len);
 
-    job->response = va_codec_dispatch(ch->registry, body, len,
-                                      ch->cfg.max_body, ch, &job->refused);
+    job->response = va_codec_dispatch_find(ch->registry, find_method, ch,
+                                           body, len, ch->cfg.max_body, ch,
+                                           &job->refused);
 }
 
 void va_server_job_set_response(VAServerJob *job, const char *xml,

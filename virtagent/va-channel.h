@@ -128,6 +128,14 @@ VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
                           void *opaque, GError **errp);
 void va_channel_free(VAChannel *ch);
 xmlrpc_registry *va_channel_registry(VAChannel *ch);
+/*
+ * Adds a method to the registry, with xmlrpc_registry_add_method3()'s
+ * faults; its calls are then dispatched without the registry's linear
+ * walk of its methods (the same pre-invoke policy check runs). Add
+ * methods before calls run: they are looked up from any thread.
+ */
+void va_channel_add_method(VAChannel *ch, xmlrpc_env *env,
+                           const struct xmlrpc_method_info3 *info);
 void *va_channel_opaque(VAChannel *ch);
 
 /* Bytes from the peer; all are consumed. */

@@ -371,10 +371,13 @@ GBytes *va_codec_encode_response(xmlrpc_value *result)
     return g_bytes_new_take(out.buf, out.len);
 }
 
-GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
-                          size_t max_len, void *call_info, bool *refused)
+GBytes *va_codec_dispatch_find(xmlrpc_registry *reg, VACodecFind *find,
+                               void *find_opaque, const char *xml,
+                               size_t len, size_t max_len, void *call_info,
+                               bool *refused)
 {
     g_autoptr(GError) err = NULL;
+    const struct xmlrpc_method_info3 *m = NULL;
     VADecoded call;
     xmlrpc_env fault;
     xmlrpc_value *result = NULL;
@@ -388,10 +391,24 @@ GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
     if (!ok) {
         return va_codec_encode_fault(err->code, err->message);
     }
-    /* As xmlrpc_registry_process_call2() would, from here on. */
     xmlrpc_env_init(&fault);
-    xmlrpc_dispatchCall(&fault, reg, call.method, call.value, call_info,
-                        &result);
+    if (find) {
+        m = find(&fault, call.method, call.value, find_opaque);
+    }
+    if (m) {
+        /* As xmlrpc_dispatchCall() runs a method it has found. */
+        if (!fault.fault_occurred) {
+            result = m->methodFunction(&fault, call.value, m->serverInfo,
+                                       call_info);
+        }
+        if (fault.fault_occurred && result) {
+            xmlrpc_DECREF(result);
+        }
+    } else {
+        /* As xmlrpc_registry_process_call2() would, from here on. */
+        xmlrpc_dispatchCall(&fault, reg, call.method, call.value, call_info,
+                            &result);
+    }
     va_decoded_clear(&call);
     if (!fault.fault_occurred) {
         out = va_codec_encode_response(result);
@@ -401,6 +418,13 @@ GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
     }
     xmlrpc_env_clean(&fault);
     return out;
+}
+
+GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
+                          size_t max_len, void *call_info, bool *refused)
+{
+    return va_codec_dispatch_find(reg, NULL, NULL, xml, len, max_len,
+                                  call_info, refused);
 }
 
 /*

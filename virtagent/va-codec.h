@@ -40,6 +40,24 @@ GBytes *va_codec_dispatch(xmlrpc_registry *reg, const char *xml, size_t len,
                           size_t max_len, void *call_info, bool *refused);
 
 /*
+ * Finds @method without the registry's walk of its method list: the
+ * method as it was registered in the registry, or NULL (and no fault)
+ * for the registry to look it up. When it finds one it runs the
+ * registry's pre-invoke check itself, whose fault in @env refuses the
+ * call.
+ */
+typedef const struct xmlrpc_method_info3 *VACodecFind(xmlrpc_env *env,
+                                                      const char *method,
+                                                      xmlrpc_value *params,
+                                                      void *opaque);
+
+/* va_codec_dispatch(), trying @find before the registry. */
+GBytes *va_codec_dispatch_find(xmlrpc_registry *reg, VACodecFind *find,
+                               void *find_opaque, const char *xml,
+                               size_t len, size_t max_len, void *call_info,
+                               bool *refused);
+
+/*
  * Decode an answer: the result (a new reference), or NULL with a VA_FAULT
  * error (the peer's fault) or VA_ERROR_PROTOCOL ("bad answer: ...": the
  * boundary refused it, or it is not an XML-RPC answer).

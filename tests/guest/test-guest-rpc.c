@@ -25,6 +25,7 @@
 
 typedef struct Fixture {
     VAGuestRpc rpc;
+    VAChannel *ch;          /* holds the registry */
     xmlrpc_registry *reg;
     char *dir;
     /* What the shutdown op saw. */
@@ -184,8 +185,24 @@ static void fx_call_host(const char *method, xmlrpc_value *params,
     fx->host_params = params;
 }
 
+static int64_t fx_now_ms(void *opaque)
+{
+    return g_get_monotonic_time() / 1000;
+}
+
+static void fx_wakeup(void *opaque)
+{
+}
+
+/* The channel only holds the methods: calls go to its registry. */
+static const VAChannelOps fx_channel_ops = {
+    .now_ms = fx_now_ms,
+    .wakeup = fx_wakeup,
+};
+
 static void fx_setup(Fixture *fx, gconstpointer data)
 {
+    VAChannelConfig cfg;
     xmlrpc_env env;
 
     memset(fx, 0, sizeof(*fx));
@@ -207,9 +224,11 @@ static void fx_setup(Fixture *fx, gconstpointer data)
     fx->rpc.set_clock = fx_set_clock;
     fx_current = fx;
     xmlrpc_env_init(&env);
-    fx->reg = xmlrpc_registry_new(&env);
-    g_assert_false(env.fault_occurred);
-    va_guest_rpc_register(&fx->rpc, fx->reg, &env);
+    va_channel_config_init(&cfg);
+    fx->ch = va_channel_new(&cfg, &fx_channel_ops, fx, NULL);
+    g_assert_nonnull(fx->ch);
+    fx->reg = va_channel_registry(fx->ch);
+    va_guest_rpc_register(&fx->rpc, fx->ch, &env);
     g_assert_false(env.fault_occurred);
     xmlrpc_env_clean(&env);
 }
@@ -221,7 +240,7 @@ static void fx_teardown(Fixture *fx, gconstpointer data)
     g_assert_cmpint(system(cmd), ==, 0);
     g_free(fx->dir);
     g_free(fx->fault_string);
-    xmlrpc_registry_free(fx->reg);
+    va_channel_free(fx->ch);
     va_guest_rpc_cleanup(&fx->rpc);
     g_string_free(fx->host_calls, true);
     g_string_free(fx->fs_log, true);
