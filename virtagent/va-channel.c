@@ -752,9 +752,7 @@ const char *va_server_job_method(VAServerJob *job)
     const size_t tag_len = sizeof(open_tag) - 1;
     size_t len;
     const char *body = va_server_job_body(job, &len);
-    const char *lim = body + MIN(len, METHOD_NAME_MAX * 2);
     const char *start = NULL;
-    const char *p = body;
     const char *end;
 
     if (job->method) {
@@ -765,13 +763,19 @@ const char *va_server_job_method(VAServerJob *job)
      * g_strstr_len, byte by byte) cost a thirtieth of a ping. An empty
      * body may be NULL.
      */
-    while (len && lim - p >= (ptrdiff_t)tag_len &&
-           (p = memchr(p, '<', lim - p))) {
-        if (lim - p >= (ptrdiff_t)tag_len && !memcmp(p, open_tag, tag_len)) {
-            start = p;
-            break;
+    if (len) {
+        const char *lim = body + MIN(len, METHOD_NAME_MAX * 2);
+        const char *p = body;
+
+        while (lim - p >= (ptrdiff_t)tag_len &&
+               (p = memchr(p, '<', lim - p))) {
+            if (lim - p >= (ptrdiff_t)tag_len &&
+                !memcmp(p, open_tag, tag_len)) {
+                start = p;
+                break;
+            }
+            p++;
         }
-        p++;
     }
     if (start) {
         start += tag_len;
