@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     held = g_ptr_array_new();
     ch = va_channel_new(&cfg, &ops, NULL, NULL);
     xmlrpc_env_init(&env);
-    xmlrpc_registry_add_method3(&env, va_channel_registry(ch), &info);
+    va_channel_add_method(ch, &env, &info);
     xmlrpc_env_clean(&env);
     for (int i = 0; i < 3; i++) {
         va_channel_call(ch, "test.echo", NULL, 100, done, &completions, NULL);

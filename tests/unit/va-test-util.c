@@ -96,7 +96,7 @@ void va_test_add_method(VAChannel *ch, const char *name, xmlrpc_method2 fn,
     xmlrpc_env env;
 
     xmlrpc_env_init(&env);
-    xmlrpc_registry_add_method3(&env, va_channel_registry(ch), &info);
+    va_channel_add_method(ch, &env, &info);
     g_assert_false(env.fault_occurred);
     xmlrpc_env_clean(&env);
 }
