@@ -46,7 +46,11 @@ struct VAChannel {
     GHashTable *methods;    /* name -> xmlrpc_method_info3, see add_method */
     VAWriter writer;
     VAStreams streams;
-    GQueue out_marks;       /* VAOutMark, by offset */
+    /* Where each frame in the writer ends, oldest first: a ring. */
+    VAOutMark *marks;
+    size_t marks_head;      /* the oldest */
+    size_t marks_len;
+    size_t marks_cap;       /* 0 or a power of two */
     VARateLimit peer_rate;
     VARateLimit peer_bytes;
     char *peer_session;
@@ -265,7 +269,7 @@ void va_channel_free(VAChannel *ch)
     g_hash_table_unref(ch->methods);
     va_frame_parser_destroy(&ch->parser);
     va_writer_destroy(&ch->writer);
-    g_queue_clear_full(&ch->out_marks, g_free);
+    g_free(ch->marks);
     g_free(ch->peer_session);
     g_free(ch);
 }
@@ -343,6 +347,28 @@ static void execute_sync(VAChannel *ch, VAServerJob *job)
  * and stream data only when none of those waits, so that an answer waits
  * behind at most the low water mark and one DATA frame.
  */
+/*
+ * A ring, not a GQueue of allocated marks: a link and a mark allocated
+ * and freed per frame cost a thirtieth of a ping.
+ */
+static void mark_push(VAChannel *ch, uint64_t end, uintptr_t token)
+{
+    if (ch->marks_len == ch->marks_cap) {
+        size_t cap = ch->marks_cap ? ch->marks_cap * 2 : 16;
+        VAOutMark *m = g_new(VAOutMark, cap);
+
+        for (size_t i = 0; i < ch->marks_len; i++) {
+            m[i] = ch->marks[(ch->marks_head + i) & (ch->marks_cap - 1)];
+        }
+        g_free(ch->marks);
+        ch->marks = m;
+        ch->marks_head = 0;
+        ch->marks_cap = cap;
+    }
+    ch->marks[(ch->marks_head + ch->marks_len++) & (ch->marks_cap - 1)] =
+        (VAOutMark) { .end = end, .token = token };
+}
+
 static void fill_writer(VAChannel *ch)
 {
     VAOutFrame f;
@@ -351,18 +377,14 @@ static void fill_writer(VAChannel *ch)
         va_streams_control(&ch->streams);
     }
     while (out_pending(ch) < VA_WRITER_LOW_WATER) {
-        VAOutMark *mark;
-
         if (!va_manager_next_frame(ch->mgr, &f)) {
             if (!va_streams_next_data(&ch->streams)) {
                 break;
             }
             continue;
         }
-        mark = g_new(VAOutMark, 1);
-        mark->end = va_writer_frame(&ch->writer, f.kind, f.tag, f.body);
-        mark->token = f.token;
-        g_queue_push_tail(&ch->out_marks, mark);
+        mark_push(ch, va_writer_frame(&ch->writer, f.kind, f.tag, f.body),
+                  f.token);
     }
 }
 
@@ -519,14 +541,14 @@ const uint8_t *va_channel_output(VAChannel *ch, size_t *len)
 
 void va_channel_output_done(VAChannel *ch, size_t len)
 {
-    VAOutMark *mark;
-
     va_writer_consumed(&ch->writer, len);
-    while ((mark = g_queue_peek_head(&ch->out_marks)) &&
-           mark->end <= ch->writer.written) {
-        g_queue_pop_head(&ch->out_marks);
-        va_manager_frame_sent(ch->mgr, mark->token);
-        g_free(mark);
+    while (ch->marks_len && ch->marks[ch->marks_head].end <=
+                            ch->writer.written) {
+        uintptr_t token = ch->marks[ch->marks_head].token;
+
+        ch->marks_head = (ch->marks_head + 1) & (ch->marks_cap - 1);
+        ch->marks_len--;
+        va_manager_frame_sent(ch->mgr, token);
     }
     if (ch->after_answers) {
         run_after_answers(ch, false);
@@ -663,7 +685,7 @@ void va_channel_reset(VAChannel *ch, const char *reason)
     ch->resets++;
     va_frame_parser_reset(&ch->parser);
     va_writer_clear(&ch->writer);
-    g_queue_clear_full(&ch->out_marks, g_free);
+    ch->marks_head = ch->marks_len = 0;
     va_manager_drop_server_jobs(ch->mgr);
     va_manager_new_session(ch->mgr);
     g_clear_pointer(&ch->peer_session, g_free);
