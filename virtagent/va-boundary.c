@@ -814,7 +814,9 @@ static bool build_close(Scan *s, Frame *f, const unsigned char *p, size_t n)
 
     switch (f->elem) {
     case E_METHOD_NAME:
-        s->out->method = g_strndup((const char *)p, n);
+        /* method_name_ok() took at most VA_XML_NAME_MAX bytes. */
+        memcpy(s->out->method, p, n);
+        s->out->method[n] = '\0';
         return true;
     case E_METHOD_CALL:
         if (!s->out->value) {
@@ -1281,6 +1283,14 @@ bool va_boundary_check(const char *xml, size_t len, size_t max_len,
     return scan(&s, max_len);
 }
 
+/* Not a compound literal: that would clear the whole name's buffer. */
+static void va_decoded_init(VADecoded *d)
+{
+    d->method[0] = '\0';
+    d->value = NULL;
+    d->fault = false;
+}
+
 bool va_boundary_decode(const char *xml, size_t len, size_t max_len,
                         VADocKind kind, VADecoded *out, GError **errp)
 {
@@ -1289,7 +1299,7 @@ bool va_boundary_decode(const char *xml, size_t len, size_t max_len,
 
     scan_init(&s, xml, len, kind, out, errp);
     xmlrpc_env_init(&s.env);
-    *out = (VADecoded) { 0 };
+    va_decoded_init(out);
     ok = scan(&s, max_len);
     if (!ok) {
         build_abandon(&s);
@@ -1301,9 +1311,8 @@ bool va_boundary_decode(const char *xml, size_t len, size_t max_len,
 
 void va_decoded_clear(VADecoded *d)
 {
-    g_free(d->method);
     if (d->value) {
         xmlrpc_DECREF(d->value);
     }
-    *d = (VADecoded) { 0 };
+    va_decoded_init(d);
 }

@@ -22,6 +22,8 @@
 #include <glib.h>
 #include <xmlrpc-c/base.h>
 
+#include "va-limits.h"
+
 /* What the document must be: the root element expected. */
 typedef enum VADocKind {
     VA_DOC_CALL,        /* <methodCall> */
@@ -38,7 +40,7 @@ bool va_boundary_check(const char *xml, size_t len, size_t max_len,
 
 /* A document decoded: what xmlrpc-c's parser would have made of it. */
 typedef struct VADecoded {
-    char *method;           /* a call's method name */
+    char method[VA_XML_NAME_MAX + 1];   /* a call's method name, or "" */
     xmlrpc_value *value;    /* a call's params (an array), an answer's
                                result or its <fault>'s value */
     bool fault;             /* the answer is a <fault> */

@@ -16,7 +16,7 @@
 #include "va-writer.h"
 
 /* Where va_server_job_method() stops looking for a method name. */
-#define METHOD_NAME_MAX 256
+#define METHOD_NAME_MAX VA_XML_NAME_MAX
 
 typedef struct VAOutMark {
     uint64_t end;           /* stream offset just past the frame */
@@ -777,9 +777,10 @@ const char *va_server_job_method(VAServerJob *job)
     const char *start = NULL;
     const char *end;
 
-    if (job->method) {
+    if (job->method_known) {
         return job->method;
     }
+    job->method_known = true;
     /*
      * From '<' to '<': the tag is the second one, where memmem (or
      * g_strstr_len, byte by byte) cost a thirtieth of a ping. An empty
@@ -804,11 +805,10 @@ const char *va_server_job_method(VAServerJob *job)
         end = memchr(start, '<', MIN((size_t)(body + len - start),
                                      METHOD_NAME_MAX));
         if (end) {
-            job->method = g_strndup(start, end - start);
+            /* Shorter than METHOD_NAME_MAX, the buffer's size. */
+            memcpy(job->method, start, end - start);
+            job->method[end - start] = '\0';
         }
-    }
-    if (!job->method) {
-        job->method = g_strdup("");
     }
     return job->method;
 }

@@ -76,7 +76,6 @@ static void server_job_free(VAServerJob *job)
     if (job->response) {
         g_bytes_unref(job->response);
     }
-    g_free(job->method);
     g_free(job);
 }
 

@@ -43,7 +43,9 @@ struct VAServerJob {
     char tag[VA_TAG_MAX_LEN + 1];
     GBytes *request;
     GBytes *response;
-    char *method;           /* cached by va_server_job_method() */
+    /* Cached by va_server_job_method() once method_known. */
+    char method[VA_XML_NAME_MAX + 1];
+    bool method_known;
     VAServerState state;
     bool orphaned;          /* reset while executing: free, don't answer */
     bool refused;           /* the input boundary refused the request */
