@@ -328,7 +328,8 @@ static void job_executed(VAChannel *ch, VAServerJob *job)
     if (job->refused) {
         ch->refused_documents++;
     }
-    g_clear_pointer(&job->request, g_bytes_unref);
+    g_clear_pointer(&job->request, g_free);
+    job->request_len = 0;
     if (!job->orphaned) {
         va_streams_job_answered(&ch->streams, job);
     }
@@ -453,7 +454,6 @@ static void answer_fault(VAChannel *ch, const char *tag, int code,
 
 static void handle_call(VAChannel *ch, const VAFrame *frame)
 {
-    g_autoptr(GBytes) request = NULL;
     int64_t now = ch->ops.now_ms(ch->opaque);
 
     /*
@@ -473,8 +473,8 @@ static void handle_call(VAChannel *ch, const VAFrame *frame)
                      "too many bytes of calls: rate limit exceeded");
         return;
     }
-    request = g_bytes_new(frame->body, frame->len);
-    if (!va_manager_add_server_job(ch->mgr, frame->tag, request)) {
+    if (!va_manager_add_server_job(ch->mgr, frame->tag, frame->body,
+                                   frame->len)) {
         ch->peer_rejected++;
         answer_fault(ch, frame->tag, VA_FAULT_BUSY,
                      "too many calls in progress");
@@ -761,11 +761,8 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st)
 
 const char *va_server_job_body(VAServerJob *job, size_t *len)
 {
-    gsize n;
-    const char *body = g_bytes_get_data(job->request, &n);
-
-    *len = n;
-    return body;
+    *len = job->request_len;
+    return (const char *)job->request;
 }
 
 const char *va_server_job_method(VAServerJob *job)

@@ -41,7 +41,9 @@ typedef enum VAServerState {
 struct VAServerJob {
     void *owner;            /* the channel */
     char tag[VA_TAG_MAX_LEN + 1];
-    GBytes *request;
+    /* The call, a copy the job owns until it is executed; else NULL. */
+    uint8_t *request;
+    size_t request_len;
     GBytes *response;
     /* Cached by va_server_job_method() once method_known. */
     char method[VA_XML_NAME_MAX + 1];
@@ -122,7 +124,7 @@ void va_manager_expire(VAManager *m, int64_t now);
  * the caller answers "busy" some other way.
  */
 VAServerJob *va_manager_add_server_job(VAManager *m, const char *tag,
-                                       GBytes *request);
+                                       const void *request, size_t len);
 /* An answer with no execution (a fault for a bad call); same bound. */
 bool va_manager_add_answer(VAManager *m, const char *tag, GBytes *response);
 /* The next job to execute within max_executing, or NULL. */

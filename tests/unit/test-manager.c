@@ -264,12 +264,10 @@ static void test_tags_unique(void)
 
 static void add_server_jobs(VAManager *m, int n)
 {
-    g_autoptr(GBytes) req = g_bytes_new_static("<call/>", 7);
-
     for (int i = 0; i < n; i++) {
         g_autofree char *tag = g_strdup_printf("peer.%d", i);
 
-        g_assert_nonnull(va_manager_add_server_job(m, tag, req));
+        g_assert_nonnull(va_manager_add_server_job(m, tag, "<call/>", 7));
     }
 }
 
@@ -288,7 +286,7 @@ static void test_execution_limit(void)
 
     add_server_jobs(m, 3);
     /* max_server_jobs is 3: the fourth is refused. */
-    g_assert_null(va_manager_add_server_job(m, "peer.x", req));
+    g_assert_null(va_manager_add_server_job(m, "peer.x", "<call/>", 7));
     g_assert_false(va_manager_add_answer(m, "peer.y", req));
     a = va_manager_next_execution(m);
     b = va_manager_next_execution(m);
