@@ -11,7 +11,8 @@
  * decoding must accept the same documents. Whatever is accepted goes on
  * to xmlrpc-c's parser too, which must not crash and must take every
  * accepted call; and our decoding must give what it gives: the same
- * method name and equal params, the same answer from the registry
+ * method name and equal params (and our writer's call of them read
+ * as xmlrpc-c's serialization is), the same answer from the registry
  * (dispatched by va_codec_dispatch(), whose answer writer is ours,
  * against xmlrpc_registry_process_call2(): equal values or equal
  * faults as xmlrpc-c's parser reads them), the same result or
@@ -85,12 +86,41 @@ static void compare_answers(const char *a, size_t a_len, const char *b,
     xmlrpc_env_clean(&eb);
 }
 
+/* Two documents of one call, as xmlrpc-c's parser reads them. */
+static void compare_calls(const char *a, size_t a_len, GBytes *b)
+{
+    const char *ma = NULL, *mb = NULL;
+    xmlrpc_value *pa = NULL, *pb = NULL;
+    gsize b_len;
+    const char *b_xml = g_bytes_get_data(b, &b_len);
+    xmlrpc_env ea, eb;
+
+    xmlrpc_env_init(&ea);
+    xmlrpc_env_init(&eb);
+    xmlrpc_parse_call(&ea, a, a_len, &ma, &pa);
+    xmlrpc_parse_call(&eb, b_xml, b_len, &mb, &pb);
+    if (ea.fault_occurred != eb.fault_occurred ||
+        (!ea.fault_occurred && (strcmp(ma, mb) ||
+                                !va_value_equal(pa, pb)))) {
+        abort();
+    }
+    if (!ea.fault_occurred) {
+        free((void *)ma);
+        free((void *)mb);
+        xmlrpc_DECREF(pa);
+        xmlrpc_DECREF(pb);
+    }
+    xmlrpc_env_clean(&ea);
+    xmlrpc_env_clean(&eb);
+}
+
 static void compare_call(const char *xml, size_t len, VADecoded *ours)
 {
     const char *method = NULL;
     xmlrpc_value *params = NULL;
     xmlrpc_mem_block *mb = NULL;
     g_autoptr(GBytes) answer = NULL;
+    g_autoptr(GBytes) call = NULL;
     const char *data;
     size_t data_len;
     bool refused;
@@ -107,6 +137,23 @@ static void compare_call(const char *xml, size_t len, VADecoded *ours)
     }
     free((void *)method);
     xmlrpc_DECREF(params);
+
+    /*
+     * The call written again by our writer reads as xmlrpc-c's own
+     * serialization of it does (not always as the original: xmlrpc-c
+     * writes a year below 1000 with fewer than four digits).
+     */
+    call = va_codec_encode_call(ours->method, ours->value, NULL);
+    mb = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
+    xmlrpc_serialize_call2(&env, mb, ours->method, ours->value,
+                           xmlrpc_dialect_i8);
+    if (env.fault_occurred) {
+        abort();
+    }
+    compare_calls(XMLRPC_MEMBLOCK_CONTENTS(char, mb),
+                  XMLRPC_MEMBLOCK_SIZE(char, mb), call);
+    XMLRPC_MEMBLOCK_FREE(char, mb);
+    mb = NULL;
 
     xmlrpc_registry_process_call2(&env, registry(), xml, len, NULL, &mb);
     answer = va_codec_dispatch(registry(), xml, len, len, NULL, &refused);

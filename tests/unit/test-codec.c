@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "va-boundary.h"
 #include "va-codec.h"
 #include "va-errors.h"
 #include "va-limits.h"
@@ -141,8 +142,54 @@ static void check_response(xmlrpc_value *v)
     xmlrpc_env_clean(&env);
 }
 
-/* Our answer writer against xmlrpc-c's serializer, type by type. */
-static void test_response_writer(void)
+/*
+ * A call to @method with @params as va_codec_encode_call() writes it:
+ * xmlrpc-c's parser and ours read the method and params xmlrpc-c's own
+ * serialization gives, or both writers refuse the params.
+ */
+static void check_call(const char *method, xmlrpc_value *params)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GBytes) ours = va_codec_encode_call(method, params, &err);
+    const char *name = NULL;
+    xmlrpc_value *parsed = NULL;
+    xmlrpc_mem_block *mb;
+    VADecoded decoded;
+    xmlrpc_env env;
+    xmlrpc_env ser;
+    const char *xml;
+    gsize len;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_env_init(&ser);
+    mb = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
+    xmlrpc_serialize_call2(&ser, mb, method, params, xmlrpc_dialect_i8);
+    if (ser.fault_occurred) {
+        g_assert_null(ours);
+        g_assert_error(err, VA_ERROR, VA_ERROR_INVALID);
+        g_assert_nonnull(strstr(err->message, ser.fault_string));
+    } else {
+        g_assert_no_error(err);
+        xml = g_bytes_get_data(ours, &len);
+        xmlrpc_parse_call(&env, xml, len, &name, &parsed);
+        g_assert_false(env.fault_occurred);
+        g_assert_cmpstr(name, ==, method);
+        g_assert_true(va_value_equal(parsed, params));
+        g_assert_true(va_boundary_decode(xml, len, MAX_LEN, VA_DOC_CALL,
+                                         &decoded, NULL));
+        g_assert_cmpstr(decoded.method, ==, method);
+        g_assert_true(va_value_equal(decoded.value, params));
+        va_decoded_clear(&decoded);
+        free((void *)name);
+        xmlrpc_DECREF(parsed);
+    }
+    XMLRPC_MEMBLOCK_FREE(char, mb);
+    xmlrpc_env_clean(&ser);
+    xmlrpc_env_clean(&env);
+}
+
+/* Our call and answer writer against xmlrpc-c's serializer. */
+static void test_writer(void)
 {
     static const char *const strings[] = {
         "", "pong", "a <tag> & more > less", "cr\r\nlf\n\ttab",
@@ -197,12 +244,18 @@ static void test_response_writer(void)
     g_assert_false(env.fault_occurred);
     check_response(all);
     check_response(nested);
+    check_call("test.echo", all);
+    check_call("a.b_c:d/e", nested);
+    xmlrpc_DECREF(nested);
+    nested = xmlrpc_array_new(&env);
+    check_call("va.ping", nested);
     xmlrpc_DECREF(nested);
     /* What xmlrpc-c cannot serialize answers its fault, alone or within. */
     v = xmlrpc_cptr_new(&env, &env);
     check_response(v);
     nested = xmlrpc_build_value(&env, "(s{s:V})", "x", "p", v);
     check_response(nested);
+    check_call("test.echo", nested);
     xmlrpc_DECREF(nested);
     xmlrpc_DECREF(v);
     g_assert_false(env.fault_occurred);
@@ -373,7 +426,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/codec/roundtrip", test_roundtrip);
     g_test_add_func("/codec/fault", test_fault);
-    g_test_add_func("/codec/response-writer", test_response_writer);
+    g_test_add_func("/codec/writer", test_writer);
     g_test_add_func("/codec/not-xmlrpc", test_not_xmlrpc);
     g_test_add_func("/codec/entities-refused", test_entities_refused);
     g_test_add_func("/codec/bad-i8-refused", test_bad_i8_refused);
