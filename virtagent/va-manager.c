@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,10 +317,13 @@ static VAServerJob *server_job_new(VAManager *m, const char *tag)
     }
     /*
      * Not g_new0(): glibc's calloc() bypasses its per-thread cache, and
-     * cost, with g_strlcpy(), a thirtieth of a ping.
+     * cost, with g_strlcpy(), a thirtieth of a ping. Nor all of it
+     * cleared: the method name's buffer, last, is set when asked for.
      */
     job = g_new(VAServerJob, 1);
-    *job = (VAServerJob) { .link.data = job };
+    memset(job, 0, offsetof(VAServerJob, method));
+    job->link.data = job;
+    job->method[0] = '\0';
     n = strnlen(tag, VA_TAG_MAX_LEN);
     memcpy(job->tag, tag, n);
     job->tag[n] = '\0';

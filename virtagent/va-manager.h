@@ -45,13 +45,13 @@ struct VAServerJob {
     uint8_t *request;
     size_t request_len;
     GBytes *response;
-    /* Cached by va_server_job_method() once method_known. */
-    char method[VA_XML_NAME_MAX + 1];
     bool method_known;
     VAServerState state;
     bool orphaned;          /* reset while executing: free, don't answer */
     bool refused;           /* the input boundary refused the request */
     GList link;             /* in the exec or ready queue */
+    /* Cached by va_server_job_method() once method_known; last. */
+    char method[VA_XML_NAME_MAX + 1];
 };
 
 /*
