@@ -776,7 +776,7 @@ def files(vm, raw_path, qga, ping_qmp_path, mib, rounds):
            "sha256; CPU s of QEMU's threads; the agent calls it took"
            % (mib, rounds),
            "%-36s %7s %6s %6s %6s %6s %6s %6s %5s" % (
-               "", "MB/s", "vs raw", "wall s", "vCPU", "main", "mon IO",
+               "", "MB/s", "vs raw", "wall s", "main", "vCPU", "mon IO",
                "other", "calls")]
     for way, what, raw in FILE_WAYS:
         if what is None:
