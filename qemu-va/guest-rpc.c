@@ -126,10 +126,14 @@ static const VAMethod *va_method_find(const char *name)
     return g_hash_table_lookup(by_name, name);
 }
 
-VAGuestRun va_guest_method_run(const char *method)
-{
-    const VAMethod *m = va_method_find(method);
+/* What the registry calls: the method, and the rpc it serves. */
+typedef struct VAMethodCall {
+    VAGuestRpc *rpc;
+    const VAMethod *method;
+} VAMethodCall;
 
+static VAGuestRun va_method_run(const VAMethod *m)
+{
     if (m && m->start) {
         return VA_GUEST_RUN_START;
     }
@@ -137,11 +141,24 @@ VAGuestRun va_guest_method_run(const char *method)
                                        : VA_GUEST_RUN_INLINE;
 }
 
-/* What the registry calls: the method, and the rpc it serves. */
-typedef struct VAMethodCall {
-    VAGuestRpc *rpc;
-    const VAMethod *method;
-} VAMethodCall;
+VAGuestRun va_guest_method_run(const char *method)
+{
+    return va_method_run(va_method_find(method));
+}
+
+static xmlrpc_value *va_dispatch(xmlrpc_env *env, xmlrpc_value *params,
+                                 void *server_info, void *call_info);
+
+VAGuestRun va_guest_job_run(VAServerJob *job)
+{
+    const struct xmlrpc_method_info3 *info = va_server_job_method_info(job);
+
+    /* Ours, as va_guest_rpc_register() added it: no second lookup. */
+    if (info && info->methodFunction == va_dispatch) {
+        return va_method_run(((VAMethodCall *)info->serverInfo)->method);
+    }
+    return va_guest_method_run(va_server_job_method(job));
+}
 
 /*
  * While the filesystems are frozen only a few methods run, as in qemu-ga:

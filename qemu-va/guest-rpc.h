@@ -130,6 +130,8 @@ typedef enum VAGuestRun {
 } VAGuestRun;
 
 VAGuestRun va_guest_method_run(const char *method);
+/* The same for @job, by the method its channel found for its name. */
+VAGuestRun va_guest_job_run(VAServerJob *job);
 /*
  * Answers @job of @ch in any thread: through the method's own XML
  * writer when it has one (@max_body is the channel's), else through the

@@ -703,7 +703,7 @@ static void agent_execute(VAGlibChannel *gc, VAServerJob *job, void *opaque)
     VAAgent *a = opaque;
     VAChannel *ch = va_glib_channel_get(gc);
 
-    switch (va_guest_method_run(va_server_job_method(job))) {
+    switch (va_guest_job_run(job)) {
     case VA_GUEST_RUN_START:
         va_guest_rpc_start(&a->rpc, ch, job, a->chan_cfg.max_body);
         break;

@@ -95,16 +95,22 @@ static void free_method(gpointer p)
     g_free(m);
 }
 
-/* The methods added by va_channel_add_method(), for va_codec. */
+/*
+ * The methods added by va_channel_add_method(), for va_codec: the one
+ * found for the job's quick name when the parsed name is the same.
+ */
 static const struct xmlrpc_method_info3 *find_method(xmlrpc_env *env,
                                                      const char *method,
                                                      xmlrpc_value *params,
                                                      void *opaque)
 {
-    VAChannel *ch = opaque;
-    const struct xmlrpc_method_info3 *m = g_hash_table_lookup(ch->methods,
-                                                              method);
+    VAServerJob *job = opaque;
+    VAChannel *ch = job->owner;
+    const struct xmlrpc_method_info3 *m = job->method_entry;
 
+    if (!m || strcmp(m->methodName, method)) {
+        m = g_hash_table_lookup(ch->methods, method);
+    }
     if (m) {
         preinvoke(env, method, params, ch);
     }
@@ -807,7 +813,18 @@ const char *va_server_job_method(VAServerJob *job)
             job->method[end - start] = '\0';
         }
     }
+    /* Found once here, for the executor and the dispatch alike. */
+    if (job->owner) {
+        job->method_entry = g_hash_table_lookup(
+            ((VAChannel *)job->owner)->methods, job->method);
+    }
     return job->method;
+}
+
+const struct xmlrpc_method_info3 *va_server_job_method_info(VAServerJob *job)
+{
+    va_server_job_method(job);
+    return job->method_entry;
 }
 
 void va_server_job_execute(VAServerJob *job)
@@ -816,7 +833,7 @@ void va_server_job_execute(VAServerJob *job)
     size_t len;
     const char *body = va_server_job_body(job, &len);
 
-    job->response = va_codec_dispatch_find(ch->registry, find_method, ch,
+    job->response = va_codec_dispatch_find(ch->registry, find_method, job,
                                            body, len, ch->cfg.max_body, ch,
                                            &job->refused);
 }

@@ -222,6 +222,11 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st);
  * call).
  */
 const char *va_server_job_method(VAServerJob *job);
+/*
+ * The method va_channel_add_method() added under the job's quick name,
+ * or NULL (then only the registry may know it).
+ */
+const struct xmlrpc_method_info3 *va_server_job_method_info(VAServerJob *job);
 const char *va_server_job_body(VAServerJob *job, size_t *len);
 void va_server_job_execute(VAServerJob *job);
 void va_server_job_set_response(VAServerJob *job, const char *xml,

@@ -45,6 +45,8 @@ struct VAServerJob {
     uint8_t *request;
     size_t request_len;
     GBytes *response;
+    /* The channel's entry for the method name, found with it, or NULL. */
+    const void *method_entry;
     bool method_known;
     VAServerState state;
     bool orphaned;          /* reset while executing: free, don't answer */
