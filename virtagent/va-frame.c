@@ -640,28 +640,47 @@ static void append(GByteArray *out, const char *s, size_t len)
 
 #define APPEND_LITERAL(out, s) append(out, s, sizeof(s) - 1)
 
-/* Built piece by piece: snprintf was a tenth of a ping's own cost. */
+static char *put(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+
+/*
+ * Built piece by piece: snprintf was a tenth of a ping's own cost. Into
+ * room made once: an append per piece was a twentieth.
+ */
 void va_frame_encode_header(GByteArray *out, VAFrameKind kind,
                             const char *tag, size_t len)
 {
+    static const char call[] = "\xff" CALL_START_LINE "\r\n";
+    static const char reply[] = "\xff" REPLY_START_LINE "\r\n";
+    static const char type[] = "Content-Type: text/xml\r\nContent-Length: ";
+    static const char tag_hdr[] = "\r\n" TAG_HEADER ": ";
+    const char *line = kind == VA_FRAME_CALL ? call : reply;
+    size_t line_len = kind == VA_FRAME_CALL ? sizeof(call) - 1
+                                            : sizeof(reply) - 1;
+    size_t tag_len = strlen(tag);
+    size_t at = out->len;
     char digits[24];
     size_t n = sizeof(digits);
     size_t v = len;
+    char *p;
 
     do {
         digits[--n] = '0' + v % 10;
         v /= 10;
     } while (v);
-    if (kind == VA_FRAME_CALL) {
-        APPEND_LITERAL(out, "\xff" CALL_START_LINE "\r\n");
-    } else {
-        APPEND_LITERAL(out, "\xff" REPLY_START_LINE "\r\n");
-    }
-    APPEND_LITERAL(out, "Content-Type: text/xml\r\nContent-Length: ");
-    append(out, digits + n, sizeof(digits) - n);
-    APPEND_LITERAL(out, "\r\n" TAG_HEADER ": ");
-    append(out, tag, strlen(tag));
-    APPEND_LITERAL(out, "\r\n\r\n");
+    g_byte_array_set_size(out, at + line_len + sizeof(type) - 1 +
+                          sizeof(digits) - n + sizeof(tag_hdr) - 1 +
+                          tag_len + 4);
+    p = (char *)out->data + at;
+    p = put(p, line, line_len);
+    p = put(p, type, sizeof(type) - 1);
+    p = put(p, digits + n, sizeof(digits) - n);
+    p = put(p, tag_hdr, sizeof(tag_hdr) - 1);
+    p = put(p, tag, tag_len);
+    put(p, "\r\n\r\n", 4);
 }
 
 void va_frame_encode(GByteArray *out, VAFrameKind kind, const char *tag,
