@@ -213,8 +213,11 @@ static void fd_closed(VAGlibChannel *gc, const char *reason)
     }
 }
 
-/* Write what the socket takes; false if the fd broke. */
-static bool flush(VAGlibChannel *gc)
+/*
+ * Write what the socket takes, leaving in *@pending what it did not;
+ * false if the fd broke.
+ */
+static bool flush(VAGlibChannel *gc, size_t *pending)
 {
     size_t len;
     const uint8_t *buf;
@@ -227,6 +230,7 @@ static bool flush(VAGlibChannel *gc)
                 continue;
             }
             if (errno == EAGAIN) {
+                *pending = len;
                 return true;
             }
             fd_closed(gc, g_strerror(errno));
@@ -234,6 +238,7 @@ static bool flush(VAGlibChannel *gc)
         }
         va_channel_output_done(gc->ch, n);
     }
+    *pending = 0;
     return true;
 }
 
@@ -267,15 +272,14 @@ static void sync_sources(VAGlibChannel *gc)
     int64_t deadline;
 
     gc->need_sync = false;
-    if (gc->fd >= 0 && flush(gc)) {
+    if (gc->fd >= 0 && flush(gc, &pending)) {
         /*
          * flush() wrote until the channel had nothing more or the fd was
-         * full, and what follows reads the channel afresh: the wake-ups
-         * its writes caused are answered, and a message costs one sync,
-         * not two. (A broken fd's reset still asks for its own.)
+         * full, as it last read the channel: the wake-ups its writes
+         * caused are answered, and a message costs one sync, not two.
+         * (A broken fd's reset still asks for its own.)
          */
         gc->need_sync = false;
-        va_channel_output(gc->ch, &pending);
     }
     if (pending && !gc->out_src) {
         gc->out_src = g_unix_fd_source_new(gc->fd, G_IO_OUT);
