@@ -121,8 +121,9 @@ typedef struct VAChannelStats {
 void va_channel_config_init(VAChannelConfig *cfg);
 
 /*
- * Methods are added to the channel's registry (va_channel_registry) by the
- * embedder; each receives the VAChannel as its callInfo.
+ * Methods are added by the embedder, with va_channel_add_method() (found
+ * in a hash table) or to the channel's registry (va_channel_registry,
+ * its linear list); each receives the VAChannel as its callInfo.
  */
 VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
                           void *opaque, GError **errp);
