@@ -541,20 +541,22 @@ def suspend_ram_and_wakeup(ctx):
     vm.qmp.event("WAKEUP", T)
     wait_until(lambda: vm.qmp.execute("query-status")["status"] ==
                "running", "the guest to run")
-    check_eq(guest(vm, "cat /tmp/before-suspend"), "before\n",
-             "the guest's memory kept")
-    check("PM: suspend exit" in guest(vm, "dmesg"), "no resume in dmesg")
-    check(not any(e["event"] == "RESET" for e in vm.qmp.events()),
-          "the guest reset")
     # The guest's kernel closed the port as it suspended and opened it
     # again on resume, behind the agent's back: the agent must be
-    # connected again, the same one.
+    # connected again, the same one. Waited for before the console is
+    # used: "running" comes before the guest's resume ends, and the
+    # serial port drops what is typed while the kernel resumes it.
     try:
         wait_until(lambda: vm.qmp.execute("query-virtagent")[0]
                    ["connected"], "the agent to reconnect", 60)
     except TestFailure:
         raise TestFailure("the agent is not connected after the resume: "
                           "%r" % vm.qmp.execute("query-virtagent")[0])
+    check_eq(guest(vm, "cat /tmp/before-suspend"), "before\n",
+             "the guest's memory kept")
+    check("PM: suspend exit" in guest(vm, "dmesg"), "no resume in dmesg")
+    check(not any(e["event"] == "RESET" for e in vm.qmp.events()),
+          "the guest reset")
     check_eq(call(vm, "va.ping"), "pong", "the agent answers again")
     check_eq(vm.qmp.execute("query-virtagent")[0]["session"], session,
              "the same qemu-va (no reboot)")
