@@ -349,12 +349,6 @@ static void execute_sync(VAChannel *ch, VAServerJob *job)
 }
 
 /*
- * Move frames to the writer while it holds less than the low water mark:
- * credit first (tiny, and it unblocks the peer), then calls and answers,
- * and stream data only when none of those waits, so that an answer waits
- * behind at most the low water mark and one DATA frame.
- */
-/*
  * A ring, not a GQueue of allocated marks: a link and a mark allocated
  * and freed per frame cost a thirtieth of a ping.
  */
@@ -376,6 +370,12 @@ static void mark_push(VAChannel *ch, uint64_t end, uintptr_t token)
         (VAOutMark) { .end = end, .token = token };
 }
 
+/*
+ * Move frames to the writer while it holds less than the low water mark:
+ * credit first (tiny, and it unblocks the peer), then calls and answers,
+ * and stream data only when none of those waits, so that an answer waits
+ * behind at most the low water mark and one DATA frame.
+ */
 static void fill_writer(VAChannel *ch)
 {
     VAOutFrame f;
