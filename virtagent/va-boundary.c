@@ -714,18 +714,24 @@ static size_t unescape(const unsigned char *p, size_t n, char *out)
     return o;
 }
 
-/* Unescaped text as a string value, or NULL with s->env faulted. */
+/*
+ * Unescaped text as a string value, or NULL with s->env faulted. The
+ * text is NUL-terminated: xmlrpc-c looks at the byte after a CR.
+ */
 static xmlrpc_value *string_value(Scan *s, const unsigned char *p, size_t n)
 {
     char small[256];
     char *buf;
+    size_t len;
     xmlrpc_value *v;
 
     if (!memchr(p, '&', n) && !memchr(p, '\r', n)) {
         return xmlrpc_string_new_lp(&s->env, n, (const char *)p);
     }
-    buf = n <= sizeof(small) ? small : g_malloc(n);
-    v = xmlrpc_string_new_lp(&s->env, unescape(p, n, buf), buf);
+    buf = n < sizeof(small) ? small : g_malloc(n + 1);
+    len = unescape(p, n, buf);
+    buf[len] = '\0';
+    v = xmlrpc_string_new_lp(&s->env, len, buf);
     if (buf != small) {
         g_free(buf);
     }
@@ -845,6 +851,7 @@ static bool build_close(Scan *s, Frame *f, const unsigned char *p, size_t n)
     case E_NAME:
         up->name = g_malloc(n + 1);
         up->name_len = unescape(p, n, up->name);
+        up->name[up->name_len] = '\0';
         return true;
     case E_MEMBER:
         xmlrpc_struct_set_value_n(env, up->v, f->name, f->name_len, f->v);
