@@ -65,7 +65,7 @@ check-valgrind: $(TEST_BINS)
 	    --errors-for-leak-kinds=definite,indirect" \
 	    scripts/run-tests.sh $(TEST_BINS)
 
-check: check-unit check-asan check-fuzz $(CHECK_EXTRA)
+check: check-unit check-asan check-valgrind check-fuzz $(CHECK_EXTRA)
 
 $(B)/bench/bench-core: $(B)/bench/bench-core.o $(GLIB_LIB) $(CORE_LIB)
 	$(CC) -o $@ $^ $(LIBS_ALL)

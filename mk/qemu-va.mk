@@ -103,4 +103,4 @@ check-guest-valgrind:
 	@VA_TEST_WRAPPER="$(VALGRIND)" QEMU_VA_WRAPPER="$(VALGRIND)" \
 	    scripts/run-tests.sh $(VG_TESTS)
 
-CHECK_EXTRA += check-guest check-guest-asan
+CHECK_EXTRA += check-guest check-guest-asan check-guest-valgrind
