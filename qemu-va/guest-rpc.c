@@ -149,15 +149,23 @@ VAGuestRun va_guest_method_run(const char *method)
 static xmlrpc_value *va_dispatch(xmlrpc_env *env, xmlrpc_value *params,
                                  void *server_info, void *call_info);
 
-VAGuestRun va_guest_job_run(VAServerJob *job)
+/*
+ * @job's method by its quick name: the channel's entry when it is ours,
+ * as va_guest_rpc_register() added it, so no second lookup.
+ */
+static const VAMethod *va_job_method(VAServerJob *job)
 {
     const struct xmlrpc_method_info3 *info = va_server_job_method_info(job);
 
-    /* Ours, as va_guest_rpc_register() added it: no second lookup. */
     if (info && info->methodFunction == va_dispatch) {
-        return va_method_run(((VAMethodCall *)info->serverInfo)->method);
+        return ((VAMethodCall *)info->serverInfo)->method;
     }
-    return va_guest_method_run(va_server_job_method(job));
+    return va_method_find(va_server_job_method(job));
+}
+
+VAGuestRun va_guest_job_run(VAServerJob *job)
+{
+    return va_method_run(va_job_method(job));
 }
 
 /*
@@ -250,7 +258,7 @@ void va_guest_rpc_execute(VAGuestRpc *rpc, VAChannel *ch, VAServerJob *job,
     xmlrpc_env env;
 
     /* The quick name only picks the way; the parsed one decides. */
-    m = va_method_find(va_server_job_method(job));
+    m = va_job_method(job);
     if (!m || !m->xml) {
         va_server_job_execute(job);
         return;
