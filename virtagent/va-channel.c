@@ -177,6 +177,7 @@ VAChannel *va_channel_new(const VAChannelConfig *cfg, const VAChannelOps *ops,
     ch->mgr = va_manager_new(&lim);
     va_frame_parser_init(&ch->parser, cfg->max_body);
     va_frame_parser_limit_calls(&ch->parser, peer_call_limit(cfg));
+    va_frame_parser_accept_raw(&ch->parser, cfg->accept_raw_data);
     va_writer_init(&ch->writer);
     va_streams_init(&ch->streams, ch, ch->mgr, &ch->writer);
     va_rate_limit_init(&ch->peer_rate, cfg->peer_call_rate,

@@ -91,6 +91,13 @@ typedef struct VAChannelConfig {
     double peer_byte_burst;
     /* Which methods the peer may call; NULL allows all. Not owned. */
     const VAMethodPolicy *policy;
+    /*
+     * Take raw DATA bodies from the peer (docs/protocol.md §1.1), which
+     * are trusted by their length. A host does, from its guest, which can
+     * write it any frame anyway; a guest does not, from its host, lest a
+     * file's content be read as calls after a desync.
+     */
+    bool accept_raw_data;
 } VAChannelConfig;
 
 typedef struct VAChannelStats {

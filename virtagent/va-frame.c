@@ -18,6 +18,7 @@
 #define OFFSET_HEADER "X-Virtagent-Offset"
 #define END_HEADER "X-Virtagent-End"
 #define CREDIT_HEADER "X-Virtagent-Credit"
+#define ENCODING_HEADER "X-Virtagent-Encoding"
 
 void va_frame_parser_init(VAFrameParser *p, size_t max_body)
 {
@@ -30,6 +31,11 @@ void va_frame_parser_init(VAFrameParser *p, size_t max_body)
 void va_frame_parser_limit_calls(VAFrameParser *p, size_t max_call)
 {
     p->max_call = MIN(max_call, p->max_body);
+}
+
+void va_frame_parser_accept_raw(VAFrameParser *p, bool accept)
+{
+    p->accept_raw = accept;
 }
 
 void va_frame_parser_reset(VAFrameParser *p)
@@ -71,6 +77,7 @@ static void start_header(VAFrameParser *p)
     p->credit = 0;
     p->credit_abort = false;
     p->escape = false;
+    p->raw = false;
     p->data_len = 0;
 }
 
@@ -192,12 +199,15 @@ static VAParseResult check_data_header(VAFrameParser *p, VAFrameError *err,
         bad = "empty data frame";
     } else if (p->offset > UINT64_MAX - p->body_need) {
         bad = "bad data offset";
+    } else if (p->raw && !p->accept_raw) {
+        bad = "raw data not accepted";
     }
     if (bad) {
         p->state = VA_PARSER_SYNC;
         return parse_error(p, err, VA_FAULT_MALFORMED, true, bad);
     }
-    if (p->body_need > VA_DATA_WIRE_MAX) {
+    if (p->body_need > (p->raw ? VA_DATA_CHUNK_MAX : VA_DATA_WIRE_MAX)) {
+        /* Skipped up to a sentinel: a length too large is not trusted. */
         p->state = VA_PARSER_DISCARD;
         return parse_error(p, err, VA_FAULT_TOO_LARGE, true,
                            "data frame too large");
@@ -296,6 +306,14 @@ static VAParseResult parse_header(VAFrameParser *p, VAFrameError *err)
             }
             p->end = e;
             have_end = true;
+        } else if (p->kind == VA_FRAME_DATA &&
+                   header_is(pos, colon - pos, ENCODING_HEADER)) {
+            if (!value_is(value, vlen, "raw")) {
+                p->state = VA_PARSER_SYNC;
+                return parse_error(p, err, VA_FAULT_MALFORMED, true,
+                                   "bad data encoding");
+            }
+            p->raw = true;
         } else if (p->kind == VA_FRAME_CREDIT &&
                    header_is(pos, colon - pos, CREDIT_HEADER)) {
             bool abort = value_is(value, vlen, "abort");
@@ -360,6 +378,7 @@ static void emit_frame(VAFrameParser *p, VAFrame *frame, const uint8_t *body,
     frame->len = len;
     frame->offset = p->offset;
     frame->end = p->end;
+    frame->raw = p->raw;
     frame->credit = p->credit;
     frame->credit_abort = p->credit_abort;
     p->state = VA_PARSER_SYNC;
@@ -563,7 +582,8 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
             size_t avail = MIN(want, len - i);
             const uint8_t *ff = NULL;
 
-            if (p->kind == VA_FRAME_DATA) {
+            /* A raw body is trusted by its length: a 0xFF in it is data. */
+            if (p->kind == VA_FRAME_DATA && !p->raw) {
                 /*
                  * What precedes a sentinel is decoded first, so that an
                  * error in it is reported however the input was split.
@@ -581,7 +601,7 @@ VAParseResult va_frame_parser_feed(VAFrameParser *p, const uint8_t *buf,
                     break;
                 }
                 ff = buf + i;
-            } else {
+            } else if (!p->raw) {
                 ff = memchr(buf + i, VA_FRAME_SENTINEL, avail);
             }
             if (ff) {
@@ -765,7 +785,7 @@ static void append_u64(GByteArray *out, uint64_t v)
 }
 
 void va_frame_encode_data_header(GByteArray *out, const char *tag,
-                                 uint64_t offset, VAFrameEnd end,
+                                 uint64_t offset, VAFrameEnd end, bool raw,
                                  size_t wire_len)
 {
     APPEND_LITERAL(out, "\xff" DATA_START_LINE "\r\nContent-Length: ");
@@ -774,6 +794,9 @@ void va_frame_encode_data_header(GByteArray *out, const char *tag,
     append(out, tag, strlen(tag));
     APPEND_LITERAL(out, "\r\n" OFFSET_HEADER ": ");
     append_u64(out, offset);
+    if (raw) {
+        APPEND_LITERAL(out, "\r\n" ENCODING_HEADER ": raw");
+    }
     if (end == VA_FRAME_END_OK) {
         APPEND_LITERAL(out, "\r\n" END_HEADER ": ok");
     } else if (end == VA_FRAME_END_ABORT) {
@@ -788,7 +811,7 @@ void va_frame_encode_data(GByteArray *out, const char *tag, uint64_t offset,
     g_autofree uint8_t *wire = g_malloc(2 * len + 1);
     size_t n = va_data_escape(wire, buf, len);
 
-    va_frame_encode_data_header(out, tag, offset, end, n);
+    va_frame_encode_data_header(out, tag, offset, end, false, n);
     g_byte_array_append(out, wire, n);
 }
 

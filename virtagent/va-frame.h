@@ -16,7 +16,9 @@
  * stream's raw bytes and its flow control. A DATA body is escaped so that
  * 0xFF stays a sentinel: 0xFE and 0xFF go as 0xFE followed by the byte
  * XOR 0x80. The parser decodes it while copying it; frames hold the
- * decoded bytes.
+ * decoded bytes. A parser told to accept them also takes raw DATA bodies
+ * ("X-Virtagent-Encoding: raw"): Content-Length bytes as they are, 0xFF
+ * included, which only a peer whose desync cannot hurt may send.
  */
 #ifndef VIRTAGENT_FRAME_H
 #define VIRTAGENT_FRAME_H
@@ -34,9 +36,10 @@
 
 /*
  * Room for a DATA frame's header without End, whatever its tag and
- * offset: 1 + 11 + 16 + 6 + 2 + 24 + 64 + 2 + 20 + 20 + 4 = 170 bytes.
+ * offset: 1 + 11 + 16 + 6 + 2 + 24 + 64 + 2 + 20 + 20 + 4 = 170 bytes,
+ * and 27 more for "X-Virtagent-Encoding: raw\r\n".
  */
-#define VA_DATA_HEADER_MAX 192
+#define VA_DATA_HEADER_MAX 200
 
 typedef enum VAFrameKind {
     VA_FRAME_CALL,
@@ -59,6 +62,7 @@ typedef struct VAFrame {
     size_t len;
     uint64_t offset;        /* DATA: stream offset of body[0] */
     VAFrameEnd end;         /* DATA: End header (then len is 0) */
+    bool raw;               /* DATA: the body came unescaped */
     uint64_t credit;        /* CREDIT: offset the sender may send up to */
     bool credit_abort;      /* CREDIT: "abort" instead of an offset */
 } VAFrame;
@@ -86,6 +90,8 @@ typedef struct VAFrameParser {
         VA_PARSER_DISCARD,  /* skipping an oversized body */
     } state;
     bool escape;            /* DATA: the last body byte was the escape */
+    bool accept_raw;        /* raw DATA bodies are taken, not refused */
+    bool raw;               /* DATA: this body is raw */
     size_t max_body;
     size_t max_call;        /* calls may have a lower limit than replies */
     char header[VA_HEADER_MAX];
@@ -106,6 +112,12 @@ typedef struct VAFrameParser {
 void va_frame_parser_init(VAFrameParser *p, size_t max_body);
 /* Calls over @max_call (at most max_body) are dropped as too large. */
 void va_frame_parser_limit_calls(VAFrameParser *p, size_t max_call);
+/*
+ * Take raw DATA bodies (refused as malformed by default): only from a
+ * peer that may send them, i.e. one whose stream we do not guard against
+ * a file's content read as frames after a desync.
+ */
+void va_frame_parser_accept_raw(VAFrameParser *p, bool accept);
 /* Drop any partial message and wait for the next sentinel. */
 void va_frame_parser_reset(VAFrameParser *p);
 void va_frame_parser_destroy(VAFrameParser *p);
@@ -131,13 +143,14 @@ void va_frame_encode_header(GByteArray *out, VAFrameKind kind,
  * returns its length. va_data_escape_upto() escapes only the first bytes
  * whose escaped form fits in @room, says in *@len how many, and returns
  * the escaped length. va_frame_encode_data() appends a whole DATA frame
- * (an End frame when @end is not NONE; @len must then be 0).
+ * (an End frame when @end is not NONE; @len must then be 0). A @raw
+ * header announces a body of @wire_len bytes sent as they are.
  */
 size_t va_data_escape(uint8_t *dst, const uint8_t *src, size_t len);
 size_t va_data_escape_upto(uint8_t *dst, size_t room, const uint8_t *src,
                            size_t *len);
 void va_frame_encode_data_header(GByteArray *out, const char *tag,
-                                 uint64_t offset, VAFrameEnd end,
+                                 uint64_t offset, VAFrameEnd end, bool raw,
                                  size_t wire_len);
 void va_frame_encode_data(GByteArray *out, const char *tag, uint64_t offset,
                           VAFrameEnd end, const void *buf, size_t len);

@@ -6,8 +6,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * A sender escapes what it is given straight into chunks of at most
- * VA_DATA_CHUNK_MAX decoded bytes (the one copy on this side), behind
- * room for the frame's header; the channel hands whole frames to the
+ * VA_DATA_CHUNK_MAX decoded bytes (the one copy on this side), or copies
+ * it as it is once told to send raw, behind room for the frame's header; the channel hands whole frames to the
  * writer, which references them as segments of their own. A receiver
  * delivers each DATA frame's decoded body as the parser made it.
  */
@@ -31,10 +31,11 @@ typedef enum AbortFrame {
 } AbortFrame;
 
 typedef struct VAChunk {
-    GByteArray *wire;       /* header room, then the escaped body */
+    GByteArray *wire;       /* header room, then the body as sent */
     size_t end;             /* bytes used in wire */
     size_t len;             /* decoded */
     bool full;
+    bool raw;               /* the body is not escaped */
     uint64_t offset;
 } VAChunk;
 
@@ -50,6 +51,7 @@ struct VAStream {
     bool ended;
     bool blocked;           /* room ran out: say writable when it grows */
     bool finishing;         /* End ok goes after the queued data */
+    bool raw;               /* send unescaped from now on */
     bool end_queued;        /* End ok is in the writer: end OK */
     bool in_ready, in_credit, in_wake;
     GList ready_link, credit_link, wake_link;
@@ -263,7 +265,7 @@ bool va_stream_send(VAStream *s, const void *buf, size_t len)
         VAChunk *c = g_queue_peek_tail(&s->chunks);
         size_t n, want;
 
-        if (!c || c->full) {
+        if (!c || c->full || c->raw != s->raw) {
             c = g_new(VAChunk, 1);
             c->wire = g_byte_array_sized_new(VA_DATA_FRAME_TARGET);
             g_byte_array_set_size(c->wire, VA_DATA_FRAME_TARGET);
@@ -271,13 +273,22 @@ bool va_stream_send(VAStream *s, const void *buf, size_t len)
             c->end = VA_DATA_HEADER_MAX;
             c->len = 0;
             c->full = false;
+            c->raw = s->raw;
             c->offset = s->offset;
             g_queue_push_tail(&s->chunks, c);
         }
         want = n = MIN(len, VA_DATA_CHUNK_MAX - c->len);
-        c->end += va_data_escape_upto(c->wire->data + c->end,
-                                      VA_DATA_FRAME_TARGET - c->end, src, &n);
-        c->full = n < want || c->len + n == VA_DATA_CHUNK_MAX;
+        if (c->raw) {
+            n = MIN(n, VA_DATA_FRAME_TARGET - c->end);
+            memcpy(c->wire->data + c->end, src, n);
+            c->end += n;
+        } else {
+            c->end += va_data_escape_upto(c->wire->data + c->end,
+                                          VA_DATA_FRAME_TARGET - c->end,
+                                          src, &n);
+        }
+        c->full = n < want || c->len + n == VA_DATA_CHUNK_MAX ||
+                  c->end == VA_DATA_FRAME_TARGET;
         c->len += n;
         s->offset += n;
         s->buffered += n;
@@ -293,6 +304,11 @@ bool va_stream_send(VAStream *s, const void *buf, size_t len)
         kick(t);
     }
     return true;
+}
+
+void va_stream_send_raw(VAStream *s)
+{
+    s->raw = true;
 }
 
 void va_stream_finish(VAStream *s)
@@ -468,7 +484,7 @@ static void queue_chunk(VAStream *s)
     size_t start;
 
     va_frame_encode_data_header(header, s->tag, c->offset, VA_FRAME_END_NONE,
-                                c->end - VA_DATA_HEADER_MAX);
+                                c->raw, c->end - VA_DATA_HEADER_MAX);
     g_assert(header->len <= VA_DATA_HEADER_MAX);
     start = VA_DATA_HEADER_MAX - header->len;
     memcpy(c->wire->data + start, header->data, header->len);

@@ -106,6 +106,14 @@ size_t va_stream_room(VAStream *s);
 bool va_stream_send(VAStream *s, const void *buf, size_t len);
 
 /*
+ * Sender: send the bytes given from now on unescaped, in raw DATA frames
+ * (docs/protocol.md §1.1), which a receiver takes only if it accepts them
+ * (va_channel_accept_raw_data()). Only on the receiver's request: a
+ * guest's download for its host.
+ */
+void va_stream_send_raw(VAStream *s);
+
+/*
  * Sender of an upload: no more data; End ok (Offset = total) follows the
  * queued bytes, and the stream ends OK once it is queued for writing.
  * A callee-side download needs none: its answer ends it.

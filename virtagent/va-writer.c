@@ -90,7 +90,7 @@ uint64_t va_writer_data_end(VAWriter *w, const char *tag, uint64_t offset,
 {
     size_t before = w->buffer->len;
 
-    va_frame_encode_data_header(w->buffer, tag, offset, end, 0);
+    va_frame_encode_data_header(w->buffer, tag, offset, end, false, 0);
     w->pending += w->buffer->len - before;
     return w->written + w->pending;
 }

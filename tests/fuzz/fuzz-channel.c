@@ -10,7 +10,8 @@
  * registered and calls of our own pending, so replies, calls and garbage
  * all reach real code. A call of t.put or t.get gets an upload or a
  * download stream, answered when the stream ends, so DATA and CREDIT
- * frames with the peer's tags reach the streams too. Build with "make
+ * frames with the peer's tags reach the streams too, raw DATA bodies
+ * accepted as a host accepts them. Build with "make
  * fuzz" (clang, libFuzzer).
  */
 #include <stdint.h>
@@ -126,6 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     va_channel_config_init(&cfg);
     cfg.max_body = 4096;
+    cfg.accept_raw_data = true;     /* as a host, which the peer attacks */
     held = g_ptr_array_new();
     ch = va_channel_new(&cfg, &ops, NULL, NULL);
     xmlrpc_env_init(&env);

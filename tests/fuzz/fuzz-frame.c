@@ -9,8 +9,10 @@
  * one byte at a time and in chunks of 7: each frame must keep to the
  * limits and carry a valid tag, every byte must be consumed, and the
  * three parses must see the same frames and errors, since a peer decides
- * how its bytes are split, DATA bodies decoded across the splits. Build
- * with "make fuzz" (clang, libFuzzer).
+ * how its bytes are split, DATA bodies decoded across the splits. An
+ * input whose first byte is odd is parsed as a host parses, raw DATA
+ * bodies accepted; else they must be refused. Build with "make fuzz"
+ * (clang, libFuzzer).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,10 +55,12 @@ static size_t max_len(VAFrameKind kind)
 static GString *parse(const uint8_t *data, size_t size, size_t chunk)
 {
     GString *seen = g_string_new(NULL);
+    bool accept_raw = size && (data[0] & 1);
     VAFrameParser p;
 
     va_frame_parser_init(&p, MAX_BODY);
     va_frame_parser_limit_calls(&p, MAX_CALL);
+    va_frame_parser_accept_raw(&p, accept_raw);
     for (size_t off = 0; off < size; off += chunk) {
         const uint8_t *buf = data + off;
         size_t len = MIN(chunk, size - off);
@@ -72,17 +76,18 @@ static GString *parse(const uint8_t *data, size_t size, size_t chunk)
                 if (frame.len > max_len(frame.kind) ||
                     !va_tag_valid(frame.tag, strlen(frame.tag)) ||
                     (frame.len && !frame.body) ||
+                    (frame.raw && !accept_raw) ||
                     (frame.kind == VA_FRAME_DATA &&
                      (frame.end != VA_FRAME_END_NONE) == (frame.len != 0))) {
                     abort();
                 }
                 g_string_append_printf(seen, "frame %d %s %zu %08x %"
-                                       G_GUINT64_FORMAT " %d %"
+                                       G_GUINT64_FORMAT " %d %d %"
                                        G_GUINT64_FORMAT " %d\n",
                                        frame.kind, frame.tag, frame.len,
                                        fnv1a(frame.body, frame.len),
-                                       frame.offset, frame.end, frame.credit,
-                                       frame.credit_abort);
+                                       frame.offset, frame.end, frame.raw,
+                                       frame.credit, frame.credit_abort);
                 break;
             case VA_PARSE_ERROR:
                 if (err.fault != VA_FAULT_MALFORMED &&

@@ -109,6 +109,13 @@ def data(tag, offset, body=b'', end=None):
             b'\r\n' + wire)
 
 
+def raw_data(tag, offset, body):
+    return (b'\xffDATA VA/1\r\nContent-Length: %d\r\n'
+            b'X-Virtagent-Client-Tag: %s\r\nX-Virtagent-Offset: %d\r\n'
+            b'X-Virtagent-Encoding: raw\r\n\r\n'
+            % (len(body), tag, offset) + body)
+
+
 def credit(tag, value):
     return (b'\xffCREDIT VA/1\r\nContent-Length: 0\r\n'
             b'X-Virtagent-Client-Tag: %s\r\nX-Virtagent-Credit: %s\r\n\r\n'
@@ -144,6 +151,10 @@ def frames():
     yield 'credit', credit(b'k.1', b'1048576') + credit(b'k.1', b'1310720')
     yield 'data-bad-escape', (data(b'd.4', 0, b'ab')[:-2] + b'\xfe\x00' +
                               frame('reply', b'r', b'ok'))
+    # an odd first byte: parsed as a host, which takes raw bodies
+    yield 'data-raw', (b'\x01' + raw_data(b'd.5', 0, BYTES) +
+                       raw_data(b'd.5', len(BYTES), frame('call', b'x', b'y')))
+    yield 'data-raw-refused', b'\x00' + raw_data(b'd.6', 0, BYTES)
 
 
 def channel():
@@ -162,6 +173,10 @@ def channel():
                               frame('call', b'up.2', method_call('t.put')) +
                               data(b'up.2', 0, BYTES) +
                               data(b'up.2', 999, BYTES))
+    yield 'put-stream-raw', (b'\x00' +
+                             frame('call', b'up.3', method_call('t.put')) +
+                             raw_data(b'up.3', 0, BYTES) +
+                             data(b'up.3', len(BYTES), end=b'ok'))
     yield 'get-stream', (b'\x00' + frame('call', b'dn.1', method_call('t.get'))
                          + credit(b'dn.1', b'2000000') +
                          credit(b'dn.1', b'abort'))

@@ -280,13 +280,14 @@ typedef struct DataParsed {
 } DataParsed;
 
 static void data_parse(DataParsed *d, const uint8_t *s, size_t len,
-                       size_t chunk)
+                       size_t chunk, bool accept_raw)
 {
     VAFrameParser parser;
 
     d->data = g_byte_array_new();
     d->events = g_string_new(NULL);
     va_frame_parser_init(&parser, MAX_BODY);
+    va_frame_parser_accept_raw(&parser, accept_raw);
     while (len) {
         size_t n = chunk && chunk < len ? chunk : len;
         size_t off = 0;
@@ -301,9 +302,9 @@ static void data_parse(DataParsed *d, const uint8_t *s, size_t len,
             off += used;
             if (r == VA_PARSE_FRAME && f.kind == VA_FRAME_DATA) {
                 g_byte_array_append(d->data, f.body, f.len);
-                g_string_append_printf(d->events, "D %s %" G_GUINT64_FORMAT
-                                       " %zu %d\n", f.tag, f.offset, f.len,
-                                       f.end);
+                g_string_append_printf(d->events, "%s %s %" G_GUINT64_FORMAT
+                                       " %zu %d\n", f.raw ? "R" : "D", f.tag,
+                                       f.offset, f.len, f.end);
             } else if (r == VA_PARSE_FRAME && f.kind == VA_FRAME_CREDIT) {
                 g_string_append_printf(d->events, "K %s ", f.tag);
                 if (f.credit_abort) {
@@ -359,7 +360,7 @@ static void check_data_roundtrip(const uint8_t *buf, size_t len,
     for (size_t i = 0; i < G_N_ELEMENTS(chunks); i++) {
         DataParsed d;
 
-        data_parse(&d, wire->data, wire->len, chunks[i]);
+        data_parse(&d, wire->data, wire->len, chunks[i], false);
         g_assert_cmpstr(d.events->str, ==, expect->str);
         g_assert_cmpmem(d.data->data, d.data->len, buf, len);
         data_parsed_clear(&d);
@@ -503,7 +504,7 @@ static void test_data_limits(void)
     va_frame_encode_data(wire, "l.2", 0, VA_FRAME_END_NONE, ff,
                          VA_DATA_CHUNK_MAX + 1);
     va_frame_encode_data(wire, "l.3", 0, VA_FRAME_END_NONE, "x", 1);
-    data_parse(&d, wire->data, wire->len, 1000);
+    data_parse(&d, wire->data, wire->len, 1000, false);
     g_assert_cmpstr(d.events->str, ==,
                     "D l.1 0 65536 0\n"
                     "E 1002 D l.2 data frame too large\n"
@@ -526,7 +527,7 @@ static void test_credit_frames(void)
     g_assert_cmpmem(wire->data, wire->len, expect, strlen(expect));
     va_frame_encode_credit(wire, "c.2", 0, true);
     va_frame_encode_data(wire, "c.3", 77, VA_FRAME_END_ABORT, NULL, 0);
-    data_parse(&d, wire->data, wire->len, 1);
+    data_parse(&d, wire->data, wire->len, 1, false);
     g_assert_cmpstr(d.events->str, ==,
                     "K c.1 1048576\nK c.2 abort\nD c.3 77 0 2\n");
     data_parsed_clear(&d);
@@ -568,6 +569,9 @@ static void test_bad_data_frames(void)
         { "\xff" "CREDIT VA/1\r\nContent-Length: 0\r\n"
           "X-Virtagent-Credit: -5\r\n\r\n", "1001 K - bad credit" },
         { "\xff" "DATA VA/2\r\n\r\n", "1001 - - bad start line" },
+        { DATA_HDR("1", "X-Virtagent-Offset: 0\r\n"
+                   "X-Virtagent-Encoding: gzip\r\n") "a",
+          "1001 D d.9 bad data encoding" },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -600,12 +604,110 @@ static void test_data_cut_anywhere(void)
 
             g_byte_array_append(wire, frame->data, k);
             va_frame_encode_credit(wire, "c.1", 5, false);
-            data_parse(&d, wire->data, wire->len, chunks[c]);
+            data_parse(&d, wire->data, wire->len, chunks[c], false);
             g_assert_cmpstr(d.events->str, ==,
                             "E 1001 D d.1 truncated body\nK c.1 5\n");
             data_parsed_clear(&d);
         }
     }
+}
+
+/* Raw DATA frames, a body each, every byte value and a framed call in it. */
+static GByteArray *raw_wire(const uint8_t *body, size_t len, size_t frame)
+{
+    GByteArray *wire = g_byte_array_new();
+
+    for (size_t off = 0; off < len; off += frame) {
+        size_t n = MIN(frame, len - off);
+
+        va_frame_encode_data_header(wire, "r.1", off, VA_FRAME_END_NONE,
+                                    true, n);
+        g_byte_array_append(wire, body + off, n);
+    }
+    va_frame_encode_credit(wire, "c.1", 5, false);
+    return wire;
+}
+
+/*
+ * A parser that accepts raw bodies takes them by their length, 0xFF and
+ * frames inside included, however the input is split; one that does not
+ * refuses them and resynchronises at the next sentinel, which the body's
+ * own framed call then is.
+ */
+static void test_raw_data(void)
+{
+    static const size_t chunks[] = { 0, 1, 2, 3, 64, 4099 };
+    static const char wire_header[] =
+        "\xff" "DATA VA/1\r\n"
+        "Content-Length: 3\r\n"
+        "X-Virtagent-Client-Tag: r.1\r\n"
+        "X-Virtagent-Offset: 7\r\n"
+        "X-Virtagent-Encoding: raw\r\n"
+        "\r\n";
+    g_autoptr(GByteArray) hdr = g_byte_array_new();
+    g_autoptr(GByteArray) body = g_byte_array_new();
+    g_autoptr(GByteArray) wire = NULL;
+    g_autoptr(GString) expect = g_string_new(NULL);
+    DataParsed d;
+
+    va_frame_encode_data_header(hdr, "r.1", 7, VA_FRAME_END_NONE, true, 3);
+    g_assert_cmpmem(hdr->data, hdr->len, wire_header, strlen(wire_header));
+    g_assert_cmpuint(hdr->len + 8, <=, VA_DATA_HEADER_MAX);
+
+    for (unsigned i = 0; i < 1000; i++) {
+        uint8_t c = i * 7;
+
+        g_byte_array_append(body, &c, 1);
+    }
+    va_frame_encode(body, VA_FRAME_CALL, "evil.1", "<x/>", 4);
+    wire = raw_wire(body->data, body->len, 300);
+    for (size_t off = 0; off < body->len; off += 300) {
+        g_string_append_printf(expect, "R r.1 %zu %zu 0\n", off,
+                               MIN(300, body->len - off));
+    }
+    g_string_append(expect, "K c.1 5\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(chunks); i++) {
+        data_parse(&d, wire->data, wire->len, chunks[i], true);
+        g_assert_cmpstr(d.events->str, ==, expect->str);
+        g_assert_cmpmem(d.data->data, d.data->len, body->data, body->len);
+        data_parsed_clear(&d);
+    }
+
+    /* Refused: the body's call is what the next sentinel starts. */
+    g_byte_array_set_size(body, 0);
+    g_byte_array_append(body, (const guint8 *)"plain", 5);
+    va_frame_encode(body, VA_FRAME_CALL, "evil.1", "<x/>", 4);
+    g_byte_array_unref(wire);
+    wire = raw_wire(body->data, body->len, body->len);
+    data_parse(&d, wire->data, wire->len, 0, false);
+    g_assert_cmpstr(d.events->str, ==,
+                    "E 1001 D r.1 raw data not accepted\n"
+                    "C evil.1\n"
+                    "K c.1 5\n");
+    data_parsed_clear(&d);
+}
+
+/* A raw body is at most VA_DATA_CHUNK_MAX; a longer one is not trusted. */
+static void test_raw_data_limits(void)
+{
+    g_autofree uint8_t *ff = g_malloc(VA_DATA_CHUNK_MAX + 1);
+    g_autoptr(GByteArray) wire = g_byte_array_new();
+    DataParsed d;
+
+    memset(ff, 0xFF, VA_DATA_CHUNK_MAX + 1);
+    va_frame_encode_data_header(wire, "l.1", 0, VA_FRAME_END_NONE, true,
+                                VA_DATA_CHUNK_MAX);
+    g_byte_array_append(wire, ff, VA_DATA_CHUNK_MAX);
+    va_frame_encode_data_header(wire, "l.2", 0, VA_FRAME_END_NONE, true,
+                                VA_DATA_CHUNK_MAX + 1);
+    g_byte_array_append(wire, (const guint8 *)"abc", 3);
+    va_frame_encode_data(wire, "l.3", 0, VA_FRAME_END_NONE, "x", 1);
+    data_parse(&d, wire->data, wire->len, 1000, true);
+    g_assert_cmpstr(d.events->str, ==,
+                    "R l.1 0 65536 0\n"
+                    "E 1002 D l.2 data frame too large\n"
+                    "D l.3 0 1 0\n");
+    data_parsed_clear(&d);
 }
 
 int main(int argc, char **argv)
@@ -628,5 +730,7 @@ int main(int argc, char **argv)
     g_test_add_func("/frame/credit-frames", test_credit_frames);
     g_test_add_func("/frame/bad-data-frames", test_bad_data_frames);
     g_test_add_func("/frame/data-cut-anywhere", test_data_cut_anywhere);
+    g_test_add_func("/frame/raw-data", test_raw_data);
+    g_test_add_func("/frame/raw-data-limits", test_raw_data_limits);
     return g_test_run();
 }

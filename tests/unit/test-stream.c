@@ -8,7 +8,8 @@
  * The host calls; the guest runs t.put (an upload) and t.get (a
  * download) through an executor that attaches streams, and holds t.hold
  * unanswered. Receivers consume at a pace the test sets, so the credit
- * window is what bounds what they hold.
+ * window is what bounds what they hold. The host takes raw DATA bodies,
+ * the guest does not: with l.raw, both send raw.
  */
 #include <string.h>
 
@@ -66,6 +67,7 @@ struct Link {
     uint8_t *pattern;
     size_t get_size;        /* what t.get sends */
     size_t put_fail_after;  /* t.put gives up after this many bytes */
+    bool raw;               /* senders send raw DATA bodies */
     GPtrArray *guest_jobs;
     GPtrArray *held;        /* t.hold jobs */
     GPtrArray *xfers;
@@ -193,6 +195,9 @@ static void guest_execute(VAChannel *ch, VAServerJob *job, void *opaque)
     g_assert_null(va_server_job_stream(job, VA_STREAM_UPLOAD, &guest_ops,
                                        g));
     if (!g->upload) {
+        if (l->raw) {
+            va_stream_send_raw(g->rx.s);
+        }
         guest_feed(g);
     }
 }
@@ -229,7 +234,9 @@ static void link_init(Link *l)
     l->xfers = g_ptr_array_new();
     va_channel_config_init(&cfg);
     cfg.max_executing = 8;      /* held jobs must leave room for pings */
+    cfg.accept_raw_data = true;
     l->host = va_channel_new(&cfg, &host_ops, l, NULL);
+    cfg.accept_raw_data = false;
     l->guest = va_channel_new(&cfg, &guest_chan_ops, l, NULL);
     va_test_add_method(l->guest, "va.ping", va_test_ping, NULL, "s:");
 }
@@ -256,13 +263,15 @@ static size_t move(Link *l, VAChannel *from, VAChannel *to)
     /*
      * A large DATA frame (a sender's chunks are full but for the last)
      * is a segment of its own, header included, and fits two of Linux's
-     * 32 KiB virtio console writes: no other 0xFF than its first byte,
-     * since the body is escaped.
+     * 32 KiB virtio console writes: no other 0xFF than its first byte
+     * when the body is escaped.
      */
     if (!l->chunk && len >= 16 * 1024 && buf[0] == VA_FRAME_SENTINEL &&
         buf[1] == 'D') {
         g_assert_cmpuint(len, <=, 64 * 1024);
-        g_assert_null(memchr(buf + 1, VA_FRAME_SENTINEL, len - 1));
+        if (!l->raw) {
+            g_assert_null(memchr(buf + 1, VA_FRAME_SENTINEL, len - 1));
+        }
         l->data_segments++;
     }
     return va_test_move(from, to, l->chunk);
@@ -378,6 +387,9 @@ static HostXfer *host_start(Link *l, const char *method, size_t total,
                                             : VA_STREAM_DOWNLOAD,
                                      &host_ops, x);
     g_assert_nonnull(x->rx.s);
+    if (upload && l->raw) {
+        va_stream_send_raw(x->rx.s);
+    }
     if (upload) {
         /* Nothing may go before the callee's first credit. */
         g_assert_cmpuint(va_stream_room(x->rx.s), ==, 0);
@@ -446,7 +458,7 @@ static void check_quiet(Link *l)
 }
 
 static void transfer(bool upload, size_t size, size_t chunk,
-                     size_t consume_step)
+                     size_t consume_step, bool raw)
 {
     Link l;
     HostXfer *x;
@@ -456,6 +468,7 @@ static void transfer(bool upload, size_t size, size_t chunk,
     VAChannelStats st;
 
     link_init(&l);
+    l.raw = raw;
     l.chunk = chunk;
     l.consume_step = consume_step;
     l.get_size = size;
@@ -491,8 +504,8 @@ static void transfer(bool upload, size_t size, size_t chunk,
     g_assert_cmpuint(upload ? st.data_sent : st.data_received, ==, size);
     g_assert_cmpuint(st.stray_data, ==, 0);
     if (!chunk) {
-        /* All checked, and those full of escapes held less decoded. */
-        g_assert_cmpuint(l.data_segments, >, size / VA_DATA_CHUNK_MAX);
+        /* All checked: no frame holds more than VA_DATA_CHUNK_MAX. */
+        g_assert_cmpuint(l.data_segments, >=, size / VA_DATA_CHUNK_MAX);
     }
     check_quiet(&l);
     host_xfer_free(x);
@@ -501,16 +514,55 @@ static void transfer(bool upload, size_t size, size_t chunk,
 
 static void test_upload(void)
 {
-    transfer(true, BIG, 0, 16 * 1024);
-    transfer(true, BIG, 0, 0);
-    transfer(true, 1024 * 1024, 4093, 0);
+    transfer(true, BIG, 0, 16 * 1024, false);
+    transfer(true, BIG, 0, 0, false);
+    transfer(true, 1024 * 1024, 4093, 0, false);
 }
 
 static void test_download(void)
 {
-    transfer(false, BIG, 0, 16 * 1024);
-    transfer(false, BIG, 0, 0);
-    transfer(false, 1024 * 1024, 4093, 0);
+    transfer(false, BIG, 0, 16 * 1024, false);
+    transfer(false, BIG, 0, 0, false);
+    transfer(false, 1024 * 1024, 4093, 0, false);
+}
+
+/* The guest's raw frames carry 0xFF unescaped, split as the port likes. */
+static void test_download_raw(void)
+{
+    transfer(false, BIG, 0, 16 * 1024, true);
+    transfer(false, BIG, 0, 0, true);
+    transfer(false, 1024 * 1024, 4093, 0, true);
+    transfer(false, 1024 * 1024, 1, 0, true);
+}
+
+/*
+ * A guest refuses raw data from its host: the upload's first frame is
+ * dropped as malformed, which fails the stream; the guest answers a
+ * fault and the host's call ends with it, no byte delivered.
+ */
+static void test_raw_upload_refused(void)
+{
+    Link l;
+    HostXfer *x;
+    GuestJob *g;
+    VAChannelStats st;
+
+    link_init(&l);
+    l.raw = true;
+    x = host_start(&l, "t.put", 1024 * 1024, 0);
+    link_run(&l);
+    g = l.guest_jobs->pdata[0];
+    g_assert_cmpuint(g->rx.got, ==, 0);
+    g_assert_cmpint(g->ends, ==, 1);
+    g_assert_cmpint(g->how, ==, VA_STREAM_END_ABORT);
+    g_assert_cmpint(x->ends, ==, 1);
+    g_assert_cmpint(x->how, ==, VA_STREAM_END_ABORT);
+    g_assert_error(x->r.err, VA_FAULT, VA_FAULT_FAILED);
+    va_channel_get_stats(l.guest, &st);
+    g_assert_cmpuint(st.bad_frames, >=, 1);
+    g_assert_cmpuint(st.streams_failed, ==, 1);
+    host_xfer_free(x);
+    link_destroy(&l);
 }
 
 /* Cancel (or time out) mid-way; the peer hears, late frames are strays. */
@@ -741,6 +793,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/stream/upload", test_upload);
     g_test_add_func("/stream/download", test_download);
+    g_test_add_func("/stream/download-raw", test_download_raw);
+    g_test_add_func("/stream/raw-upload-refused", test_raw_upload_refused);
     g_test_add_func("/stream/cancel", test_cancel);
     g_test_add_func("/stream/reset-mid-stream", test_reset_mid_stream);
     g_test_add_func("/stream/stray-data", test_stray_data);
