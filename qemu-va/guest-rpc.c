@@ -77,10 +77,13 @@ xmlrpc_value *va_guest_method_list(VAGuestRpc *rpc, xmlrpc_env *env)
     return va_result(env, o.v);
 }
 
-/* "data": the data frames of docs/protocol.md §1.1 (va.*_data). */
+/*
+ * "data": the data frames of docs/protocol.md §1.1 (va.*_data);
+ * "data-raw": va.getfile_data sends raw bodies when asked.
+ */
 xmlrpc_value *va_guest_features(xmlrpc_env *env)
 {
-    return xmlrpc_build_value(env, "(s)", "data");
+    return xmlrpc_build_value(env, "(ss)", "data", "data-raw");
 }
 
 static void va_sign_method(const VAMethod *m, void *opaque)

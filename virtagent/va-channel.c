@@ -758,6 +758,7 @@ void va_channel_get_stats(VAChannel *ch, VAChannelStats *st)
         .streams_failed = ch->streams.failed,
         .data_sent = ch->streams.sent,
         .data_received = ch->streams.received,
+        .data_received_raw = ch->streams.received_raw,
         .queued = ms.queued,
         .in_flight = ms.in_flight,
         .executing = ms.executing,

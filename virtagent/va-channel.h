@@ -118,6 +118,7 @@ typedef struct VAChannelStats {
     uint64_t streams_failed;    /* streams the peer broke (bad offset...) */
     uint64_t data_sent;         /* stream bytes queued for writing */
     uint64_t data_received;     /* stream bytes delivered */
+    uint64_t data_received_raw; /* of which came in raw DATA bodies */
     unsigned queued;            /* our calls waiting for the window */
     unsigned in_flight;         /* our calls sent, not answered */
     unsigned executing;         /* peer calls executing */

@@ -31,6 +31,7 @@ typedef struct VAStreams {
     uint64_t failed;
     uint64_t sent;
     uint64_t received;
+    uint64_t received_raw;
 } VAStreams;
 
 void va_streams_init(VAStreams *t, VAChannel *ch, VAManager *mgr,

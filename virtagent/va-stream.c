@@ -402,6 +402,9 @@ static void data_in(VAStream *s, const VAFrame *f)
     }
     s->received += f->len;
     t->received += f->len;
+    if (f->raw) {
+        t->received_raw += f->len;
+    }
     if (!s->ops.data) {
         va_stream_consumed(s, f->len);
         return;

@@ -457,11 +457,14 @@ static void test_capabilities(Fixture *fx, gconstpointer data)
     features = member(caps, "features");
     g_assert_nonnull(features);
     xmlrpc_env_init(&env);
-    g_assert_cmpint(xmlrpc_array_size(&env, features), ==, 1);
-    xmlrpc_array_read_item(&env, features, 0, &item);
-    g_assert_false(env.fault_occurred);
-    feature = result_string(item);
-    g_assert_cmpstr(feature, ==, "data");
+    g_assert_cmpint(xmlrpc_array_size(&env, features), ==, 2);
+    for (int i = 0; i < 2; i++) {
+        xmlrpc_array_read_item(&env, features, i, &item);
+        g_assert_false(env.fault_occurred);
+        feature = result_string(item);
+        g_assert_cmpstr(feature, ==, i ? "data-raw" : "data");
+        g_clear_pointer(&feature, g_free);
+    }
     xmlrpc_env_clean(&env);
     xmlrpc_DECREF(features);
     sigs = member(caps, "signatures");

@@ -425,6 +425,7 @@ static void host_init(Host *h)
 
     va_channel_config_init(&cfg);
     cfg.max_executing = 16;
+    cfg.accept_raw_data = true;     /* as QEMU does */
     h->gc = va_glib_channel_new(NULL, &cfg, NULL, h, &err);
     g_assert_no_error(err);
     va_glib_channel_set_slow_methods(h->gc, slow);
@@ -874,20 +875,30 @@ static void expect_data_answer(Result *r, int64_t size, const void *data)
     xmlrpc_env_clean(&env);
 }
 
-/* Downloads @path's range and checks it against @want. */
+/*
+ * Downloads @path's range, in raw DATA bodies if @raw, and checks it
+ * against @want.
+ */
 static void getfile_data_expect(VAGlibChannel *gc, const char *path,
                                 int64_t offset, int64_t length,
                                 const uint8_t *want, size_t want_len,
-                                bool want_eof)
+                                bool want_eof, bool raw)
 {
+    VAChannel *ch = va_glib_channel_get(gc);
     Xfer x = { .got = g_byte_array_new() };
+    VAChannelStats before, after;
     xmlrpc_bool eof;
     xmlrpc_env env;
     Result r;
 
+    va_channel_get_stats(ch, &before);
     call_stream(gc, "va.getfile_data",
-                build("(sII)", path, (xmlrpc_int64)offset,
-                      (xmlrpc_int64)length), &x, &r);
+                build("(sII{s:b})", path, (xmlrpc_int64)offset,
+                      (xmlrpc_int64)length, "raw", (xmlrpc_bool)raw),
+                &x, &r);
+    va_channel_get_stats(ch, &after);
+    g_assert_cmpuint(after.data_received_raw - before.data_received_raw, ==,
+                     raw ? want_len : 0);
     expect_data_answer(&r, want_len, want);
     g_assert_true(x.ended);
     g_assert_cmpint(x.how, ==, VA_STREAM_END_OK);
@@ -965,12 +976,16 @@ static void test_data_files(Fixture *fx, gconstpointer data)
     host_connect(fx);
     g_assert_nonnull(strstr(fx->host.hello_methods, " va.getfile_data "));
     g_assert_nonnull(strstr(fx->host.hello_methods, " va.putfile_data"));
-    g_assert_cmpstr(fx->host.hello_features, ==, "data");
+    g_assert_cmpstr(fx->host.hello_features, ==, "data data-raw");
 
-    getfile_data_expect(gc, src, 0, -1, buf, size, true);
-    getfile_data_expect(gc, src, 4095, 70000, buf + 4095, 70000, false);
-    getfile_data_expect(gc, src, size - 10, 100, buf + size - 10, 10, true);
-    getfile_data_expect(gc, src, size + 5, -1, buf, 0, true);
+    for (int raw = 0; raw < 2; raw++) {
+        getfile_data_expect(gc, src, 0, -1, buf, size, true, raw);
+        getfile_data_expect(gc, src, 4095, 70000, buf + 4095, 70000, false,
+                            raw);
+        getfile_data_expect(gc, src, size - 10, 100, buf + size - 10, 10,
+                            true, raw);
+        getfile_data_expect(gc, src, size + 5, -1, buf, 0, true, raw);
+    }
 
     /* Without the digest (costly under TCG): "" in its place. */
     memset(&up, 0, sizeof(up));

@@ -502,6 +502,7 @@ static void transfer(bool upload, size_t size, size_t chunk,
     }
     va_channel_get_stats(l.host, &st);
     g_assert_cmpuint(upload ? st.data_sent : st.data_received, ==, size);
+    g_assert_cmpuint(st.data_received_raw, ==, raw ? size : 0);
     g_assert_cmpuint(st.stray_data, ==, 0);
     if (!chunk) {
         /* All checked: no frame holds more than VA_DATA_CHUNK_MAX. */
