@@ -827,8 +827,13 @@ static bool coroutine_fn va_xfer_get_data(VaTransfer *x, VaFdIo *io,
     int ret = 0;
     bool ok;
 
-    params = va_params(errp, "(sII{s:b})", x->path, (xmlrpc_int64)x->offset,
-                       (xmlrpc_int64)-1, "sha256", (xmlrpc_bool)false);
+    /* Raw bodies cost the guest no escaping; only a data-raw agent knows. */
+    params = x->raw ?
+        va_params(errp, "(sII{s:b,s:b})", x->path, (xmlrpc_int64)x->offset,
+                  (xmlrpc_int64)-1, "sha256", (xmlrpc_bool)false,
+                  "raw", (xmlrpc_bool)true) :
+        va_params(errp, "(sII{s:b})", x->path, (xmlrpc_int64)x->offset,
+                  (xmlrpc_int64)-1, "sha256", (xmlrpc_bool)false);
     st = params ? va_xfer_stream(x, "va.getfile_data", params, errp) : NULL;
     if (!st) {
         return false;
@@ -960,6 +965,7 @@ bool va_xfer_begin(VaTransfer *x, Error **errp)
     x->transfer = -1;
     x->data = virtagent_has_method(va, x->put ? "va.putfile_data"
                                               : "va.getfile_data");
+    x->raw = x->data && !x->put && virtagent_has_feature(va, "data-raw");
     x->job = virtagent_job_start(va, x->put ? "va-putfile" : "va-getfile",
                                  va_xfer_cancel, x);
     return true;

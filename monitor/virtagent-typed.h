@@ -82,6 +82,7 @@ typedef struct VaTransfer {
     uint64_t call;              /* the call pending, 0 if none */
     int64_t transfer;           /* va.putfile's, once the guest named it */
     bool data;                  /* through data frames (va.*_data) */
+    bool raw;                   /* a get's frames come raw (data-raw) */
     char *cancelled;            /* why the job was cancelled */
 } VaTransfer;
 

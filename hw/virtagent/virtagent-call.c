@@ -488,6 +488,12 @@ bool virtagent_has_method(VirtagentChardev *va, const char *method)
         g_strv_contains((const char *const *)va->agent_methods, method);
 }
 
+bool virtagent_has_feature(VirtagentChardev *va, const char *feature)
+{
+    return va->agent_features &&
+        g_strv_contains((const char *const *)va->agent_features, feature);
+}
+
 /*
  * A call with a data stream, driven from a coroutine in the main loop.
  * The stream's callbacks run in the channel's thread (under the BQL,

@@ -111,39 +111,40 @@ char *virtagent_struct_name(xmlrpc_env *env, xmlrpc_value *st,
     return ret;
 }
 
-/* The optional method list of a hello, NULL-terminated. */
-GStrv virtagent_struct_methods(xmlrpc_env *env, xmlrpc_value *st)
+/* An optional list of names of a hello ("methods", "features"). */
+GStrv virtagent_struct_names(xmlrpc_env *env, xmlrpc_value *st,
+                             const char *key)
 {
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    xmlrpc_value *methods;
+    xmlrpc_value *list;
     int i, n;
 
-    xmlrpc_struct_find_value(env, st, "methods", &methods);
-    if (env->fault_occurred || !methods) {
+    xmlrpc_struct_find_value(env, st, key, &list);
+    if (env->fault_occurred || !list) {
         return NULL;
     }
-    n = xmlrpc_value_type(methods) == XMLRPC_TYPE_ARRAY ?
-        xmlrpc_array_size(env, methods) : -1;
+    n = xmlrpc_value_type(list) == XMLRPC_TYPE_ARRAY ?
+        xmlrpc_array_size(env, list) : -1;
     if (n < 0 || n > VA_HELLO_METHODS_MAX) {
         xmlrpc_env_set_fault_formatted(env, VA_FAULT_INVALID_ARGS,
-                                       "methods must be an array of at "
-                                       "most %d names", VA_HELLO_METHODS_MAX);
+                                       "%s must be an array of at most %d "
+                                       "names", key, VA_HELLO_METHODS_MAX);
     }
     for (i = 0; i < n && !env->fault_occurred; i++) {
         xmlrpc_value *item;
         char *name;
 
-        xmlrpc_array_read_item(env, methods, i, &item);
+        xmlrpc_array_read_item(env, list, i, &item);
         if (env->fault_occurred) {
             break;
         }
-        name = va_read_name(env, item, "a method name", false);
+        name = va_read_name(env, item, key, false);
         xmlrpc_DECREF(item);
         if (name) {
             g_ptr_array_add(names, name);
         }
     }
-    xmlrpc_DECREF(methods);
+    xmlrpc_DECREF(list);
     if (env->fault_occurred) {
         return NULL;
     }
@@ -193,8 +194,8 @@ static xmlrpc_value *va_host_info(xmlrpc_env *env, VirtagentChardev *va,
 }
 
 /*
- * va.hello({version, session, methods, ...}): the agent (re)connected.
- * Other members (its limits) are accepted and ignored.
+ * va.hello({version, session, methods, features, ...}): the agent
+ * (re)connected. Other members (its limits) are accepted and ignored.
  */
 static xmlrpc_value *va_rpc_hello(xmlrpc_env *env, xmlrpc_value *params,
                                   void *server_info, void *call_info)
@@ -203,6 +204,7 @@ static xmlrpc_value *va_rpc_hello(xmlrpc_env *env, xmlrpc_value *params,
     g_autofree char *version = NULL;
     g_autofree char *session = NULL;
     g_auto(GStrv) methods = NULL;
+    g_auto(GStrv) features = NULL;
     xmlrpc_value *st;
     bool restarted;
     BQL_LOCK_GUARD();
@@ -225,7 +227,10 @@ static xmlrpc_value *va_rpc_hello(xmlrpc_env *env, xmlrpc_value *params,
         session = virtagent_struct_name(env, st, "session");
     }
     if (session) {
-        methods = virtagent_struct_methods(env, st);
+        methods = virtagent_struct_names(env, st, "methods");
+    }
+    if (!env->fault_occurred && session) {
+        features = virtagent_struct_names(env, st, "features");
     }
     xmlrpc_DECREF(st);
     if (env->fault_occurred) {
@@ -244,6 +249,7 @@ static xmlrpc_value *va_rpc_hello(xmlrpc_env *env, xmlrpc_value *params,
     va->agent_version = g_steal_pointer(&version);
     va->agent_session = g_steal_pointer(&session);
     va->agent_methods = g_steal_pointer(&methods);
+    va->agent_features = g_steal_pointer(&features);
     qapi_event_send_va_agent_connected(va_label(va), va->agent_version,
                                        va->agent_session);
     return va_host_info(env, va, true);

@@ -52,6 +52,7 @@ struct VirtagentChardev {
     char *agent_version;
     char *agent_session;
     GStrv agent_methods;
+    GStrv agent_features;
     /*
      * After a migration the agent is learnt again by calling it, once the
      * VM runs with the port open (virtagent-migration.c); @probing while
@@ -130,12 +131,14 @@ bool virtagent_register_methods(VirtagentChardev *va, Error **errp);
 
 /*
  * virtagent-host-methods.c: member @key of an agent's struct as a bounded
- * printable name, and its optional "methods" list (NULL-terminated), with
- * the limits a hello has; NULL with @env faulted when they are broken.
+ * printable name, or as an optional list of names (NULL-terminated:
+ * "methods", "features"), with the limits a hello has; NULL with @env
+ * faulted when they are broken.
  */
 char *virtagent_struct_name(xmlrpc_env *env, xmlrpc_value *st,
                             const char *key);
-GStrv virtagent_struct_methods(xmlrpc_env *env, xmlrpc_value *st);
+GStrv virtagent_struct_names(xmlrpc_env *env, xmlrpc_value *st,
+                             const char *key);
 
 /*
  * virtagent-migration.c: follow migrations (from va_chr_open, once the

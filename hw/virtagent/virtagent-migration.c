@@ -28,7 +28,7 @@
  * - The agent's session: the destination starts with none (and the
  *   source, after completing, forgets its own). Once the VM runs with the
  *   port open, the host calls va.info (version, session) and
- *   va.capabilities (methods), and on both answers marks the agent
+ *   va.capabilities (methods, features), and on both answers marks the agent
  *   connected and emits VA_AGENT_CONNECTED: qemu-va need not restart. The
  *   same happens on the source when it resumes after completing (a
  *   memory snapshot, a save that keeps the VM running). If the agent
@@ -54,6 +54,7 @@ typedef struct VirtagentProbe {
     char *version;
     char *session;
     GStrv methods;
+    GStrv features;
 } VirtagentProbe;
 
 static NotifierWithReturn va_migration_notifier;
@@ -86,12 +87,14 @@ static void va_probe_finish(VirtagentProbe *p)
         va->agent_version = g_steal_pointer(&p->version);
         va->agent_session = g_steal_pointer(&p->session);
         va->agent_methods = g_steal_pointer(&p->methods);
+        va->agent_features = g_steal_pointer(&p->features);
         qapi_event_send_va_agent_connected(va_label(va), va->agent_version,
                                            va->agent_session);
     }
     g_free(p->version);
     g_free(p->session);
     g_strfreev(p->methods);
+    g_strfreev(p->features);
     g_free(p);
 }
 
@@ -117,7 +120,11 @@ static void va_probe_done(VirtagentProbe *p, xmlrpc_value *result,
                 p->session = virtagent_struct_name(&env, result, "session");
             }
         } else {
-            p->methods = virtagent_struct_methods(&env, result);
+            p->methods = virtagent_struct_names(&env, result, "methods");
+            if (!env.fault_occurred) {
+                p->features = virtagent_struct_names(&env, result,
+                                                     "features");
+            }
         }
         p->failed |= env.fault_occurred;
         xmlrpc_env_clean(&env);

@@ -94,6 +94,15 @@ VirtagentInfoList *virtagent_query(void)
                 QAPI_LIST_APPEND(mtail, g_strdup(*m));
             }
         }
+        if (va->agent_features) {
+            strList **ftail = &info->features;
+            char **f;
+
+            info->has_features = true;
+            for (f = va->agent_features; *f; f++) {
+                QAPI_LIST_APPEND(ftail, g_strdup(*f));
+            }
+        }
         info->in_flight = st.in_flight;
         info->queued = st.queued;
         info->sent = st.calls_sent;

@@ -202,6 +202,7 @@ void virtagent_agent_gone(VirtagentChardev *va, const char *reason)
     g_clear_pointer(&va->agent_version, g_free);
     g_clear_pointer(&va->agent_session, g_free);
     g_clear_pointer(&va->agent_methods, g_strfreev);
+    g_clear_pointer(&va->agent_features, g_strfreev);
 }
 
 void virtagent_reset(VirtagentChardev *va, const char *reason)
@@ -313,6 +314,8 @@ static void va_chr_open(Chardev *chr, ChardevBackend *backend,
     cfg.max_peer_call = MIN(VA_GUEST_CALL_MAX, cfg.max_body);
     cfg.peer_byte_rate = VA_GUEST_BYTE_RATE;
     cfg.peer_byte_burst = VA_GUEST_BYTE_BURST;
+    /* The guest can write us any frame: a raw body costs us no safety. */
+    cfg.accept_raw_data = true;
     va->policy = va_method_policy_new(VA_HOST_METHODS, NULL);
     cfg.policy = va->policy;
 

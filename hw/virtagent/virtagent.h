@@ -87,8 +87,9 @@ uint64_t virtagent_job_start(VirtagentChardev *va, const char *what,
                              VirtagentJobCancel *cancel, void *opaque);
 void virtagent_job_end(uint64_t id);
 
-/* The agent listed @method in its hello. */
+/* The agent listed @method, or @feature, in its hello. */
 bool virtagent_has_method(VirtagentChardev *va, const char *method);
+bool virtagent_has_feature(VirtagentChardev *va, const char *feature);
 
 /*
  * A call whose bytes travel in data frames beside it (docs/protocol.md

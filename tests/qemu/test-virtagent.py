@@ -333,20 +333,24 @@ class Guest:
         return xmlrpc.client.loads(f.body, use_builtin_types=True)[0][0]
 
     def hello(self, session, version="test-agent 1.0",
-              methods=("va.ping",)):
+              methods=("va.ping",), features=None):
         self.session = session
-        return self.call("va.hello", ({"version": version,
-                                       "session": session,
-                                       "methods": list(methods)},))
+        st = {"version": version, "session": session,
+              "methods": list(methods)}
+        if features is not None:
+            st["features"] = list(features)
+        return self.call("va.hello", (st,))
 
-    def data(self, tag, offset, data=b"", end=None):
+    def data(self, tag, offset, data=b"", end=None, raw=False):
         """A DATA frame of the stream of call @tag (docs/protocol.md
-        1.1), its body escaped."""
-        body = data.replace(b"\xfe", b"\xfe\x7e").replace(b"\xff",
-                                                         b"\xfe\x7f")
+        1.1), its body escaped, or sent as it is if @raw."""
+        body = data if raw else data.replace(b"\xfe", b"\xfe\x7e").replace(
+            b"\xff", b"\xfe\x7f")
         head = ("DATA VA/1\r\nContent-Length: %d\r\n"
                 "X-Virtagent-Client-Tag: %s\r\nX-Virtagent-Offset: %d\r\n"
                 % (len(body), tag, offset))
+        if raw:
+            head += "X-Virtagent-Encoding: raw\r\n"
         if end:
             head += "X-Virtagent-End: %s\r\n" % end
         self.write(SENTINEL + (head + "\r\n").encode() + body)
@@ -370,7 +374,9 @@ class Guest:
                                                len(got)))
             if "X-Virtagent-End" in f.fields:
                 return got, f.fields["X-Virtagent-End"]
-            check(b"\xff" not in f.body, "0xFF in a DATA body")
+            check(b"\xff" not in f.body and
+                  "X-Virtagent-Encoding" not in f.fields,
+                  "0xFF or a raw body in an upload")
             got += re.sub(b"\xfe(.)", lambda m: bytes([m.group(1)[0] ^ 0x80]),
                           f.body, flags=re.S)
 
@@ -1301,6 +1307,58 @@ def files_through_data_frames(ctx):
           "the host: No space left on device", desc)
     check(g.idle(), "frames after the transfers")
     check(q.cmd("query-virtagent")[0]["calls"] == [], "calls left")
+
+
+@test
+def raw_data_frames(ctx):
+    """A guest with the data-raw feature is asked for raw bodies on a get:
+    QEMU takes them by their length, 0xFF and a framed call inside them
+    included, and a put still goes escaped (read_upload checks)."""
+    vm = ctx.vm()
+    g = ctx.guest(vm, COM1)
+    q = vm.qmp
+    d = vm.tmp
+    g.hello("3333333333333333", methods=DATA_METHODS,
+            features=("data", "data-raw"))
+    info = q.cmd("query-virtagent")[0]
+    check(info.get("features") == ["data", "data-raw"], "%r" % info)
+    blob = (bytes(range(256)) * 8 + g.frame("call", "evil.1", b"<x/>") +
+            b"\xff" * 300)
+    sha = hashlib.sha256(blob).hexdigest()
+
+    dst = os.path.join(d, "dst")
+    q.pass_file("dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    cid = q.send("va-getfile", chardev="va0", path="/g/f", fdname="dst")
+    tag, method, params = g.read_call()
+    check((method, params) == ("va.getfile_data",
+                               ("/g/f", 0, -1, {"sha256": False,
+                                                "raw": True})),
+          "%s %r" % (method, params))
+    g.data(tag, 0, blob[:2100], raw=True)
+    g.data(tag, 2100, blob[2100:], raw=True)
+    g.reply(tag, {"size": len(blob), "eof": True, "sha256": sha,
+                  "file_size": len(blob)})
+    r = q.wait(cid)
+    check(r.get("return", {}).get("sha256") == sha, "%r" % r)
+    with open(dst, "rb") as f:
+        check(f.read() == blob, "the host file differs")
+    check(g.idle(0.2), "QEMU answered a call from inside the data")
+
+    # host to guest stays escaped
+    src = os.path.join(d, "src")
+    with open(src, "wb") as f:
+        f.write(blob)
+    q.pass_file("src", src, os.O_RDONLY)
+    cid = q.send("va-putfile", chardev="va0", path="/g/p", fdname="src")
+    tag, method, _ = g.read_call()
+    check(method == "va.putfile_data", method)
+    g.credit(tag, 1 << 20)
+    got, how = g.read_upload(tag)
+    check(got == blob and how == "ok", "put: %d bytes, %s" % (len(got), how))
+    g.reply(tag, {"size": len(blob), "sha256": sha})
+    check(q.wait(cid).get("return", {}).get("sha256") == sha, "put")
+    check(info["bad-frames"] == 0 and
+          q.cmd("query-virtagent")[0]["bad-frames"] == 0, "bad frames")
 
 
 @test
