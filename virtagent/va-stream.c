@@ -252,9 +252,60 @@ VAStream *va_server_job_stream(VAServerJob *job, VAStreamDir dir,
     return s;
 }
 
+/* The chunk the next bytes go into: the last, or a new one. */
+static VAChunk *tail_chunk(VAStream *s)
+{
+    VAChunk *c = g_queue_peek_tail(&s->chunks);
+
+    if (!c || c->full || c->raw != s->raw) {
+        c = g_new(VAChunk, 1);
+        c->wire = g_byte_array_sized_new(VA_DATA_FRAME_TARGET);
+        g_byte_array_set_size(c->wire, VA_DATA_FRAME_TARGET);
+        /* The header goes in front once the body's length is known. */
+        c->end = VA_DATA_HEADER_MAX;
+        c->len = 0;
+        c->full = false;
+        c->raw = s->raw;
+        c->offset = s->offset;
+        g_queue_push_tail(&s->chunks, c);
+    }
+    return c;
+}
+
+/* Raw bytes the tail chunk takes, at most @len. */
+static size_t raw_room(VAChunk *c, size_t len)
+{
+    return MIN(len, MIN(VA_DATA_CHUNK_MAX - c->len,
+                        VA_DATA_FRAME_TARGET - c->end));
+}
+
+/* @n bytes (@wire on the wire) went into @c; @want was its room. */
+static void chunk_took(VAStream *s, VAChunk *c, size_t n, size_t wire,
+                       size_t want)
+{
+    c->end += wire;
+    c->full = n < want || c->len + n == VA_DATA_CHUNK_MAX ||
+              c->end == VA_DATA_FRAME_TARGET;
+    c->len += n;
+    s->offset += n;
+    s->buffered += n;
+    s->t->sent += n;
+}
+
+/* After bytes were queued: out of room, and ready for the writer. */
+static void sent(VAStream *s)
+{
+    if (!va_stream_room(s)) {
+        s->blocked = true;
+    }
+    if (s->buffered) {
+        queue_in(&s->t->ready, &s->ready_link, &s->in_ready, s);
+        kick(s->t);
+    }
+}
+
 bool va_stream_send(VAStream *s, const void *buf, size_t len)
 {
-    VAStreams *t = s->t;
     const uint8_t *src = buf;
 
     if (len > va_stream_room(s)) {
@@ -262,48 +313,54 @@ bool va_stream_send(VAStream *s, const void *buf, size_t len)
         return false;
     }
     while (len) {
-        VAChunk *c = g_queue_peek_tail(&s->chunks);
-        size_t n, want;
+        VAChunk *c = tail_chunk(s);
+        size_t want = MIN(len, VA_DATA_CHUNK_MAX - c->len);
+        size_t n = want;
+        size_t wire;
 
-        if (!c || c->full || c->raw != s->raw) {
-            c = g_new(VAChunk, 1);
-            c->wire = g_byte_array_sized_new(VA_DATA_FRAME_TARGET);
-            g_byte_array_set_size(c->wire, VA_DATA_FRAME_TARGET);
-            /* The header goes in front once the body's length is known. */
-            c->end = VA_DATA_HEADER_MAX;
-            c->len = 0;
-            c->full = false;
-            c->raw = s->raw;
-            c->offset = s->offset;
-            g_queue_push_tail(&s->chunks, c);
-        }
-        want = n = MIN(len, VA_DATA_CHUNK_MAX - c->len);
         if (c->raw) {
-            n = MIN(n, VA_DATA_FRAME_TARGET - c->end);
+            n = raw_room(c, want);
             memcpy(c->wire->data + c->end, src, n);
-            c->end += n;
+            wire = n;
         } else {
-            c->end += va_data_escape_upto(c->wire->data + c->end,
-                                          VA_DATA_FRAME_TARGET - c->end,
-                                          src, &n);
+            wire = va_data_escape_upto(c->wire->data + c->end,
+                                       VA_DATA_FRAME_TARGET - c->end, src,
+                                       &n);
         }
-        c->full = n < want || c->len + n == VA_DATA_CHUNK_MAX ||
-                  c->end == VA_DATA_FRAME_TARGET;
-        c->len += n;
-        s->offset += n;
-        s->buffered += n;
-        t->sent += n;
+        chunk_took(s, c, n, wire, want);
         src += n;
         len -= n;
     }
-    if (!va_stream_room(s)) {
-        s->blocked = true;
-    }
-    if (s->buffered) {
-        queue_in(&t->ready, &s->ready_link, &s->in_ready, s);
-        kick(t);
-    }
+    sent(s);
     return true;
+}
+
+uint8_t *va_stream_send_buffer(VAStream *s, size_t *len)
+{
+    size_t room = va_stream_room(s);
+    VAChunk *c;
+
+    *len = 0;
+    if (!s->raw) {
+        return NULL;
+    }
+    if (!room) {
+        s->blocked = true;
+        return NULL;
+    }
+    c = tail_chunk(s);
+    *len = raw_room(c, room);
+    return c->wire->data + c->end;
+}
+
+void va_stream_send_commit(VAStream *s, size_t len)
+{
+    VAChunk *c = g_queue_peek_tail(&s->chunks);
+
+    g_assert(s->raw && c && c->raw && len <= raw_room(c, len) &&
+             len <= va_stream_room(s));
+    chunk_took(s, c, len, len, len);
+    sent(s);
 }
 
 void va_stream_send_raw(VAStream *s)
@@ -477,15 +534,23 @@ void va_streams_call_ended(VAStreams *t, VACallId id, bool answered)
     }
 }
 
-/* Hand the writer the stream's oldest chunk, its header in front. */
+/*
+ * Hand the writer the stream's oldest chunk, its header in front. One
+ * that a buffer was given for and nothing committed to goes unsent.
+ */
 static void queue_chunk(VAStream *s)
 {
     VAChunk *c = g_queue_pop_head(&s->chunks);
-    g_autoptr(GByteArray) header = g_byte_array_sized_new(VA_DATA_HEADER_MAX);
+    g_autoptr(GByteArray) header = NULL;
     g_autoptr(GBytes) wire = NULL;
     g_autoptr(GBytes) frame = NULL;
     size_t start;
 
+    if (!c->len) {
+        chunk_free(c);
+        return;
+    }
+    header = g_byte_array_sized_new(VA_DATA_HEADER_MAX);
     va_frame_encode_data_header(header, s->tag, c->offset, VA_FRAME_END_NONE,
                                 c->raw, c->end - VA_DATA_HEADER_MAX);
     g_assert(header->len <= VA_DATA_HEADER_MAX);

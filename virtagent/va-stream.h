@@ -114,6 +114,17 @@ bool va_stream_send(VAStream *s, const void *buf, size_t len);
 void va_stream_send_raw(VAStream *s);
 
 /*
+ * Sender, raw: fill in place instead of copying. va_stream_send_buffer()
+ * gives where the next bytes go and how many fit (*@len, never more than
+ * va_stream_room()); NULL if none, or if the stream does not send raw.
+ * va_stream_send_commit() then queues the first @len of them (at most
+ * what the buffer took; 0 is allowed), as va_stream_send() would, before
+ * any other stream function is called.
+ */
+uint8_t *va_stream_send_buffer(VAStream *s, size_t *len);
+void va_stream_send_commit(VAStream *s, size_t len);
+
+/*
  * Sender of an upload: no more data; End ok (Offset = total) follows the
  * queued bytes, and the stream ends OK once it is queued for writing.
  * A callee-side download needs none: its answer ends it.

@@ -47,7 +47,8 @@ typedef struct VAData {
     int64_t file_size;
     bool regular;
     bool eof;
-    uint8_t *buf;
+    bool raw;               /* read straight into the stream's frames */
+    uint8_t *buf;           /* else read here, then escaped */
 
     /* va.putfile_data */
     VAPut *put;
@@ -233,11 +234,17 @@ static void va_get_answer(VAData *d)
     va_data_answer(d);
 }
 
-/* Reads and sends as much as the stream takes now. */
+/*
+ * Reads and sends as much as the stream takes now. Raw, the file is read
+ * into the frame itself: under TCG, copying the bytes once more cost the
+ * guest a third of what reading them does.
+ */
 static void va_get_pump(VAData *d)
 {
     while (d->stream && d->job && !d->answer_src) {
         size_t want = MIN(va_stream_room(d->stream), VA_DATA_CHUNK_MAX);
+        uint8_t *buf = d->buf;
+        size_t room;
         ssize_t got;
 
         if (d->length >= 0) {
@@ -250,20 +257,24 @@ static void va_get_pump(VAData *d)
         if (!want) {
             return;     /* the writable callback comes back */
         }
-        got = va_read_at(d->fd, d->buf, want, d->offset + d->done);
+        if (d->raw) {
+            buf = va_stream_send_buffer(d->stream, &room);
+            want = MIN(want, room);
+        }
+        got = va_read_at(d->fd, buf, want, d->offset + d->done);
         if (got < 0) {
             va_data_fail_errno(d, errno);
             return;
         }
         d->eof = (size_t)got < want;
-        if (got) {
-            va_data_sum(d, d->buf, got);
-            if (!va_stream_send(d->stream, d->buf, got)) {
-                va_data_fail(d, VA_FAULT_FAILED, "the stream refused data");
-                return;
-            }
-            d->done += got;
+        va_data_sum(d, buf, got);
+        if (d->raw) {
+            va_stream_send_commit(d->stream, got);
+        } else if (got && !va_stream_send(d->stream, buf, got)) {
+            va_data_fail(d, VA_FAULT_FAILED, "the stream refused data");
+            return;
         }
+        d->done += got;
     }
 }
 
@@ -325,7 +336,6 @@ static void va_getfile_data_start(xmlrpc_value *params, VAGuestRpc *rpc,
     d->length = length;
     d->regular = S_ISREG(st.st_mode);
     d->file_size = st.st_size;
-    d->buf = g_malloc(VA_DATA_CHUNK_MAX);
     d->stream = va_server_job_stream(job, VA_STREAM_DOWNLOAD, &va_get_ops,
                                      d);
     if (!d->stream) {
@@ -335,6 +345,9 @@ static void va_getfile_data_start(xmlrpc_value *params, VAGuestRpc *rpc,
     if (raw) {
         /* The host asked: it trusts its guest's frames by their length. */
         va_stream_send_raw(d->stream);
+        d->raw = true;
+    } else {
+        d->buf = g_malloc(VA_DATA_CHUNK_MAX);
     }
     va_get_pump(d);
     xmlrpc_env_clean(&env);

@@ -102,17 +102,37 @@ static void guest_answer(GuestJob *g, bool ok)
     va_channel_job_executed(g->l->guest, g->job);
 }
 
+/*
+ * A raw sender fills the stream's buffers in place every other time,
+ * 5000 bytes at most, so that chunks are committed to in pieces.
+ */
 static void guest_feed(GuestJob *g)
 {
+    unsigned turn = 0;
     size_t room;
 
     while (g->sent < g->total && (room = va_stream_room(g->rx.s))) {
         size_t n = MIN(room, g->total - g->sent);
+        uint8_t *buf;
 
-        g_assert_true(va_stream_send(g->rx.s, g->l->pattern + g->sent, n));
+        if (g->l->raw && turn++ % 2) {
+            buf = va_stream_send_buffer(g->rx.s, &room);
+            g_assert_nonnull(buf);
+            g_assert_cmpuint(room, <=, va_stream_room(g->rx.s));
+            n = MIN(MIN(n, room), 5000);
+            memcpy(buf, g->l->pattern + g->sent, n);
+            va_stream_send_commit(g->rx.s, n);
+        } else {
+            g_assert_true(va_stream_send(g->rx.s, g->l->pattern + g->sent,
+                                         n));
+        }
         g->sent += n;
     }
     if (g->sent == g->total) {
+        if (g->l->raw) {
+            /* A buffer nothing is committed to sends nothing. */
+            va_stream_send_buffer(g->rx.s, &room);
+        }
         /* The answer ends the download, after the data. */
         guest_answer(g, true);
     }
@@ -537,6 +557,30 @@ static void test_download_raw(void)
 }
 
 /*
+ * One full raw chunk (64 KiB with its header's room): the buffer the
+ * guest asks for after it is a new chunk, and goes unsent when nothing
+ * is committed to it, not as an empty DATA frame.
+ */
+static void test_raw_unused_buffer(void)
+{
+    const size_t size = 64 * 1024 - VA_DATA_HEADER_MAX;
+    Link l;
+    HostXfer *x;
+
+    link_init(&l);
+    l.raw = true;
+    l.get_size = size;
+    x = host_start(&l, "t.get", size, 0);
+    link_run(&l);
+    g_assert_cmpuint(x->rx.got, ==, size);
+    g_assert_cmpint(x->how, ==, VA_STREAM_END_OK);
+    g_assert_no_error(x->r.err);
+    check_quiet(&l);
+    host_xfer_free(x);
+    link_destroy(&l);
+}
+
+/*
  * A guest refuses raw data from its host: the upload's first frame is
  * dropped as malformed, which fails the stream; the guest answers a
  * fault and the host's call ends with it, no byte delivered.
@@ -795,6 +839,7 @@ int main(int argc, char **argv)
     g_test_add_func("/stream/upload", test_upload);
     g_test_add_func("/stream/download", test_download);
     g_test_add_func("/stream/download-raw", test_download_raw);
+    g_test_add_func("/stream/raw-unused-buffer", test_raw_unused_buffer);
     g_test_add_func("/stream/raw-upload-refused", test_raw_upload_refused);
     g_test_add_func("/stream/cancel", test_cancel);
     g_test_add_func("/stream/reset-mid-stream", test_reset_mid_stream);
