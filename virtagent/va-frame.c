@@ -206,7 +206,7 @@ static VAParseResult check_data_header(VAFrameParser *p, VAFrameError *err,
         p->state = VA_PARSER_SYNC;
         return parse_error(p, err, VA_FAULT_MALFORMED, true, bad);
     }
-    if (p->body_need > (p->raw ? VA_DATA_CHUNK_MAX : VA_DATA_WIRE_MAX)) {
+    if (p->body_need > VA_DATA_WIRE_MAX) {
         /* Skipped up to a sentinel: a length too large is not trusted. */
         p->state = VA_PARSER_DISCARD;
         return parse_error(p, err, VA_FAULT_TOO_LARGE, true,

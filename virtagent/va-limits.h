@@ -55,13 +55,16 @@
 /* Output buffered before the writer stops pulling new frames. */
 #define VA_WRITER_LOW_WATER (64 * 1024)
 
-/* Data frames: decoded bytes per DATA frame, and on the wire (escaped). */
+/*
+ * Data frames: decoded bytes per escaped DATA frame, and on the wire
+ * (escaped, or a raw body).
+ */
 #define VA_DATA_CHUNK_MAX (64 * 1024)
 #define VA_DATA_WIRE_MAX (2 * VA_DATA_CHUNK_MAX)
 /* Unconsumed bytes a stream's receiver grants; credit goes out in steps. */
 #define VA_STREAM_WINDOW (256 * 1024)
 #define VA_STREAM_CREDIT_STEP (VA_STREAM_WINDOW / 4)
-/* Bytes a stream's sender holds before the writer takes them. */
-#define VA_STREAM_SEND_BUF (2 * VA_DATA_CHUNK_MAX)
+/* Bytes a stream's sender holds before the writer takes them: two frames. */
+#define VA_STREAM_SEND_BUF (2 * VA_DATA_WIRE_MAX)
 
 #endif

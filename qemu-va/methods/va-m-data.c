@@ -242,24 +242,24 @@ static void va_get_answer(VAData *d)
 static void va_get_pump(VAData *d)
 {
     while (d->stream && d->job && !d->answer_src) {
-        size_t want = MIN(va_stream_room(d->stream), VA_DATA_CHUNK_MAX);
+        uint64_t left = d->length >= 0 ? (uint64_t)d->length - d->done
+                                       : UINT64_MAX;
         uint8_t *buf = d->buf;
-        size_t room;
+        size_t want;
         ssize_t got;
 
-        if (d->length >= 0) {
-            want = MIN(want, (uint64_t)d->length - d->done);
-        }
-        if (d->eof || (d->length >= 0 && d->done == (uint64_t)d->length)) {
+        if (d->eof || !left) {
             va_get_answer(d);
             return;
         }
+        if (d->raw) {
+            buf = va_stream_send_buffer(d->stream, &want);
+        } else {
+            want = MIN(va_stream_room(d->stream), VA_DATA_CHUNK_MAX);
+        }
+        want = MIN(want, left);
         if (!want) {
             return;     /* the writable callback comes back */
-        }
-        if (d->raw) {
-            buf = va_stream_send_buffer(d->stream, &room);
-            want = MIN(want, room);
         }
         got = va_read_at(d->fd, buf, want, d->offset + d->done);
         if (got < 0) {

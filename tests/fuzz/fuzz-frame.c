@@ -36,7 +36,7 @@ static uint32_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
-static size_t max_len(VAFrameKind kind)
+static size_t max_len(VAFrameKind kind, bool raw)
 {
     switch (kind) {
     case VA_FRAME_CALL:
@@ -44,7 +44,8 @@ static size_t max_len(VAFrameKind kind)
     case VA_FRAME_REPLY:
         return MAX_BODY;
     case VA_FRAME_DATA:
-        return VA_DATA_CHUNK_MAX;   /* decoded, whatever max_body says */
+        /* decoded, whatever max_body says */
+        return raw ? VA_DATA_WIRE_MAX : VA_DATA_CHUNK_MAX;
     case VA_FRAME_CREDIT:
         return 0;
     }
@@ -73,7 +74,7 @@ static GString *parse(const uint8_t *data, size_t size, size_t chunk)
             switch (va_frame_parser_feed(&p, buf, len, &used, &frame,
                                          &err)) {
             case VA_PARSE_FRAME:
-                if (frame.len > max_len(frame.kind) ||
+                if (frame.len > max_len(frame.kind, frame.raw) ||
                     !va_tag_valid(frame.tag, strlen(frame.tag)) ||
                     (frame.len && !frame.body) ||
                     (frame.raw && !accept_raw) ||

@@ -687,24 +687,24 @@ static void test_raw_data(void)
     data_parsed_clear(&d);
 }
 
-/* A raw body is at most VA_DATA_CHUNK_MAX; a longer one is not trusted. */
+/* A raw body is at most VA_DATA_WIRE_MAX; a longer one is not trusted. */
 static void test_raw_data_limits(void)
 {
-    g_autofree uint8_t *ff = g_malloc(VA_DATA_CHUNK_MAX + 1);
+    g_autofree uint8_t *ff = g_malloc(VA_DATA_WIRE_MAX);
     g_autoptr(GByteArray) wire = g_byte_array_new();
     DataParsed d;
 
-    memset(ff, 0xFF, VA_DATA_CHUNK_MAX + 1);
+    memset(ff, 0xFF, VA_DATA_WIRE_MAX);
     va_frame_encode_data_header(wire, "l.1", 0, VA_FRAME_END_NONE, true,
-                                VA_DATA_CHUNK_MAX);
-    g_byte_array_append(wire, ff, VA_DATA_CHUNK_MAX);
+                                VA_DATA_WIRE_MAX);
+    g_byte_array_append(wire, ff, VA_DATA_WIRE_MAX);
     va_frame_encode_data_header(wire, "l.2", 0, VA_FRAME_END_NONE, true,
-                                VA_DATA_CHUNK_MAX + 1);
+                                VA_DATA_WIRE_MAX + 1);
     g_byte_array_append(wire, (const guint8 *)"abc", 3);
     va_frame_encode_data(wire, "l.3", 0, VA_FRAME_END_NONE, "x", 1);
     data_parse(&d, wire->data, wire->len, 1000, true);
     g_assert_cmpstr(d.events->str, ==,
-                    "R l.1 0 65536 0\n"
+                    "R l.1 0 131072 0\n"
                     "E 1002 D l.2 data frame too large\n"
                     "D l.3 0 1 0\n");
     data_parsed_clear(&d);

@@ -283,13 +283,15 @@ static size_t move(Link *l, VAChannel *from, VAChannel *to)
     /*
      * A large DATA frame (a sender's chunks are full but for the last)
      * is a segment of its own, header included, and fits two of Linux's
-     * 32 KiB virtio console writes: no other 0xFF than its first byte
-     * when the body is escaped.
+     * 32 KiB virtio console writes (four if raw): no other 0xFF than its
+     * first byte when the body is escaped.
      */
     if (!l->chunk && len >= 16 * 1024 && buf[0] == VA_FRAME_SENTINEL &&
         buf[1] == 'D') {
-        g_assert_cmpuint(len, <=, 64 * 1024);
-        if (!l->raw) {
+        if (l->raw) {
+            g_assert_cmpuint(len, <=, VA_DATA_WIRE_MAX);
+        } else {
+            g_assert_cmpuint(len, <=, 64 * 1024);
             g_assert_null(memchr(buf + 1, VA_FRAME_SENTINEL, len - 1));
         }
         l->data_segments++;
@@ -525,8 +527,9 @@ static void transfer(bool upload, size_t size, size_t chunk,
     g_assert_cmpuint(st.data_received_raw, ==, raw ? size : 0);
     g_assert_cmpuint(st.stray_data, ==, 0);
     if (!chunk) {
-        /* All checked: no frame holds more than VA_DATA_CHUNK_MAX. */
-        g_assert_cmpuint(l.data_segments, >=, size / VA_DATA_CHUNK_MAX);
+        /* All checked: no frame holds more than the limit. */
+        g_assert_cmpuint(l.data_segments, >=,
+                         size / (raw ? VA_DATA_WIRE_MAX : VA_DATA_CHUNK_MAX));
     }
     check_quiet(&l);
     host_xfer_free(x);
@@ -557,13 +560,13 @@ static void test_download_raw(void)
 }
 
 /*
- * One full raw chunk (64 KiB with its header's room): the buffer the
+ * One full raw chunk (128 KiB with its header's room): the buffer the
  * guest asks for after it is a new chunk, and goes unsent when nothing
  * is committed to it, not as an empty DATA frame.
  */
 static void test_raw_unused_buffer(void)
 {
-    const size_t size = 64 * 1024 - VA_DATA_HEADER_MAX;
+    const size_t size = VA_DATA_WIRE_MAX - VA_DATA_HEADER_MAX;
     Link l;
     HostXfer *x;
 
