@@ -64,6 +64,8 @@
 /* Unconsumed bytes a stream's receiver grants; credit goes out in steps. */
 #define VA_STREAM_WINDOW (256 * 1024)
 #define VA_STREAM_CREDIT_STEP (VA_STREAM_WINDOW / 4)
+/* The most a receiver may grant past what it consumed (its own choice). */
+#define VA_STREAM_WINDOW_MAX (16 * 1024 * 1024)
 /* Bytes a stream's sender holds before the writer takes them: two frames. */
 #define VA_STREAM_SEND_BUF (2 * VA_DATA_WIRE_MAX)
 

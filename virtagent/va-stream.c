@@ -78,6 +78,7 @@ struct VAStream {
     GQueue chunks;          /* VAChunk, not yet in the writer */
     size_t buffered;        /* decoded bytes in chunks */
     /* Receiver. */
+    size_t window;          /* what it grants past what was consumed */
     uint64_t received;
     uint64_t consumed;
     uint64_t granted;
@@ -224,6 +225,7 @@ static VAStream *stream_new(VAStreams *t, const char *tag, VAStreamDir dir,
         s->credit = dir == VA_STREAM_DOWNLOAD ? VA_STREAM_WINDOW : 0;
         s->blocked = !s->credit;
     } else {
+        s->window = VA_STREAM_WINDOW;
         s->granted = VA_STREAM_WINDOW;
     }
     g_hash_table_insert(t->by_tag, s->tag, s);
@@ -414,10 +416,17 @@ void va_stream_consumed(VAStream *s, size_t len)
     }
     s->consumed = MIN(s->consumed + len, s->received);
     /* Absolute offsets, in steps: a CREDIT per quarter window. */
-    if (s->consumed + VA_STREAM_WINDOW - s->granted >= VA_STREAM_CREDIT_STEP) {
-        s->granted = s->consumed + VA_STREAM_WINDOW;
+    if (s->consumed + s->window - s->granted >= s->window / 4) {
+        s->granted = s->consumed + s->window;
         queue_in(&s->t->credit, &s->credit_link, &s->in_credit, s);
         kick(s->t);
+    }
+}
+
+void va_stream_set_window(VAStream *s, size_t window)
+{
+    if (!s->sender) {
+        s->window = CLAMP(window, VA_STREAM_WINDOW, VA_STREAM_WINDOW_MAX);
     }
 }
 

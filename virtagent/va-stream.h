@@ -141,9 +141,21 @@ void va_stream_abort(VAStream *s);
 
 /*
  * Receiver: @len more bytes of those delivered were dealt with; credit
- * is granted in batches as consumption advances.
+ * is granted in batches (a quarter of the window) as consumption
+ * advances.
  */
 void va_stream_consumed(VAStream *s, size_t len);
+
+/*
+ * Receiver: grant @window bytes past what was consumed instead of
+ * VA_STREAM_WINDOW (the sender's implicit first grant, which is also the
+ * least; at most VA_STREAM_WINDOW_MAX), from the next consumption on:
+ * not at once, since a caller's CREDIT could overtake its call. More
+ * keeps a fast sender from waiting for credit; it also lets that much
+ * lie ahead of a call crossing the stream, and the receiver holds up to
+ * that much unconsumed.
+ */
+void va_stream_set_window(VAStream *s, size_t window);
 
 /* Decoded bytes so far: taken by va_stream_send(), or delivered. */
 uint64_t va_stream_offset(VAStream *s);

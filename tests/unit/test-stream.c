@@ -28,6 +28,7 @@ typedef struct Recv {
     uint64_t got;
     uint64_t unconsumed;
     uint64_t max_unconsumed;
+    size_t window;          /* what it grants: at most this unconsumed */
     bool hold;              /* consume nothing, check nothing */
 } Recv;
 
@@ -68,6 +69,7 @@ struct Link {
     size_t get_size;        /* what t.get sends */
     size_t put_fail_after;  /* t.put gives up after this many bytes */
     bool raw;               /* senders send raw DATA bodies */
+    size_t window;          /* the host's downloads grant this; 0: default */
     GPtrArray *guest_jobs;
     GPtrArray *held;        /* t.hold jobs */
     GPtrArray *xfers;
@@ -146,7 +148,7 @@ static void recv_data(Link *l, Recv *rx, const uint8_t *buf, size_t len)
     rx->got += len;
     rx->unconsumed += len;
     rx->max_unconsumed = MAX(rx->max_unconsumed, rx->unconsumed);
-    g_assert_cmpuint(rx->unconsumed, <=, VA_STREAM_WINDOW);
+    g_assert_cmpuint(rx->unconsumed, <=, rx->window);
     if (!l->consume_step && !rx->hold) {
         va_stream_consumed(rx->s, len);
         rx->unconsumed = 0;
@@ -208,6 +210,7 @@ static void guest_execute(VAChannel *ch, VAServerJob *job, void *opaque)
     g->upload = !strcmp(m, "t.put");
     g->total = g->upload ? 0 : l->get_size;
     g_ptr_array_add(l->guest_jobs, g);
+    g->rx.window = VA_STREAM_WINDOW;
     g->rx.s = va_server_job_stream(job, g->upload ? VA_STREAM_UPLOAD
                                                   : VA_STREAM_DOWNLOAD,
                                    &guest_ops, g);
@@ -409,8 +412,13 @@ static HostXfer *host_start(Link *l, const char *method, size_t total,
                                             : VA_STREAM_DOWNLOAD,
                                      &host_ops, x);
     g_assert_nonnull(x->rx.s);
+    x->rx.window = VA_STREAM_WINDOW;
     if (upload && l->raw) {
         va_stream_send_raw(x->rx.s);
+    }
+    if (!upload && l->window) {
+        va_stream_set_window(x->rx.s, l->window);
+        x->rx.window = l->window;
     }
     if (upload) {
         /* Nothing may go before the callee's first credit. */
@@ -480,7 +488,7 @@ static void check_quiet(Link *l)
 }
 
 static void transfer(bool upload, size_t size, size_t chunk,
-                     size_t consume_step, bool raw)
+                     size_t consume_step, bool raw, size_t window)
 {
     Link l;
     HostXfer *x;
@@ -491,6 +499,7 @@ static void transfer(bool upload, size_t size, size_t chunk,
 
     link_init(&l);
     l.raw = raw;
+    l.window = window;
     l.chunk = chunk;
     l.consume_step = consume_step;
     l.get_size = size;
@@ -517,10 +526,10 @@ static void transfer(bool upload, size_t size, size_t chunk,
     g_assert_no_error(x->r.err);
     g_assert_cmpint(va_test_result_int(&x->r), ==, size);
     /* The receiver held at most the window, and credit did hold it. */
-    g_assert_cmpuint(rx->max_unconsumed, <=, VA_STREAM_WINDOW);
+    g_assert_cmpuint(rx->max_unconsumed, <=, rx->window);
     if (consume_step && consume_step < VA_DATA_CHUNK_MAX) {
         g_assert_cmpuint(rx->max_unconsumed, >=,
-                         VA_STREAM_WINDOW - VA_STREAM_CREDIT_STEP);
+                         rx->window - rx->window / 4);
     }
     va_channel_get_stats(l.host, &st);
     g_assert_cmpuint(upload ? st.data_sent : st.data_received, ==, size);
@@ -538,25 +547,33 @@ static void transfer(bool upload, size_t size, size_t chunk,
 
 static void test_upload(void)
 {
-    transfer(true, BIG, 0, 16 * 1024, false);
-    transfer(true, BIG, 0, 0, false);
-    transfer(true, 1024 * 1024, 4093, 0, false);
+    transfer(true, BIG, 0, 16 * 1024, false, 0);
+    transfer(true, BIG, 0, 0, false, 0);
+    transfer(true, 1024 * 1024, 4093, 0, false, 0);
 }
 
 static void test_download(void)
 {
-    transfer(false, BIG, 0, 16 * 1024, false);
-    transfer(false, BIG, 0, 0, false);
-    transfer(false, 1024 * 1024, 4093, 0, false);
+    transfer(false, BIG, 0, 16 * 1024, false, 0);
+    transfer(false, BIG, 0, 0, false, 0);
+    transfer(false, 1024 * 1024, 4093, 0, false, 0);
 }
 
 /* The guest's raw frames carry 0xFF unescaped, split as the port likes. */
 static void test_download_raw(void)
 {
-    transfer(false, BIG, 0, 16 * 1024, true);
-    transfer(false, BIG, 0, 0, true);
-    transfer(false, 1024 * 1024, 4093, 0, true);
-    transfer(false, 1024 * 1024, 1, 0, true);
+    transfer(false, BIG, 0, 16 * 1024, true, 0);
+    transfer(false, BIG, 0, 0, true, 0);
+    transfer(false, 1024 * 1024, 4093, 0, true, 0);
+    transfer(false, 1024 * 1024, 1, 0, true, 0);
+}
+
+/* A receiver that grants more than the first window is sent as much. */
+static void test_download_window(void)
+{
+    transfer(false, BIG, 0, 16 * 1024, true, 1024 * 1024);
+    transfer(false, BIG, 0, 16 * 1024, false, 1024 * 1024);
+    transfer(false, BIG, 4093, 0, true, 4 * 1024 * 1024);
 }
 
 /*
@@ -842,6 +859,7 @@ int main(int argc, char **argv)
     g_test_add_func("/stream/upload", test_upload);
     g_test_add_func("/stream/download", test_download);
     g_test_add_func("/stream/download-raw", test_download_raw);
+    g_test_add_func("/stream/download-window", test_download_window);
     g_test_add_func("/stream/raw-unused-buffer", test_raw_unused_buffer);
     g_test_add_func("/stream/raw-upload-refused", test_raw_upload_refused);
     g_test_add_func("/stream/cancel", test_cancel);
