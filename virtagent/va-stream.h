@@ -99,9 +99,10 @@ VAStream *va_server_job_stream(VAServerJob *job, VAStreamDir dir,
 size_t va_stream_room(VAStream *s);
 
 /*
- * Sender: queue @len bytes (copied, escaped), all or nothing: false, and
- * nothing taken, if @len > va_stream_room(). The writable callback runs
- * when room grows again after a refusal or a send that left none.
+ * Sender: queue @len bytes (copied; escaped unless raw), all or nothing:
+ * false, and nothing taken, if @len > va_stream_room(). The writable
+ * callback runs when room grows again after a refusal or a send that
+ * left none.
  */
 bool va_stream_send(VAStream *s, const void *buf, size_t len);
 
