@@ -240,6 +240,8 @@ class Guest:
         self.buf = b""
         self.counter = 0
         self.session = "00000000deadbeef"
+        # downloads we sent data for: QEMU's grants for them are skipped
+        self.downloads = set()
 
     def write(self, data):
         self.qt.outb_many(self.port, data)
@@ -278,10 +280,19 @@ class Guest:
         f.fields = fields
         return f
 
+    def _next(self):
+        """The next frame, but a grant of credit for a download we sent:
+        QEMU grants as it writes what came, which may race the answer."""
+        while True:
+            f = self._parse()
+            if not (f and f.kind == "credit" and f.tag in self.downloads
+                    and f.fields["X-Virtagent-Credit"] != "abort"):
+                return f
+
     def read_frame(self, timeout=10):
         deadline = time.monotonic() + timeout
         while True:
-            f = self._parse()
+            f = self._next()
             if f:
                 return f
             if not self._read_some():
@@ -293,10 +304,10 @@ class Guest:
         """True if the host sends nothing for @wait seconds."""
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if self._read_some():
+            if self._read_some() and self._next():
                 return False
             time.sleep(0.01)
-        return self._parse() is None and not self.buf
+        return self._next() is None and not self.buf
 
     def read_call(self, timeout=10):
         f = self.read_frame(timeout)
@@ -344,6 +355,7 @@ class Guest:
     def data(self, tag, offset, data=b"", end=None, raw=False):
         """A DATA frame of the stream of call @tag (docs/protocol.md
         1.1), its body escaped, or sent as it is if @raw."""
+        self.downloads.add(tag)
         body = data if raw else data.replace(b"\xfe", b"\xfe\x7e").replace(
             b"\xff", b"\xfe\x7f")
         head = ("DATA VA/1\r\nContent-Length: %d\r\n"
