@@ -70,6 +70,17 @@ static void va_list_calls(VirtagentChardev *va, VaPendingCallList **tail)
     }
 }
 
+/* @names (NULL-terminated) as a QAPI list in *@list; false if NULL. */
+static bool va_str_list(GStrv names, strList **list)
+{
+    strList **tail = list;
+
+    for (char **n = names; n && *n; n++) {
+        QAPI_LIST_APPEND(tail, g_strdup(*n));
+    }
+    return names;
+}
+
 VirtagentInfoList *virtagent_query(void)
 {
     VirtagentInfoList *head = NULL, **tail = &head;
@@ -85,24 +96,9 @@ VirtagentInfoList *virtagent_query(void)
         info->connected = va->connected;
         info->version = g_strdup(va->agent_version);
         info->session = g_strdup(va->agent_session);
-        if (va->agent_methods) {
-            strList **mtail = &info->methods;
-            char **m;
-
-            info->has_methods = true;
-            for (m = va->agent_methods; *m; m++) {
-                QAPI_LIST_APPEND(mtail, g_strdup(*m));
-            }
-        }
-        if (va->agent_features) {
-            strList **ftail = &info->features;
-            char **f;
-
-            info->has_features = true;
-            for (f = va->agent_features; *f; f++) {
-                QAPI_LIST_APPEND(ftail, g_strdup(*f));
-            }
-        }
+        info->has_methods = va_str_list(va->agent_methods, &info->methods);
+        info->has_features = va_str_list(va->agent_features,
+                                         &info->features);
         info->in_flight = st.in_flight;
         info->queued = st.queued;
         info->sent = st.calls_sent;
