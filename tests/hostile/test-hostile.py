@@ -59,7 +59,7 @@ SUMMARY_RE = re.compile(r"^va-hostile: (?P<name>\S+): (?P<text>.*)$", re.M)
 ATTACKS = ["utf16", "utf32", "encodings", "entities", "nesting", "numbers",
            "huge-struct", "huge-array", "content-length", "endless-headers",
            "drip", "unknown-replies", "call-flood", "notify-flood",
-           "hello-flood", "never-reads", "garbage"]
+           "hello-flood", "never-reads", "garbage", "data-frames"]
 # Gauges, not counters: left out of the deltas.
 GAUGES = {"in-flight", "queued"}
 

@@ -1232,6 +1232,81 @@ static void attack_garbage(unsigned secs)
     buf_free(&hdr);
 }
 
+/* A DATA frame's header; raw if @raw, with @extra header lines. */
+static void data_header(Buf *out, const char *tag, const char *length,
+                        const char *offset, bool raw, const char *extra)
+{
+    buf_printf(out, "\xff" "DATA VA/1\r\nContent-Length: %s\r\n"
+               "X-Virtagent-Client-Tag: %s\r\nX-Virtagent-Offset: %s\r\n"
+               "%s%s\r\n", length, tag, offset,
+               raw ? "X-Virtagent-Encoding: raw\r\n" : "", extra);
+}
+
+/*
+ * Data frames for streams QEMU never opened (it opens streams only for
+ * its own calls), raw ones included, which QEMU takes by their length:
+ * 24 MiB of full raw frames with random bytes, 0xFF and framed calls
+ * inside; raw lengths over the limit and absurd, unknown encodings and
+ * offsets; 20 000 credits and aborts for tags never used.
+ */
+static void attack_data_frames(unsigned secs)
+{
+    static const char *const lengths[] = {
+        "131073", "4294967296", "18446744073709551616", "-1", "0x10",
+    };
+    Buf body = { 0 };
+    Buf out = { 0 };
+    char tag[32];
+    char len[24];
+    uint64_t frames = 0;
+
+    for (int i = 0; i < 192; i++) {
+        buf_clear(&body);
+        for (int j = 0; j < 131072 / 8; j++) {
+            uint64_t r = rnd();
+
+            buf_add(&body, &r, 8);
+        }
+        frame_into(&out, true, "in.body", "<x/>", 4);
+        memcpy(body.p + rnd() % (body.len - out.len), out.p, out.len);
+        buf_clear(&out);
+        next_tag(tag, sizeof(tag));
+        snprintf(len, sizeof(len), "%zu", body.len);
+        data_header(&out, tag, len, "0", true, "");
+        buf_add(&out, body.p, body.len);
+        write_raw(out.p, out.len);
+        buf_clear(&out);
+        frames++;
+    }
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        next_tag(tag, sizeof(tag));
+        data_header(&out, tag, lengths[i], "0", true, "");
+        buf_fill(&out, '\xff', 4096);
+        frames++;
+    }
+    next_tag(tag, sizeof(tag));
+    data_header(&out, tag, "3", "0", false, "X-Virtagent-Encoding: zip\r\n");
+    buf_str(&out, "abc");
+    next_tag(tag, sizeof(tag));
+    data_header(&out, tag, "3", "18446744073709551615", true, "");
+    buf_str(&out, "abc");
+    write_raw(out.p, out.len);
+    frames += 2;
+    for (int i = 0; i < 20000; i++) {
+        buf_clear(&out);
+        next_tag(tag, sizeof(tag));
+        buf_printf(&out, "\xff" "CREDIT VA/1\r\nContent-Length: 0\r\n"
+                   "X-Virtagent-Client-Tag: %s\r\n"
+                   "X-Virtagent-Credit: %s\r\n\r\n", tag,
+                   i % 2 ? "abort" : "18446744073709551615");
+        write_raw(out.p, out.len);
+        frames++;
+    }
+    count_frames(frames);
+    buf_free(&body);
+    buf_free(&out);
+}
+
 /* Read the host's calls and answer none, until killed or @secs pass. */
 static void attack_sit(unsigned secs)
 {
@@ -1286,6 +1361,8 @@ static const Attack attacks[] = {
       "pings, then 16 calls of 1 MiB, 32 of 63 KiB, unread for SECONDS" },
     { "garbage", attack_garbage, true, true, 0,
       "4 MiB of random bytes, random bodies and header lines" },
+    { "data-frames", attack_data_frames, true, true, 0,
+      "24 MiB of raw DATA for no stream, bad lengths, 20000 credits" },
     { "sit", attack_sit, true, false, 600,
       "read the host's calls, answer none, for SECONDS or until killed" },
 };
