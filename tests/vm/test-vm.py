@@ -706,6 +706,37 @@ def agent_killed_mid_transfer(ctx):
 
 
 @test("virtio")
+def agent_killed_mid_get(ctx):
+    """qemu-va killed while it sends raw DATA frames, which QEMU takes by
+    their length: the get fails saying so, and the port's reset leaves
+    QEMU's parser in no body, so the next agent's hello and get go
+    through."""
+    vm = ctx.vm
+    check("data-raw" in info(vm).get("features", []), "%r" % info(vm))
+    guest(vm, "truncate -s 4G /tmp/kg")
+    pass_fd(vm, "dst", "/dev/null", os.O_WRONLY)
+    cid = vm.qmp.execute("va-getfile", {"path": "/tmp/kg", "fdname": "dst",
+                                        "async": True})["id"]
+    time.sleep(0.5)
+    guest(vm, "kill -KILL $(cat /run/qemu-va.pid); qemu-va-start")
+    done = call_done(vm, cid)
+    check(re.fullmatch(r"va-getfile '/tmp/kg' after \d+ bytes: virtagent "
+                       r"'va0': guest agent disconnected during the call "
+                       r"\(.*\)", done.get("error", "")), "%r" % done)
+    vm.qmp.event("VA_AGENT_CONNECTED", T)
+    guest(vm, "rm /tmp/kg; printf 'after\\377\\n' > /tmp/kg")
+    dst = os.path.join(vm.rundir, "kg")
+    pass_fd(vm, "dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    done, _, _ = async_transfer(vm, "va-getfile", {"path": "/tmp/kg",
+                                                   "fdname": "dst"})
+    check_eq(done.get("result", {}).get("size"), 7, "%r" % done)
+    with open(dst, "rb") as f:
+        check_eq(f.read(), b"after\xff\n", "the host file")
+    guest(vm, "rm /tmp/kg")
+    check_eq(vm.qmp.execute("query-status")["status"], "running", "status")
+
+
+@test("virtio")
 def second_chardev_hotplugged(ctx):
     """A second virtagent chardev and port added at run time, with a
     second qemu-va on it: each command goes where -c/chardev says."""
