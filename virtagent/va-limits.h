@@ -61,9 +61,11 @@
  */
 #define VA_DATA_CHUNK_MAX (64 * 1024)
 #define VA_DATA_WIRE_MAX (2 * VA_DATA_CHUNK_MAX)
-/* Unconsumed bytes a stream's receiver grants; credit goes out in steps. */
+/*
+ * Unconsumed bytes a stream's receiver grants at first and at least;
+ * credit goes out in steps of a quarter of its window.
+ */
 #define VA_STREAM_WINDOW (256 * 1024)
-#define VA_STREAM_CREDIT_STEP (VA_STREAM_WINDOW / 4)
 /* The most a receiver may grant past what it consumed (its own choice). */
 #define VA_STREAM_WINDOW_MAX (16 * 1024 * 1024)
 /* Bytes a stream's sender holds before the writer takes them: two frames. */

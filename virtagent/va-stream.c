@@ -7,8 +7,9 @@
  *
  * A sender escapes what it is given straight into chunks of at most
  * VA_DATA_CHUNK_MAX decoded bytes (the one copy on this side), or copies
- * it as it is once told to send raw, behind room for the frame's header; the channel hands whole frames to the
- * writer, which references them as segments of their own. A receiver
+ * it as it is once told to send raw, behind room for the frame's header;
+ * the channel hands whole frames to the writer, which references them as
+ * segments of their own. A receiver
  * delivers each DATA frame's decoded body as the parser made it.
  */
 #include <string.h>
@@ -291,19 +292,12 @@ static VAChunk *tail_chunk(VAStream *s)
     return c;
 }
 
-/* Raw bytes the tail chunk takes, at most @len. */
-static size_t raw_room(VAChunk *c, size_t len)
-{
-    return MIN(len, VA_DATA_RAW_TARGET - c->end);
-}
-
 /* @n bytes (@wire on the wire) went into @c; @want was its room. */
 static void chunk_took(VAStream *s, VAChunk *c, size_t n, size_t wire,
                        size_t want)
 {
     c->end += wire;
-    c->full = n < want || c->len + n == chunk_max(c->raw) ||
-              c->end == chunk_target(c->raw);
+    c->full = n < want || c->len + n == chunk_max(c->raw);
     c->len += n;
     s->offset += n;
     s->buffered += n;
@@ -337,7 +331,6 @@ bool va_stream_send(VAStream *s, const void *buf, size_t len)
         size_t wire;
 
         if (c->raw) {
-            n = raw_room(c, want);
             memcpy(c->wire->data + c->end, src, n);
             wire = n;
         } else {
@@ -367,7 +360,7 @@ uint8_t *va_stream_send_buffer(VAStream *s, size_t *len)
         return NULL;
     }
     c = tail_chunk(s);
-    *len = raw_room(c, room);
+    *len = MIN(room, chunk_max(true) - c->len);
     return c->wire->data + c->end;
 }
 
@@ -375,7 +368,7 @@ void va_stream_send_commit(VAStream *s, size_t len)
 {
     VAChunk *c = g_queue_peek_tail(&s->chunks);
 
-    g_assert(s->raw && c && c->raw && len <= raw_room(c, len) &&
+    g_assert(s->raw && c && c->raw && len <= chunk_max(true) - c->len &&
              len <= va_stream_room(s));
     chunk_took(s, c, len, len, len);
     sent(s);
