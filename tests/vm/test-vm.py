@@ -670,6 +670,18 @@ def agent_killed_mid_call(ctx):
     check_eq(info(vm)["session"], new, "session")
 
 
+def kill_agent_during(vm, cid, cmd, path):
+    """qemu-va killed and started again during async transfer @cid: it
+    fails saying the agent went away; the new agent says hello."""
+    guest(vm, "kill -KILL $(cat /run/qemu-va.pid); qemu-va-start")
+    done = call_done(vm, cid)
+    check(re.fullmatch(r"%s '%s' after \d+ bytes: virtagent 'va0': guest "
+                       r"agent disconnected during the call \(.*\)"
+                       % (cmd, re.escape(path)), done.get("error", "")),
+          "%r" % done)
+    vm.qmp.event("VA_AGENT_CONNECTED", T)
+
+
 @test("virtio")
 def agent_killed_mid_transfer(ctx):
     """qemu-va killed during an async va-putfile through a descriptor:
@@ -683,12 +695,7 @@ def agent_killed_mid_transfer(ctx):
                                         "async": True})["id"]
     wait_until(lambda: guest_temporaries(vm, "/tmp", "k"),
                "the guest's temporary")
-    guest(vm, "kill -KILL $(cat /run/qemu-va.pid); qemu-va-start")
-    done = call_done(vm, cid)
-    check(re.fullmatch(r"va-putfile '/tmp/k' after \d+ bytes: virtagent "
-                       r"'va0': guest agent disconnected during the call "
-                       r"\(.*\)", done.get("error", "")), "%r" % done)
-    vm.qmp.event("VA_AGENT_CONNECTED", T)
+    kill_agent_during(vm, cid, "va-putfile", "/tmp/k")
     check("k" not in guest(vm, "ls /tmp").split(), "a file at the path")
     # The new qemu-va removed what the killed one recorded.
     check_eq(guest_temporaries(vm, "/tmp", "k"), [],
@@ -718,12 +725,7 @@ def agent_killed_mid_get(ctx):
     cid = vm.qmp.execute("va-getfile", {"path": "/tmp/kg", "fdname": "dst",
                                         "async": True})["id"]
     time.sleep(0.5)
-    guest(vm, "kill -KILL $(cat /run/qemu-va.pid); qemu-va-start")
-    done = call_done(vm, cid)
-    check(re.fullmatch(r"va-getfile '/tmp/kg' after \d+ bytes: virtagent "
-                       r"'va0': guest agent disconnected during the call "
-                       r"\(.*\)", done.get("error", "")), "%r" % done)
-    vm.qmp.event("VA_AGENT_CONNECTED", T)
+    kill_agent_during(vm, cid, "va-getfile", "/tmp/kg")
     guest(vm, "rm /tmp/kg; printf 'after\\377\\n' > /tmp/kg")
     dst = os.path.join(vm.rundir, "kg")
     pass_fd(vm, "dst", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
